@@ -1,0 +1,224 @@
+package backpressure
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/kisflow/kisflow/row"
+)
+
+// DefaultLinger is how long a batcher holds a partly filled batch when its
+// Linger is zero.
+const DefaultLinger = time.Millisecond
+
+// DefaultBatchSize is the number of rows in a full batch when a size is zero.
+const DefaultBatchSize = 256
+
+// ErrBatcherClosed is returned by Add after Close.
+var ErrBatcherClosed = errors.New("backpressure: batcher closed")
+
+// Batcher collects rows added one at a time, from any number of goroutines,
+// into batches on an edge. A batch is sent when it is full, or when its first
+// row has waited for the linger time; the linger flush needs [Batcher.Run]
+// running. Create batchers with [NewBatcher].
+type Batcher[T any] struct {
+	edge   *Edge[T]
+	pool   *row.Pool[T]
+	size   int
+	linger time.Duration
+
+	stop   <-chan struct{}
+
+	mu     sync.Mutex
+	cur    *row.Batch[T]
+	born   time.Time // when cur was started
+	closed bool
+	kick   chan struct{}
+}
+
+// NewBatcher returns a batcher that sends batches of up to size rows (zero
+// means DefaultBatchSize) to edge, holding a partial batch for at most linger
+// (zero means DefaultLinger). The batcher is one writer of edge. When stop
+// (which may be nil) is closed, Add and Flush stop waiting for room and
+// return ErrBatcherClosed: a pipeline closes it when its run ends.
+func NewBatcher[T any](edge *Edge[T], size int, linger time.Duration, stop <-chan struct{}) *Batcher[T] {
+	if size < 0 || linger < 0 {
+		panic("backpressure: negative batch size or linger")
+	}
+	if size == 0 {
+		size = DefaultBatchSize
+	}
+	if linger == 0 {
+		linger = DefaultLinger
+	}
+	return &Batcher[T]{
+		edge:   edge,
+		stop:   stop,
+		pool:   row.PoolOf[T](),
+		size:   size,
+		linger: linger,
+		kick:   make(chan struct{}, 1),
+	}
+}
+
+// Add adds one row. It blocks while a full batch waits for room on the edge,
+// honouring ctx. When Add returns an error the row was not added.
+func (b *Batcher[T]) Add(ctx context.Context, v T) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.room(ctx); err != nil {
+		return err
+	}
+	b.cur.Rows = append(b.cur.Rows, v)
+	return nil
+}
+
+// AddBatch adds rows in order, attaching t (which may be nil) to every batch
+// that receives some of them: t is released once all of them are handled.
+// The batcher takes over the caller's reference of t. It returns how many
+// rows were added: all of them, or on error the ones before the failure, in
+// which case t still completes once the added rows are handled.
+func (b *Batcher[T]) AddBatch(ctx context.Context, rows []T, t *row.Tracker) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	attached := false
+	added := 0
+	for len(rows) > 0 {
+		if err := b.room(ctx); err != nil {
+			if t != nil {
+				t.Release()
+			}
+			return added, err
+		}
+		if t != nil {
+			if attached {
+				t.Retain(1)
+			}
+			b.cur.Track(t)
+			attached = true
+		}
+		n := min(b.size-len(b.cur.Rows), len(rows))
+		b.cur.Rows = append(b.cur.Rows, rows[:n]...)
+		rows = rows[n:]
+		added += n
+	}
+	if t != nil && !attached {
+		t.Release()
+	}
+	return added, nil
+}
+
+// room makes sure b.cur exists and has room for a row, flushing a full batch.
+// b.mu is held.
+func (b *Batcher[T]) room(ctx context.Context) error {
+	if b.closed {
+		return ErrBatcherClosed
+	}
+	if b.cur != nil && len(b.cur.Rows) >= b.size {
+		if err := b.flush(ctx); err != nil {
+			return err
+		}
+	}
+	if b.cur == nil {
+		b.cur = b.pool.Get(b.size)
+		b.born = time.Now()
+		select {
+		case b.kick <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// flush sends the current batch. b.mu is held.
+func (b *Batcher[T]) flush(ctx context.Context) error {
+	if b.cur == nil || len(b.cur.Rows) == 0 {
+		return nil
+	}
+	if err := b.edge.send(ctx, b.stop, b.cur); err != nil {
+		if errors.Is(err, errStopped) {
+			return ErrBatcherClosed
+		}
+		return err
+	}
+	b.cur = nil
+	return nil
+}
+
+// Flush sends the partial batch now.
+func (b *Batcher[T]) Flush(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.flush(ctx)
+}
+
+// Run flushes partial batches after the linger time until ctx is done or
+// the batcher is closed; when closing is closed, Run closes the batcher
+// itself (flushing what is left) and returns. Run it in its own goroutine.
+// It returns an error only when a flush fails.
+func (b *Batcher[T]) Run(ctx context.Context, closing <-chan struct{}) error {
+	t := time.NewTimer(b.linger)
+	t.Stop()
+	defer t.Stop()
+	for {
+		select {
+		case <-b.kick:
+		case <-closing:
+			return b.Close(ctx)
+		case <-ctx.Done():
+			return nil
+		}
+		for {
+			b.mu.Lock()
+			if b.closed {
+				b.mu.Unlock()
+				return nil
+			}
+			if b.cur == nil {
+				b.mu.Unlock()
+				break
+			}
+			if wait := time.Until(b.born.Add(b.linger)); wait > 0 {
+				b.mu.Unlock()
+				t.Reset(wait)
+				select {
+				case <-t.C:
+				case <-closing:
+					return b.Close(ctx)
+				case <-ctx.Done():
+					return nil
+				}
+				continue // the batch may have been flushed and replaced meanwhile
+			}
+			err := b.flush(ctx)
+			b.mu.Unlock()
+			if err != nil {
+				return err
+			}
+			break
+		}
+	}
+}
+
+// Close flushes what is left, closes the batcher (later Adds fail with
+// ErrBatcherClosed) and closes its side of the edge. It is safe to call more
+// than once; only the first call does anything. If the final flush fails
+// with ctx's error the partial batch is discarded unreleased.
+func (b *Batcher[T]) Close(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	err := b.flush(ctx)
+	b.closed = true
+	b.cur = nil
+	b.edge.CloseWriter()
+	select {
+	case b.kick <- struct{}{}: // wake Run so it sees closed
+	default:
+	}
+	return err
+}

@@ -1,0 +1,87 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/kisflow/kisflow/backpressure"
+	"github.com/kisflow/kisflow/stage"
+)
+
+// deadLetters is the source behind DeadLetters: stages with the DeadLetter
+// policy add failures to its batcher; it ends when the last of them is done.
+type deadLetters struct {
+	p       *Pipeline
+	batcher *backpressure.Batcher[stage.Failure]
+	c       *stage.Counters
+	ended   chan struct{}
+	edge    func() *backpressure.Edge[stage.Failure]
+}
+
+// DeadLetters returns the pipeline's dead-letter stream: every row that a
+// stage with the stage.DeadLetter policy gives up on arrives here as a
+// stage.Failure, with the error and the stage's name. The stream ends when
+// the last such stage has finished. It panics if called twice.
+func DeadLetters(p *Pipeline) Stream[stage.Failure] {
+	if p.deadLetters != nil {
+		panic("pipeline: DeadLetters called twice")
+	}
+	const name = "dead-letters"
+	d := &deadLetters{p: p, ended: make(chan struct{})}
+	p.deadLetters = d
+	s := newStream[stage.Failure](p, name)
+	s.port.dl = true
+	d.edge = func() *backpressure.Edge[stage.Failure] { return s.port.edge }
+	n := p.addNode(&node{
+		dlBranch:   true,
+		name:       name,
+		kind:       "DeadLetters",
+		goroutines: 1,
+		start: func(ctx context.Context, env *stage.Env) {
+			env.Go(func() error {
+				err := d.batcher.Run(ctx, d.ended)
+				if err != nil && ctx.Err() != nil {
+					return nil
+				}
+				return err
+			})
+		},
+	})
+	d.c = &n.counters
+	return s
+}
+
+// prepare creates the batcher and arranges for the stream to end when every
+// stage that can send to it has finished. It runs before any node starts.
+func (d *deadLetters) prepare(ctx context.Context, nodes []*node) {
+	d.batcher = backpressure.NewBatcher(d.edge(), d.p.cfg.batchSize, 0, ctx.Done())
+	var left atomic.Int32
+	for _, n := range nodes {
+		if !n.deadLetter {
+			continue
+		}
+		left.Add(1)
+		n.done = func() {
+			if left.Add(-1) == 0 {
+				close(d.ended)
+			}
+		}
+	}
+	if left.Load() == 0 {
+		close(d.ended)
+	}
+}
+
+// send adds one failure; it blocks under backpressure.
+func (d *deadLetters) send(ctx context.Context, f stage.Failure) error {
+	if err := d.batcher.Add(ctx, f); err != nil {
+		if errors.Is(err, backpressure.ErrBatcherClosed) {
+			return fmt.Errorf("pipeline %s: dead-letter stream: %w", d.p.name, ErrStopped)
+		}
+		return err
+	}
+	d.c.Add(1, 1)
+	return nil
+}

@@ -1,0 +1,300 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/panjf2000/ants/v2"
+
+	"github.com/kisflow/kisflow/backpressure"
+	"github.com/kisflow/kisflow/stage"
+)
+
+// Errors returned by a pipeline.
+var (
+	// ErrStarted is returned by Start or Run on a pipeline that was already
+	// started: a pipeline runs once.
+	ErrStarted = errors.New("pipeline: already started")
+	// ErrNotStarted is returned by Wait, and by Submit, before Start.
+	ErrNotStarted = errors.New("pipeline: not started")
+	// ErrStopped is returned by Submit after Stop, or once the run ended.
+	ErrStopped = errors.New("pipeline: stopped")
+	// ErrUnconsumed is returned by Start when a stream has no consumer.
+	ErrUnconsumed = errors.New("pipeline: stream not consumed")
+	// ErrNoDeadLetter is returned by Start when a stage uses the DeadLetter
+	// policy and nothing consumes DeadLetters.
+	ErrNoDeadLetter = stage.ErrNoDeadLetter
+	// ErrEmpty is returned by Start for a pipeline with no source.
+	ErrEmpty = errors.New("pipeline: no source")
+)
+
+// Option configures a pipeline.
+type Option func(*config)
+
+type config struct {
+	batchSize int
+}
+
+// BatchSize sets how many rows a source puts in one batch (default
+// backpressure.DefaultBatchSize). Larger batches cost less per row and hold
+// more rows in each edge. It panics if n < 1.
+func BatchSize(n int) Option {
+	if n < 1 {
+		panic("pipeline: batch size must be at least 1")
+	}
+	return func(c *config) { c.batchSize = n }
+}
+
+// Pipeline is a graph of sources, stages and sinks joined by bounded edges,
+// and the lifecycle of one run of it. Build it with New and the functions of
+// this package, then Run it, or Start it, Submit rows, Stop and Wait.
+//
+// Building is not safe for concurrent use; Start, Stop, Wait, Stats,
+// Errors and Submit are.
+type Pipeline struct {
+	name string
+	cfg  config
+
+	nodes []*node
+	edges []*edgeInfo
+	ports []unbound // every producer port, checked at Start
+
+	deadLetters *deadLetters
+	closers     []func() // close every Input on Stop
+
+	started  atomic.Bool
+	stopped  chan struct{} // closed by Stop
+	stopped1 sync.Once
+	ended    chan struct{} // closed when the run is over: every goroutine has exited
+
+	mu     sync.Mutex
+	cancel context.CancelCauseFunc
+	errs   []error
+}
+
+// New returns an empty pipeline named name (the flow name in errors).
+func New(name string, opts ...Option) *Pipeline {
+	if name == "" {
+		panic("pipeline: empty name")
+	}
+	cfg := config{batchSize: backpressure.DefaultBatchSize}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return &Pipeline{
+		name:    name,
+		cfg:     cfg,
+		stopped: make(chan struct{}),
+		ended:   make(chan struct{}),
+	}
+}
+
+// Name returns the pipeline's name.
+func (p *Pipeline) Name() string { return p.name }
+
+// node is one running part of the graph: a source, a stage, a fan-out.
+type node struct {
+	name       string
+	kind       string
+	workers    int // stage concurrency, 1 otherwise
+	ordered    bool
+	deadLetter bool // a stage with the DeadLetter policy
+	dlBranch   bool // fed by the dead-letter stream: kept out of the flow's totals
+	goroutines int
+	counters   stage.Counters
+	start      func(ctx context.Context, env *stage.Env)
+	// done, if set, runs when the node's last goroutine has exited.
+	done func()
+}
+
+func (p *Pipeline) addNode(n *node) *node {
+	for _, o := range p.nodes {
+		if o.name == n.name {
+			panic(fmt.Sprintf("pipeline: %s: two nodes named %q", p.name, n.name))
+		}
+	}
+	if n.workers == 0 {
+		n.workers = 1
+	}
+	p.nodes = append(p.nodes, n)
+	return n
+}
+
+// Run starts the pipeline and waits for it: it returns when every row is
+// through and every goroutine has exited, with the first error. Run suits
+// finite sources; cancelling ctx stops the run promptly.
+func (p *Pipeline) Run(ctx context.Context) error {
+	if err := p.Start(ctx); err != nil {
+		return err
+	}
+	return p.Wait()
+}
+
+// Start checks the graph and starts every node, then returns. The run ends
+// when every source is exhausted and every row drained, when Stop is called
+// and the rows in flight drained, on the first error, or when ctx is done.
+func (p *Pipeline) Start(ctx context.Context) error {
+	if !p.started.CompareAndSwap(false, true) {
+		return fmt.Errorf("pipeline %s: %w", p.name, ErrStarted)
+	}
+	if err := p.check(); err != nil {
+		p.started.Store(false)
+		return err
+	}
+	total := 0
+	for _, n := range p.nodes {
+		total += n.goroutines
+	}
+	pool, err := ants.NewPool(total, ants.WithDisablePurge(true))
+	if err != nil {
+		p.started.Store(false)
+		return fmt.Errorf("pipeline %s: %w", p.name, err)
+	}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	p.mu.Lock()
+	p.cancel = cancel
+	p.mu.Unlock()
+
+	if p.deadLetters != nil {
+		p.deadLetters.prepare(runCtx, p.nodes)
+	}
+	var wg sync.WaitGroup
+	for _, n := range p.nodes {
+		left := atomic.Int32{}
+		left.Store(int32(n.goroutines))
+		env := &stage.Env{Flow: p.name, Counters: &n.counters}
+		if p.deadLetters != nil {
+			env.DeadLetter = p.deadLetters.send
+		}
+		env.Go = func(fn func() error) {
+			wg.Add(1)
+			task := func() {
+				defer wg.Done()
+				defer func() {
+					if left.Add(-1) == 0 && n.done != nil {
+						n.done()
+					}
+				}()
+				if err := p.call(n, fn); err != nil {
+					p.fail(err)
+				}
+			}
+			if err := pool.Submit(task); err != nil {
+				// The pool is sized for every goroutine; this is a bug.
+				wg.Done()
+				p.fail(fmt.Errorf("pipeline %s: node %s: %w", p.name, n.name, err))
+			}
+		}
+		n.start(runCtx, env)
+	}
+	go func() {
+		wg.Wait()
+		if runCtx.Err() != nil && p.Err() == nil {
+			p.fail(context.Cause(runCtx)) // ctx was cancelled from outside
+		}
+		cancel(nil)
+		pool.Release()
+		close(p.ended)
+	}()
+	return nil
+}
+
+// call runs fn for node n, naming the node in a plain error and turning a
+// panic of the engine itself into an error.
+func (p *Pipeline) call(n *node, fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &stage.Error{Flow: p.name, Stage: n.name, Err: &stage.PanicError{Value: r}}
+		}
+	}()
+	err = fn()
+	var se *stage.Error
+	if err != nil && !errors.As(err, &se) {
+		err = &stage.Error{Flow: p.name, Stage: n.name, Err: err}
+	}
+	return err
+}
+
+// fail records err; the first one cancels the run.
+func (p *Pipeline) fail(err error) {
+	p.mu.Lock()
+	p.errs = append(p.errs, err)
+	first := len(p.errs) == 1
+	cancel := p.cancel
+	p.mu.Unlock()
+	if first {
+		cancel(err)
+	}
+}
+
+// Stop asks the pipeline to finish: sources stop reading, inputs refuse new
+// rows with ErrStopped, and the rows already in flight drain through. Stop
+// returns at once; Wait waits for the drain. Calling Stop more than once,
+// or before Start, is allowed.
+func (p *Pipeline) Stop() {
+	p.stopped1.Do(func() {
+		close(p.stopped)
+		for _, c := range p.closers {
+			c()
+		}
+	})
+}
+
+// Wait blocks until the run is over and every goroutine has exited, and
+// returns the first error: a stage failure, or the cause of ctx when it was
+// cancelled. A run stopped with Stop that drained cleanly returns nil.
+func (p *Pipeline) Wait() error {
+	if !p.started.Load() {
+		return fmt.Errorf("pipeline %s: %w", p.name, ErrNotStarted)
+	}
+	<-p.ended
+	return p.Err()
+}
+
+// Done returns a channel closed when the run is over.
+func (p *Pipeline) Done() <-chan struct{} { return p.ended }
+
+// Err returns the first error of the run so far, or nil.
+func (p *Pipeline) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.errs) > 0 {
+		return p.errs[0]
+	}
+	return nil
+}
+
+// Errors returns every error the run recorded, the first one first.
+func (p *Pipeline) Errors() []error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]error(nil), p.errs...)
+}
+
+// check validates the graph before a run.
+func (p *Pipeline) check() error {
+	var errs []error
+	sources := 0
+	for _, n := range p.nodes {
+		if n.kind == kindSource {
+			sources++
+		}
+	}
+	if sources == 0 {
+		errs = append(errs, fmt.Errorf("pipeline %s: %w", p.name, ErrEmpty))
+	}
+	for _, u := range p.ports {
+		if !u.bound() {
+			errs = append(errs, fmt.Errorf("pipeline %s: output of %s: %w (end it with To or Discard)", p.name, u.producer(), ErrUnconsumed))
+		}
+	}
+	for _, n := range p.nodes {
+		if n.deadLetter && p.deadLetters == nil {
+			errs = append(errs, fmt.Errorf("pipeline %s: stage %s: %w: call DeadLetters", p.name, n.name, ErrNoDeadLetter))
+		}
+	}
+	return errors.Join(errs...)
+}

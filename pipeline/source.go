@@ -1,0 +1,155 @@
+package pipeline
+
+import (
+	"context"
+	"iter"
+	"time"
+
+	"github.com/kisflow/kisflow/backpressure"
+	"github.com/kisflow/kisflow/row"
+	"github.com/kisflow/kisflow/stage"
+)
+
+const kindSource = "Source"
+
+// sourceNode adds a one-goroutine source named name; run fills the edge
+// and returns when its input is exhausted, Stop was called, or ctx is done.
+func sourceNode[T any](p *Pipeline, name string, run func(ctx context.Context, out *backpressure.Edge[T], c *stage.Counters) error) Stream[T] {
+	s := newStream[T](p, name)
+	p.addNode(&node{
+		name:       name,
+		kind:       kindSource,
+		goroutines: 1,
+		start: func(ctx context.Context, env *stage.Env) {
+			out := s.port.edge
+			env.Go(func() error {
+				defer out.CloseWriter()
+				return run(ctx, out, env.Counters)
+			})
+		},
+	})
+	return s
+}
+
+// emitter fills batches for a single-goroutine source.
+type emitter[T any] struct {
+	p    *Pipeline
+	out  *backpressure.Edge[T]
+	c    *stage.Counters
+	pool *row.Pool[T]
+	b    *row.Batch[T]
+	size int
+}
+
+func newEmitter[T any](p *Pipeline, out *backpressure.Edge[T], c *stage.Counters) *emitter[T] {
+	return &emitter[T]{p: p, out: out, c: c, pool: row.PoolOf[T](), size: p.cfg.batchSize}
+}
+
+// add appends v, flushing a full batch. It reports false when the source
+// must stop: Stop was called or the run is ending.
+func (e *emitter[T]) add(ctx context.Context, v T) (bool, error) {
+	if e.b == nil {
+		e.b = e.pool.Get(e.size)
+	}
+	e.b.Rows = append(e.b.Rows, v)
+	if len(e.b.Rows) < e.size {
+		return true, nil
+	}
+	return e.flush(ctx)
+}
+
+func (e *emitter[T]) flush(ctx context.Context) (bool, error) {
+	select {
+	case <-e.p.stopped:
+		return false, nil // rows of the partial batch were never counted in
+	default:
+	}
+	if e.b == nil || len(e.b.Rows) == 0 {
+		return true, nil
+	}
+	n := int64(len(e.b.Rows))
+	if err := e.out.Send(ctx, e.b); err != nil {
+		if ctx.Err() != nil {
+			return false, nil
+		}
+		return false, err
+	}
+	e.c.Add(n, n)
+	e.b = nil
+	return true, nil
+}
+
+// FromSlice returns a stream of rows, through a source named name.
+func FromSlice[T any](p *Pipeline, name string, rows []T) Stream[T] {
+	return FromSeq(p, name, func(yield func(T) bool) {
+		for _, v := range rows {
+			if !yield(v) {
+				return
+			}
+		}
+	})
+}
+
+// FromSeq returns a stream of the values of seq, through a source named
+// name. The source checks for Stop and cancellation once per batch; a seq
+// that blocks must watch for those itself.
+func FromSeq[T any](p *Pipeline, name string, seq iter.Seq[T]) Stream[T] {
+	if seq == nil {
+		panic("pipeline: FromSeq: nil seq")
+	}
+	return sourceNode(p, name, func(ctx context.Context, out *backpressure.Edge[T], c *stage.Counters) error {
+		e := newEmitter(p, out, c)
+		var err error
+		for v := range seq {
+			var more bool
+			if more, err = e.add(ctx, v); !more {
+				break
+			}
+		}
+		if err != nil {
+			return err
+		}
+		_, err = e.flush(ctx)
+		return err
+	})
+}
+
+// FromChan returns a stream of the values received from ch, through a
+// source named name. It ends when ch is closed or on Stop. A partial batch
+// is sent after at most backpressure.DefaultLinger.
+func FromChan[T any](p *Pipeline, name string, ch <-chan T) Stream[T] {
+	if ch == nil {
+		panic("pipeline: FromChan: nil channel")
+	}
+	return sourceNode(p, name, func(ctx context.Context, out *backpressure.Edge[T], c *stage.Counters) error {
+		e := newEmitter(p, out, c)
+		linger := time.NewTimer(backpressure.DefaultLinger)
+		linger.Stop()
+		defer linger.Stop()
+		for {
+			select {
+			case v, ok := <-ch:
+				if !ok {
+					_, err := e.flush(ctx)
+					return err
+				}
+				first := e.b == nil || len(e.b.Rows) == 0
+				more, err := e.add(ctx, v)
+				if !more {
+					return err
+				}
+				if first && e.b != nil {
+					linger.Reset(backpressure.DefaultLinger)
+				}
+			case <-linger.C:
+				if more, err := e.flush(ctx); !more {
+					return err
+				}
+			case <-p.stopped:
+				return nil
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	})
+}

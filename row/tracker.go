@@ -1,0 +1,42 @@
+package row
+
+import "sync/atomic"
+
+// Tracker counts the batches that still hold rows derived from one unit of
+// source input. Its done function runs exactly once, when the count drops to
+// zero. The zero value is not usable; create trackers with [NewTracker].
+type Tracker struct {
+	refs atomic.Int64
+	done func()
+}
+
+// NewTracker returns a tracker holding one reference, owned by the caller,
+// that calls done when the last reference is released. done may be nil.
+func NewTracker(done func()) *Tracker {
+	t := &Tracker{done: done}
+	t.refs.Store(1)
+	return t
+}
+
+// Retain adds n references.
+func (t *Tracker) Retain(n int) {
+	t.refs.Add(int64(n))
+}
+
+// Release drops one reference and runs done when none are left.
+// Releasing more references than were taken panics.
+func (t *Tracker) Release() {
+	switch n := t.refs.Add(-1); {
+	case n == 0:
+		if t.done != nil {
+			t.done()
+		}
+	case n < 0:
+		panic("row: Tracker released more times than retained")
+	}
+}
+
+// Pending reports the number of references still held.
+func (t *Tracker) Pending() int64 {
+	return t.refs.Load()
+}

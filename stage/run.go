@@ -1,0 +1,234 @@
+package stage
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+
+	"github.com/kisflow/kisflow/backpressure"
+	"github.com/kisflow/kisflow/row"
+)
+
+// ErrNoDeadLetter is the cause when a DeadLetter stage runs in a pipeline
+// that has no dead-letter stream.
+var ErrNoDeadLetter = errors.New("stage: DeadLetter policy without a dead-letter stream")
+
+// Env is what a running stage needs from the pipeline that runs it.
+type Env struct {
+	// Flow is the name of the flow, used in errors.
+	Flow string
+	// Go runs fn in a goroutine owned by the pipeline. The first error any
+	// fn returns fails the run and cancels its context.
+	Go func(fn func() error)
+	// DeadLetter receives rows that fail under the DeadLetter policy. It
+	// blocks under backpressure and returns an error only when ctx ends.
+	DeadLetter func(ctx context.Context, f Failure) error
+	// Counters receive the stage's counts.
+	Counters *Counters
+}
+
+// Start runs the stage in goroutines started with env.Go: it reads in until
+// in is closed or ctx is done, and sends results to out (nil for an Expand
+// stage), calling out.CloseWriter when it is done. Start returns at once.
+func (s *Stage[In, Out]) Start(ctx context.Context, env *Env, in *backpressure.Edge[In], out *backpressure.Edge[Out]) {
+	if (out == nil) != (s.kind == KindExpand) {
+		panic("stage: Start " + s.name + ": an Expand stage takes no output edge, any other stage needs one")
+	}
+	closeOut := func() {
+		if out != nil {
+			out.CloseWriter()
+		}
+	}
+	n := s.cfg.concurrency
+	if n == 1 {
+		env.Go(func() error {
+			defer closeOut()
+			w := newWorker(s, env)
+			for {
+				select {
+				case b, ok := <-in.C():
+					if !ok {
+						return nil
+					}
+					if err := w.step(ctx, b, out); err != nil {
+						return err
+					}
+				case <-ctx.Done():
+					return nil
+				}
+			}
+		})
+		return
+	}
+
+	type task struct {
+		b    *row.Batch[In]
+		slot chan *row.Batch[Out]
+	}
+	ordered := s.Ordered()
+	work := make(chan task, n)
+	var order, free chan chan *row.Batch[Out]
+	if ordered {
+		// A window of 2n result slots bounds how far the fastest worker
+		// can run ahead of the oldest unfinished chunk.
+		order = make(chan chan *row.Batch[Out], 2*n)
+		free = make(chan chan *row.Batch[Out], 2*n)
+		for range 2 * n {
+			free <- make(chan *row.Batch[Out], 1)
+		}
+	}
+
+	// Dispatcher: split each batch into up to n chunks.
+	env.Go(func() error {
+		defer close(work)
+		if ordered {
+			defer close(order)
+		}
+		pool := row.PoolOf[In]()
+		var chunks []*row.Batch[In]
+		for {
+			var b *row.Batch[In]
+			var ok bool
+			select {
+			case b, ok = <-in.C():
+				if !ok {
+					return nil
+				}
+			case <-ctx.Done():
+				return nil
+			}
+			chunks = split(pool, b, n, chunks[:0])
+			for i, c := range chunks {
+				t := task{b: c}
+				if ordered {
+					select {
+					case t.slot = <-free:
+					case <-ctx.Done():
+						return nil
+					}
+					order <- t.slot // never blocks: order has room for every slot
+				}
+				select {
+				case work <- t:
+					chunks[i] = nil
+				case <-ctx.Done():
+					return nil
+				}
+			}
+		}
+	})
+
+	// Workers.
+	running := atomic.Int32{}
+	running.Store(int32(n))
+	for range n {
+		env.Go(func() error {
+			if !ordered {
+				defer func() {
+					if running.Add(-1) == 0 {
+						closeOut()
+					}
+				}()
+			}
+			w := newWorker(s, env)
+			for {
+				select {
+				case t, ok := <-work:
+					if !ok {
+						return nil
+					}
+					if !ordered {
+						if err := w.step(ctx, t.b, out); err != nil {
+							return err
+						}
+						continue
+					}
+					o, err := w.process(ctx, t.b)
+					if err != nil {
+						return err
+					}
+					t.slot <- o // never blocks: a slot holds one result
+				case <-ctx.Done():
+					return nil
+				}
+			}
+		})
+	}
+
+	// Emitter: send results in dispatch order.
+	if ordered {
+		env.Go(func() error {
+			defer closeOut()
+			w := newWorker(s, env)
+			for {
+				var slot chan *row.Batch[Out]
+				var ok bool
+				select {
+				case slot, ok = <-order:
+					if !ok {
+						return nil
+					}
+				case <-ctx.Done():
+					return nil
+				}
+				select {
+				case o := <-slot:
+					free <- slot // never blocks: free has room for every slot
+					if err := w.send(ctx, o, out); err != nil {
+						return err
+					}
+				case <-ctx.Done():
+					return nil
+				}
+			}
+		})
+	}
+}
+
+// step processes one batch and sends the result on.
+func (w *worker[In, Out]) step(ctx context.Context, b *row.Batch[In], out *backpressure.Edge[Out]) error {
+	o, err := w.process(ctx, b)
+	if err != nil {
+		return err
+	}
+	return w.send(ctx, o, out)
+}
+
+// send passes a non-empty result to out; an empty one is given back, which
+// marks the rows it derived from as handled.
+func (w *worker[In, Out]) send(ctx context.Context, o *row.Batch[Out], out *backpressure.Edge[Out]) error {
+	if o == nil {
+		return nil // an Expand stage: nothing to send
+	}
+	if len(o.Rows) == 0 {
+		w.outPool.Put(o)
+		return nil
+	}
+	if err := out.Send(ctx, o); err != nil {
+		if ctx.Err() != nil {
+			return nil // the run is ending; its cause is reported elsewhere
+		}
+		return &Error{Flow: w.env.Flow, Stage: w.s.name, Err: err}
+	}
+	return nil
+}
+
+// split cuts b into at most n chunks of nearly equal size, appended to dst.
+// The first chunk is b itself; the others are copies that share b's trackers.
+func split[T any](pool *row.Pool[T], b *row.Batch[T], n int, dst []*row.Batch[T]) []*row.Batch[T] {
+	size := (len(b.Rows) + n - 1) / n
+	if size == 0 || size >= len(b.Rows) {
+		return append(dst, b)
+	}
+	dst = append(dst, b)
+	for lo := size; lo < len(b.Rows); lo += size {
+		hi := min(lo+size, len(b.Rows))
+		c := pool.Get(hi - lo)
+		c.Rows = append(c.Rows, b.Rows[lo:hi]...)
+		row.ShareTrackers(c, b)
+		dst = append(dst, c)
+	}
+	clear(b.Rows[size:])
+	b.Rows = b.Rows[:size]
+	return dst
+}

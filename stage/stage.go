@@ -1,0 +1,215 @@
+package stage
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/kisflow/kisflow/backpressure"
+)
+
+// Kind is a stage's KisFlow mode.
+type Kind int
+
+// Stage kinds.
+const (
+	KindVerify Kind = iota + 1
+	KindCalculate
+	KindExpand
+)
+
+// String returns KisFlow's name for the kind.
+func (k Kind) String() string {
+	switch k {
+	case KindVerify:
+		return "Verify"
+	case KindCalculate:
+		return "Calculate"
+	case KindExpand:
+		return "Expand"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// Stage is an immutable description of one function of a flow: its name,
+// kind, function and options. Build stages with Verify, Map, FlatMap,
+// MapBatch and Expand; a pipeline runs them.
+type Stage[In, Out any] struct {
+	name string
+	kind Kind
+	cfg  config
+	// Exactly one of one and all is set: one processes a single row, all a
+	// whole chunk. Both append results to w.out and count into w.
+	one rowFunc[In, Out]
+	all chunkFunc[In, Out]
+}
+
+// Sink is a stage that emits nothing: what Expand returns.
+type Sink[In any] = Stage[In, struct{}]
+
+type (
+	rowFunc[In, Out any]   func(ctx context.Context, w *worker[In, Out], row In) error
+	chunkFunc[In, Out any] func(ctx context.Context, w *worker[In, Out], rows []In) error
+)
+
+func newStage[In, Out any](name string, kind Kind, opts []Option) *Stage[In, Out] {
+	if name == "" {
+		panic("stage: empty stage name")
+	}
+	return &Stage[In, Out]{name: name, kind: kind, cfg: newConfig(opts)}
+}
+
+// Name returns the stage's name.
+func (s *Stage[In, Out]) Name() string { return s.name }
+
+// Kind returns the stage's kind.
+func (s *Stage[In, Out]) Kind() Kind { return s.kind }
+
+// Concurrency returns the number of workers.
+func (s *Stage[In, Out]) Concurrency() int { return s.cfg.concurrency }
+
+// Ordered reports whether results leave in input order.
+func (s *Stage[In, Out]) Ordered() bool {
+	return s.kind != KindExpand && (!s.cfg.unordered || s.cfg.concurrency == 1)
+}
+
+// ErrorPolicy returns what happens to a row that fails after its retries.
+func (s *Stage[In, Out]) ErrorPolicy() ErrorPolicy { return s.cfg.onError }
+
+// Input returns the configuration of the edge that feeds the stage.
+func (s *Stage[In, Out]) Input() backpressure.Config { return s.cfg.input }
+
+// Goroutines returns how many goroutines the stage runs.
+func (s *Stage[In, Out]) Goroutines() int {
+	n := s.cfg.concurrency
+	switch {
+	case n == 1:
+		return 1
+	case s.Ordered():
+		return n + 2
+	default:
+		return n + 1
+	}
+}
+
+func withTimeout[In, R any](cfg config, fn func(context.Context, In) (R, error)) func(context.Context, In) (R, error) {
+	if cfg.timeout == 0 {
+		return fn
+	}
+	return func(ctx context.Context, v In) (R, error) {
+		ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+		defer cancel()
+		return fn(ctx, v)
+	}
+}
+
+// Verify returns a stage that keeps a row when fn returns true, drops it
+// (counted as filtered) when fn returns false, and fails it when fn returns
+// an error.
+func Verify[T any](name string, fn func(ctx context.Context, row T) (bool, error), opts ...Option) *Stage[T, T] {
+	if fn == nil {
+		panic("stage: Verify " + name + ": nil function")
+	}
+	s := newStage[T, T](name, KindVerify, opts)
+	fn = withTimeout(s.cfg, fn)
+	s.one = func(ctx context.Context, w *worker[T, T], v T) error {
+		keep, err := fn(ctx, v)
+		switch {
+		case err != nil:
+			return err
+		case keep:
+			w.out.Rows = append(w.out.Rows, v)
+		default:
+			w.filtered++
+		}
+		return nil
+	}
+	return s
+}
+
+// Map returns a Calculate stage that turns each row into one result.
+func Map[In, Out any](name string, fn func(ctx context.Context, row In) (Out, error), opts ...Option) *Stage[In, Out] {
+	if fn == nil {
+		panic("stage: Map " + name + ": nil function")
+	}
+	s := newStage[In, Out](name, KindCalculate, opts)
+	fn = withTimeout(s.cfg, fn)
+	s.one = func(ctx context.Context, w *worker[In, Out], v In) error {
+		o, err := fn(ctx, v)
+		if err != nil {
+			return err
+		}
+		w.out.Rows = append(w.out.Rows, o)
+		return nil
+	}
+	return s
+}
+
+// FlatMap returns a Calculate stage that emits any number of results per
+// row by calling emit. Rows emitted by a call that then fails are discarded.
+// emit must not be used after fn returns.
+func FlatMap[In, Out any](name string, fn func(ctx context.Context, row In, emit func(Out)) error, opts ...Option) *Stage[In, Out] {
+	if fn == nil {
+		panic("stage: FlatMap " + name + ": nil function")
+	}
+	s := newStage[In, Out](name, KindCalculate, opts)
+	timeout := s.cfg.timeout
+	s.one = func(ctx context.Context, w *worker[In, Out], v In) error {
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+		mark := len(w.out.Rows)
+		if err := fn(ctx, v, w.emit); err != nil {
+			clear(w.out.Rows[mark:])
+			w.out.Rows = w.out.Rows[:mark]
+			return err
+		}
+		return nil
+	}
+	return s
+}
+
+// MapBatch returns a Calculate stage that hands fn a whole chunk of rows at
+// once. fn must not keep rows after it returns; the rows it returns are
+// copied. An error fails (or retries) the whole chunk.
+func MapBatch[In, Out any](name string, fn func(ctx context.Context, rows []In) ([]Out, error), opts ...Option) *Stage[In, Out] {
+	if fn == nil {
+		panic("stage: MapBatch " + name + ": nil function")
+	}
+	s := newStage[In, Out](name, KindCalculate, opts)
+	fn = withTimeout(s.cfg, fn)
+	s.all = func(ctx context.Context, w *worker[In, Out], rows []In) error {
+		out, err := fn(ctx, rows)
+		if err != nil {
+			return err
+		}
+		w.out.Rows = append(w.out.Rows, out...)
+		return nil
+	}
+	return s
+}
+
+// Expand returns a sink stage that consumes every row with fn.
+func Expand[In any](name string, fn func(ctx context.Context, row In) error, opts ...Option) *Sink[In] {
+	if fn == nil {
+		panic("stage: Expand " + name + ": nil function")
+	}
+	s := newStage[In, struct{}](name, KindExpand, opts)
+	if s.cfg.timeout > 0 {
+		inner, d := fn, s.cfg.timeout
+		fn = func(ctx context.Context, v In) error {
+			ctx, cancel := context.WithTimeout(ctx, d)
+			defer cancel()
+			return inner(ctx, v)
+		}
+	}
+	s.one = func(ctx context.Context, w *worker[In, struct{}], v In) error {
+		if err := fn(ctx, v); err != nil {
+			return err
+		}
+		w.delivered++
+		return nil
+	}
+	return s
+}

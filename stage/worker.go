@@ -1,0 +1,217 @@
+package stage
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/kisflow/kisflow/row"
+)
+
+// worker is the state of one goroutine running a stage: the batch being
+// filled and the counts of the current batch, added to the shared counters
+// once per batch.
+type worker[In, Out any] struct {
+	s       *Stage[In, Out]
+	env     *Env
+	inPool  *row.Pool[In]
+	outPool *row.Pool[Out]
+	out     *row.Batch[Out]
+	emit    func(Out)
+
+	filtered, failed, retried, deadLettered, delivered int64
+	lastErr                                            error
+}
+
+func newWorker[In, Out any](s *Stage[In, Out], env *Env) *worker[In, Out] {
+	w := &worker[In, Out]{s: s, env: env, inPool: row.PoolOf[In](), outPool: row.PoolOf[Out]()}
+	w.emit = func(v Out) { w.out.Rows = append(w.out.Rows, v) }
+	return w
+}
+
+// process runs the stage over one input batch and returns the output batch,
+// which carries the input's trackers. The input batch is given back to its
+// pool. A non-nil error fails the pipeline; the output is then nil.
+func (w *worker[In, Out]) process(ctx context.Context, in *row.Batch[In]) (*row.Batch[Out], error) {
+	start := time.Now()
+	n := len(in.Rows)
+	if w.s.kind != KindExpand {
+		w.out = w.outPool.Get(n)
+	}
+	var err error
+	if w.s.one != nil {
+		err = w.each(ctx, in.Rows)
+	} else {
+		err = w.chunk(ctx, in.Rows)
+	}
+	c := w.env.Counters
+	c.busy.Add(int64(time.Since(start)))
+	c.batches.Add(1)
+	c.in.Add(int64(n))
+	out := w.out
+	w.out = nil
+	if out != nil {
+		c.out.Add(int64(len(out.Rows)))
+	} else {
+		c.out.Add(w.delivered)
+	}
+	if w.filtered != 0 {
+		c.filtered.Add(w.filtered)
+	}
+	if w.failed != 0 {
+		c.failed.Add(w.failed)
+		c.deadLettered.Add(w.deadLettered)
+		c.setErr(w.lastErr)
+	}
+	if w.retried != 0 {
+		c.retried.Add(w.retried)
+	}
+	w.filtered, w.failed, w.retried, w.deadLettered, w.delivered, w.lastErr = 0, 0, 0, 0, 0, nil
+	if err != nil {
+		// The run is failing: abandon both batches without releasing
+		// their trackers, so their source input is not acknowledged.
+		return nil, err
+	}
+	if out != nil {
+		row.MoveTrackers(out, in)
+	}
+	w.inPool.Put(in)
+	return out, nil
+}
+
+// each calls the stage's row function on every row. A panic costs a
+// recovery and a restart of the loop after the panicking row, so the loop
+// itself carries no defer.
+func (w *worker[In, Out]) each(ctx context.Context, rows []In) error {
+	for len(rows) > 0 {
+		i, err := w.eachSafe(ctx, rows)
+		if i == len(rows) {
+			return nil
+		}
+		if err = w.rowFailed(ctx, rows[i], err); err != nil {
+			return err
+		}
+		rows = rows[i+1:]
+	}
+	return nil
+}
+
+// eachSafe runs rows until one fails or panics, returning its index and
+// error, or len(rows).
+func (w *worker[In, Out]) eachSafe(ctx context.Context, rows []In) (i int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = newPanicError(r)
+		}
+	}()
+	one := w.s.one
+	for i = 0; i < len(rows); i++ {
+		if err = one(ctx, w, rows[i]); err != nil {
+			return i, err
+		}
+	}
+	return i, nil
+}
+
+// rowFailed handles a row whose function returned err: it retries the row,
+// then applies the error policy. It returns an error only to fail the run.
+func (w *worker[In, Out]) rowFailed(ctx context.Context, v In, err error) error {
+	err = w.retry(ctx, err, func() error {
+		return w.safe(func() error { return w.s.one(ctx, w, v) })
+	})
+	if err == nil {
+		return nil
+	}
+	return w.giveUp(ctx, err, v)
+}
+
+// chunk calls the stage's chunk function on all rows at once, retrying and
+// applying the error policy to every row of the chunk together.
+func (w *worker[In, Out]) chunk(ctx context.Context, rows []In) error {
+	mark := len(w.out.Rows)
+	attempt := func() error {
+		err := w.safe(func() error { return w.s.all(ctx, w, rows) })
+		if err != nil {
+			clear(w.out.Rows[mark:])
+			w.out.Rows = w.out.Rows[:mark]
+		}
+		return err
+	}
+	err := w.retry(ctx, attempt(), attempt)
+	if err == nil {
+		return nil
+	}
+	for _, v := range rows {
+		if err := w.giveUp(ctx, err, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// safe calls fn, turning a panic into a *PanicError.
+func (w *worker[In, Out]) safe(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = newPanicError(r)
+		}
+	}()
+	return fn()
+}
+
+// retry calls attempt while err is not nil and retries are left, waiting
+// with exponential backoff in between. It returns the last error, or ctx's
+// cause if ctx ends during a wait.
+func (w *worker[In, Out]) retry(ctx context.Context, err error, attempt func() error) error {
+	if err == nil || w.s.cfg.retries == 0 {
+		return err
+	}
+	wait := w.s.cfg.backoff
+	var t *time.Timer
+	for try := 0; try < w.s.cfg.retries; try++ {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		if wait > 0 {
+			if t == nil {
+				t = time.NewTimer(wait)
+				defer t.Stop()
+			} else {
+				t.Reset(wait)
+			}
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+			wait = min(2*wait, MaxBackoff)
+		}
+		w.retried++
+		if err = attempt(); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+// giveUp applies the error policy to row v that failed with err.
+func (w *worker[In, Out]) giveUp(ctx context.Context, err error, v In) error {
+	if ctx.Err() != nil {
+		// The run is ending; the row is abandoned, not failed on its own.
+		return context.Cause(ctx)
+	}
+	w.failed++
+	w.lastErr = err
+	switch w.s.cfg.onError {
+	case Skip:
+		return nil
+	case DeadLetter:
+		if w.env.DeadLetter == nil {
+			return &Error{Flow: w.env.Flow, Stage: w.s.name, Err: errors.Join(ErrNoDeadLetter, err)}
+		}
+		w.deadLettered++
+		return w.env.DeadLetter(ctx, Failure{Flow: w.env.Flow, Stage: w.s.name, Row: v, Err: err})
+	default:
+		return &Error{Flow: w.env.Flow, Stage: w.s.name, Err: err}
+	}
+}
