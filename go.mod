@@ -1,6 +1,6 @@
 module github.com/kisflow/kisflow
 
-go 1.26.0
+go 1.25.0
 
 require (
 	github.com/panjf2000/ants/v2 v2.12.1
@@ -9,4 +9,4 @@ require (
 	go.yaml.in/yaml/v3 v3.0.6
 )
 
-require golang.org/x/sync v0.24.0 // indirect
+require golang.org/x/sync v0.20.0 // indirect

@@ -79,14 +79,21 @@ func (e *emitter[T]) flush(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-// FromSlice returns a stream of rows, through a source named name.
+// FromSlice returns a stream of rows, through a source named name. Rows
+// are copied into batches in bulk.
 func FromSlice[T any](p *Pipeline, name string, rows []T) Stream[T] {
-	return FromSeq(p, name, func(yield func(T) bool) {
-		for _, v := range rows {
-			if !yield(v) {
-				return
+	return sourceNode(p, name, func(ctx context.Context, out *backpressure.Edge[T], c *stage.Counters) error {
+		e := newEmitter(p, out, c)
+		for len(rows) > 0 {
+			n := min(e.size, len(rows))
+			e.b = e.pool.Get(n)
+			e.b.Rows = append(e.b.Rows, rows[:n]...)
+			rows = rows[n:]
+			if more, err := e.flush(ctx); !more {
+				return err
 			}
 		}
+		return nil
 	})
 }
 

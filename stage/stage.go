@@ -37,17 +37,19 @@ type Stage[In, Out any] struct {
 	name string
 	kind Kind
 	cfg  config
-	// Exactly one of one and all is set: one processes a single row, all a
-	// whole chunk. Both append results to w.out and count into w.
-	one rowFunc[In, Out]
-	all chunkFunc[In, Out]
+	// Exactly one of loop and all is set. loop runs the function over rows
+	// until one fails, returning its index and error (or len(rows), nil);
+	// all runs a whole-chunk function. Both append results to w.out and
+	// count into w.
+	loop loopFunc[In, Out]
+	all  chunkFunc[In, Out]
 }
 
 // Sink is a stage that emits nothing: what Expand returns.
 type Sink[In any] = Stage[In, struct{}]
 
 type (
-	rowFunc[In, Out any]   func(ctx context.Context, w *worker[In, Out], row In) error
+	loopFunc[In, Out any]  func(ctx context.Context, w *worker[In, Out], rows []In) (int, error)
 	chunkFunc[In, Out any] func(ctx context.Context, w *worker[In, Out], rows []In) error
 )
 
@@ -111,17 +113,22 @@ func Verify[T any](name string, fn func(ctx context.Context, row T) (bool, error
 	}
 	s := newStage[T, T](name, KindVerify, opts)
 	fn = withTimeout(s.cfg, fn)
-	s.one = func(ctx context.Context, w *worker[T, T], v T) error {
-		keep, err := fn(ctx, v)
-		switch {
-		case err != nil:
-			return err
-		case keep:
-			w.out.Rows = append(w.out.Rows, v)
-		default:
-			w.filtered++
+	s.loop = func(ctx context.Context, w *worker[T, T], rows []T) (int, error) {
+		out := w.out.Rows
+		defer func() { w.out.Rows = out }()
+		for i, v := range rows {
+			w.pos = i
+			keep, err := fn(ctx, v)
+			switch {
+			case err != nil:
+				return i, err
+			case keep:
+				out = append(out, v)
+			default:
+				w.filtered++
+			}
 		}
-		return nil
+		return len(rows), nil
 	}
 	return s
 }
@@ -133,13 +140,18 @@ func Map[In, Out any](name string, fn func(ctx context.Context, row In) (Out, er
 	}
 	s := newStage[In, Out](name, KindCalculate, opts)
 	fn = withTimeout(s.cfg, fn)
-	s.one = func(ctx context.Context, w *worker[In, Out], v In) error {
-		o, err := fn(ctx, v)
-		if err != nil {
-			return err
+	s.loop = func(ctx context.Context, w *worker[In, Out], rows []In) (int, error) {
+		out := w.out.Rows
+		defer func() { w.out.Rows = out }()
+		for i, v := range rows {
+			w.pos = i
+			o, err := fn(ctx, v)
+			if err != nil {
+				return i, err
+			}
+			out = append(out, o)
 		}
-		w.out.Rows = append(w.out.Rows, o)
-		return nil
+		return len(rows), nil
 	}
 	return s
 }
@@ -153,19 +165,25 @@ func FlatMap[In, Out any](name string, fn func(ctx context.Context, row In, emit
 	}
 	s := newStage[In, Out](name, KindCalculate, opts)
 	timeout := s.cfg.timeout
-	s.one = func(ctx context.Context, w *worker[In, Out], v In) error {
+	call := func(ctx context.Context, v In, emit func(Out)) error {
 		if timeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, timeout)
 			defer cancel()
 		}
-		mark := len(w.out.Rows)
-		if err := fn(ctx, v, w.emit); err != nil {
-			clear(w.out.Rows[mark:])
-			w.out.Rows = w.out.Rows[:mark]
-			return err
+		return fn(ctx, v, emit)
+	}
+	s.loop = func(ctx context.Context, w *worker[In, Out], rows []In) (int, error) {
+		for i, v := range rows {
+			w.pos = i
+			mark := len(w.out.Rows)
+			if err := call(ctx, v, w.emit); err != nil {
+				clear(w.out.Rows[mark:])
+				w.out.Rows = w.out.Rows[:mark]
+				return i, err
+			}
 		}
-		return nil
+		return len(rows), nil
 	}
 	return s
 }
@@ -204,12 +222,15 @@ func Expand[In any](name string, fn func(ctx context.Context, row In) error, opt
 			return inner(ctx, v)
 		}
 	}
-	s.one = func(ctx context.Context, w *worker[In, struct{}], v In) error {
-		if err := fn(ctx, v); err != nil {
-			return err
+	s.loop = func(ctx context.Context, w *worker[In, struct{}], rows []In) (int, error) {
+		for i, v := range rows {
+			w.pos = i
+			if err := fn(ctx, v); err != nil {
+				return i, err
+			}
+			w.delivered++
 		}
-		w.delivered++
-		return nil
+		return len(rows), nil
 	}
 	return s
 }

@@ -19,6 +19,7 @@ type worker[In, Out any] struct {
 	out     *row.Batch[Out]
 	emit    func(Out)
 
+	pos                                                int // index of the row being processed, for panics
 	filtered, failed, retried, deadLettered, delivered int64
 	lastErr                                            error
 }
@@ -26,6 +27,7 @@ type worker[In, Out any] struct {
 func newWorker[In, Out any](s *Stage[In, Out], env *Env) *worker[In, Out] {
 	w := &worker[In, Out]{s: s, env: env, inPool: row.PoolOf[In](), outPool: row.PoolOf[Out]()}
 	w.emit = func(v Out) { w.out.Rows = append(w.out.Rows, v) }
+	w.pos = 0
 	return w
 }
 
@@ -39,7 +41,7 @@ func (w *worker[In, Out]) process(ctx context.Context, in *row.Batch[In]) (*row.
 		w.out = w.outPool.Get(n)
 	}
 	var err error
-	if w.s.one != nil {
+	if w.s.loop != nil {
 		err = w.each(ctx, in.Rows)
 	} else {
 		err = w.chunk(ctx, in.Rows)
@@ -79,8 +81,8 @@ func (w *worker[In, Out]) process(ctx context.Context, in *row.Batch[In]) (*row.
 	return out, nil
 }
 
-// each calls the stage's row function on every row. A panic costs a
-// recovery and a restart of the loop after the panicking row, so the loop
+// each runs the stage's loop over rows. A failing or panicking row costs a
+// trip through rowFailed and a restart of the loop after it; the loop
 // itself carries no defer.
 func (w *worker[In, Out]) each(ctx context.Context, rows []In) error {
 	for len(rows) > 0 {
@@ -88,7 +90,7 @@ func (w *worker[In, Out]) each(ctx context.Context, rows []In) error {
 		if i == len(rows) {
 			return nil
 		}
-		if err = w.rowFailed(ctx, rows[i], err); err != nil {
+		if err = w.rowFailed(ctx, rows[i:i+1], err); err != nil {
 			return err
 		}
 		rows = rows[i+1:]
@@ -96,33 +98,29 @@ func (w *worker[In, Out]) each(ctx context.Context, rows []In) error {
 	return nil
 }
 
-// eachSafe runs rows until one fails or panics, returning its index and
-// error, or len(rows).
+// eachSafe runs the loop, turning a panic into an error for the row at
+// w.pos.
 func (w *worker[In, Out]) eachSafe(ctx context.Context, rows []In) (i int, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = newPanicError(r)
+			i, err = w.pos, newPanicError(r)
 		}
 	}()
-	one := w.s.one
-	for i = 0; i < len(rows); i++ {
-		if err = one(ctx, w, rows[i]); err != nil {
-			return i, err
-		}
-	}
-	return i, nil
+	return w.s.loop(ctx, w, rows)
 }
 
-// rowFailed handles a row whose function returned err: it retries the row,
-// then applies the error policy. It returns an error only to fail the run.
-func (w *worker[In, Out]) rowFailed(ctx context.Context, v In, err error) error {
+// rowFailed handles the one row of v whose function returned err: it
+// retries the row, then applies the error policy. It returns an error only
+// to fail the run.
+func (w *worker[In, Out]) rowFailed(ctx context.Context, v []In, err error) error {
 	err = w.retry(ctx, err, func() error {
-		return w.safe(func() error { return w.s.one(ctx, w, v) })
+		_, err := w.eachSafe(ctx, v)
+		return err
 	})
 	if err == nil {
 		return nil
 	}
-	return w.giveUp(ctx, err, v)
+	return w.giveUp(ctx, err, v[0])
 }
 
 // chunk calls the stage's chunk function on all rows at once, retrying and

@@ -1,0 +1,24 @@
+package bench
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// chanBuf is the buffer of every channel in the impl=chan pipelines.
+const chanBuf = 64
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
+		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"))
+}
+
+// reportRows reports ns/row and rows/s for a benchmark that handles rows
+// rows per op, and scales allocs to per row.
+func reportRows(b *testing.B, rows int) {
+	b.Helper()
+	perOp := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	b.ReportMetric(perOp/float64(rows), "ns/row")
+	b.ReportMetric(float64(rows)*1e9/perOp, "rows/s")
+}

@@ -1,0 +1,114 @@
+package bench
+
+import (
+	"context"
+	"testing"
+
+	"github.com/kisflow/kisflow/pipeline"
+	"github.com/kisflow/kisflow/stage"
+)
+
+const w1Rows = 100_000
+
+// w1Want is the expected count and checksum of W1's output.
+func w1Want(recs []Rec) (n, sum int64) {
+	ctx := context.Background()
+	for _, r := range recs {
+		r, _ = sumFields(ctx, r)
+		r, _ = multiply(ctx, r)
+		if ok, _ := keepEven(ctx, r); ok {
+			n++
+			sum += r.Sum
+		}
+	}
+	return n, sum
+}
+
+// BenchmarkW1 runs three trivial stages on 100,000 small rows per op.
+func BenchmarkW1(b *testing.B) {
+	recs := makeRecs(w1Rows)
+	wantN, wantSum := w1Want(recs)
+	ctx := context.Background()
+	run := func(b *testing.B, once func() (int64, int64)) {
+		b.ReportAllocs()
+		for b.Loop() {
+			n, sum := once()
+			if n != wantN || sum != wantSum {
+				b.Fatalf("got %d rows sum %d, want %d rows sum %d", n, sum, wantN, wantSum)
+			}
+		}
+		reportRows(b, w1Rows)
+	}
+	b.Run("impl=seq", func(b *testing.B) {
+		run(b, func() (n, sum int64) {
+			for _, r := range recs {
+				r, _ = sumFields(ctx, r)
+				r, _ = multiply(ctx, r)
+				if ok, _ := keepEven(ctx, r); ok {
+					n++
+					sum += r.Sum
+				}
+			}
+			return n, sum
+		})
+	})
+	b.Run("impl=chan", func(b *testing.B) {
+		run(b, func() (n, sum int64) {
+			c1 := make(chan Rec, chanBuf)
+			c2 := make(chan Rec, chanBuf)
+			c3 := make(chan Rec, chanBuf)
+			c4 := make(chan Rec, chanBuf)
+			go func() {
+				defer close(c1)
+				for _, r := range recs {
+					c1 <- r
+				}
+			}()
+			go func() {
+				defer close(c2)
+				for r := range c1 {
+					r, _ = sumFields(ctx, r)
+					c2 <- r
+				}
+			}()
+			go func() {
+				defer close(c3)
+				for r := range c2 {
+					r, _ = multiply(ctx, r)
+					c3 <- r
+				}
+			}()
+			go func() {
+				defer close(c4)
+				for r := range c3 {
+					if ok, _ := keepEven(ctx, r); ok {
+						c4 <- r
+					}
+				}
+			}()
+			for r := range c4 {
+				n++
+				sum += r.Sum
+			}
+			return n, sum
+		})
+	})
+	b.Run("impl=kisflow", func(b *testing.B) {
+		run(b, func() (n, sum int64) {
+			p := pipeline.New("W1")
+			s := pipeline.FromSlice(p, "recs", recs)
+			s = pipeline.Then(s, stage.Map("sum", sumFields))
+			s = pipeline.Then(s, stage.Map("multiply", multiply))
+			s = pipeline.Then(s, stage.Verify("even", keepEven))
+			pipeline.To(s, stage.Expand("collect", func(_ context.Context, r Rec) error {
+				n++
+				sum += r.Sum
+				return nil
+			}))
+			if err := p.Run(ctx); err != nil {
+				b.Fatal(err)
+			}
+			return n, sum
+		})
+	})
+}
