@@ -4,14 +4,15 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/kisflow/kisflow/internal/leaktest"
 )
 
 // chanBuf is the buffer of every channel in the impl=chan pipelines.
 const chanBuf = 64
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
-		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"))
+	goleak.VerifyTestMain(m, leaktest.Options()...)
 }
 
 // reportRows reports ns/row and rows/s for a benchmark that handles rows

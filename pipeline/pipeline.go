@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/panjf2000/ants/v2"
 
@@ -36,6 +38,30 @@ type Option func(*config)
 
 type config struct {
 	batchSize int
+	observer  Observer
+	logger    *slog.Logger
+}
+
+// Observer receives timings from a running pipeline, for metrics. Its
+// methods are called from worker goroutines and must be cheap and safe for
+// concurrent use.
+type Observer interface {
+	// Batch is called after a stage has processed a batch of rows.
+	Batch(flow, stage string, rows int, d time.Duration)
+	// Run is called once when a run is over, with its duration and error.
+	Run(flow string, d time.Duration, err error)
+}
+
+// WithObserver makes the pipeline report timings to o.
+func WithObserver(o Observer) Option {
+	return func(c *config) { c.observer = o }
+}
+
+// WithLogger makes the pipeline log its lifecycle (start, stop, the end of
+// each node, errors) to l, with the flow and stage as attributes. By default
+// a pipeline logs nothing.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l }
 }
 
 // BatchSize sets how many rows a source puts in one batch (default
@@ -84,6 +110,10 @@ func New(name string, opts ...Option) *Pipeline {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.logger = cfg.logger.With("flow", name)
 	return &Pipeline{
 		name:    name,
 		cfg:     cfg,
@@ -105,6 +135,7 @@ type node struct {
 	dlBranch   bool // fed by the dead-letter stream: kept out of the flow's totals
 	goroutines int
 	counters   stage.Counters
+	state      atomic.Int32 // index into nodeStates
 	start      func(ctx context.Context, env *stage.Env)
 	// done, if set, runs when the node's last goroutine has exited.
 	done func()
@@ -166,6 +197,10 @@ func (p *Pipeline) Start(ctx context.Context) error {
 		left := atomic.Int32{}
 		left.Store(int32(n.goroutines))
 		env := &stage.Env{Flow: p.name, Counters: &n.counters}
+		if o := p.cfg.observer; o != nil {
+			name := n.name
+			env.Observe = func(rows int, d time.Duration) { o.Batch(p.name, name, rows, d) }
+		}
 		if p.deadLetters != nil {
 			env.DeadLetter = p.deadLetters.send
 		}
@@ -174,8 +209,12 @@ func (p *Pipeline) Start(ctx context.Context) error {
 			task := func() {
 				defer wg.Done()
 				defer func() {
-					if left.Add(-1) == 0 && n.done != nil {
-						n.done()
+					if left.Add(-1) == 0 {
+						n.state.Store(2)
+						p.cfg.logger.Debug("node done", "stage", n.name, "kind", n.kind)
+						if n.done != nil {
+							n.done()
+						}
 					}
 				}()
 				if err := p.call(n, fn); err != nil {
@@ -188,8 +227,11 @@ func (p *Pipeline) Start(ctx context.Context) error {
 				p.fail(fmt.Errorf("pipeline %s: node %s: %w", p.name, n.name, err))
 			}
 		}
+		n.state.Store(1)
 		n.start(runCtx, env)
 	}
+	began := time.Now()
+	p.cfg.logger.Info("pipeline started", "nodes", len(p.nodes), "goroutines", total)
 	go func() {
 		wg.Wait()
 		if runCtx.Err() != nil && p.Err() == nil {
@@ -197,6 +239,15 @@ func (p *Pipeline) Start(ctx context.Context) error {
 		}
 		cancel(nil)
 		pool.Release()
+		err := p.Err()
+		if o := p.cfg.observer; o != nil {
+			o.Run(p.name, time.Since(began), err)
+		}
+		if err != nil {
+			p.cfg.logger.Error("pipeline failed", "err", err, "errors", len(p.Errors()))
+		} else {
+			p.cfg.logger.Info("pipeline done", "took", time.Since(began))
+		}
 		close(p.ended)
 	}()
 	return nil
@@ -228,6 +279,12 @@ func (p *Pipeline) fail(err error) {
 	if first {
 		cancel(err)
 	}
+	var se *stage.Error
+	if errors.As(err, &se) {
+		p.cfg.logger.Warn("run error", "stage", se.Stage, "err", se.Err)
+	} else {
+		p.cfg.logger.Warn("run error", "err", err)
+	}
 }
 
 // Stop asks the pipeline to finish: sources stop reading, inputs refuse new
@@ -236,6 +293,7 @@ func (p *Pipeline) fail(err error) {
 // or before Start, is allowed.
 func (p *Pipeline) Stop() {
 	p.stopped1.Do(func() {
+		p.cfg.logger.Info("pipeline stopping")
 		close(p.stopped)
 		for _, c := range p.closers {
 			c()

@@ -11,6 +11,9 @@ import (
 // broadcasts: In = Delivered + Filtered + Dropped + Failed.
 type Stats struct {
 	Flow string
+	// State is "idle", "running", "stopping" (after Stop, while draining),
+	// "done" or "failed".
+	State string
 	// Nodes are the sources, stages and fan-out nodes in the order they were
 	// added. Kind is a stage kind, or Source, Broadcast, Partition, Route,
 	// DeadLetters.
@@ -30,15 +33,23 @@ type Stats struct {
 	Failed int64
 }
 
-// NodeStats is one node's counters. Kind says what the node is: a stage
-// kind (Verify, Calculate, Expand) or Source, Broadcast, Partition, Route,
-// DeadLetters.
+// NodeStats is one node's description and counters.
 type NodeStats struct {
-	stage.Stats
-	KindName string
+	Name string
+	// Kind is a stage kind (Verify, Calculate, Expand) or Source,
+	// Broadcast, Partition, Route, DeadLetters.
+	Kind string
+	// Concurrency is the number of workers; Ordered whether output keeps
+	// input order.
+	Concurrency int
+	Ordered     bool
+	// State is "idle" before the run, "running", then "done" once every
+	// goroutine of the node has exited.
+	State string
 	// DeadLetter marks the dead-letter source and the nodes it feeds; their
 	// rows are not counted in the flow's totals.
 	DeadLetter bool
+	stage.Stats
 }
 
 // EdgeStats is one edge's counters with the names of the nodes it joins.
@@ -50,11 +61,18 @@ type EdgeStats struct {
 // Stats returns a snapshot of the counters. It may be called at any time,
 // from any goroutine, before, during or after a run.
 func (p *Pipeline) Stats() Stats {
-	s := Stats{Flow: p.name}
+	s := Stats{Flow: p.name, State: p.state()}
 	for _, n := range p.nodes {
-		ns := n.counters.Snapshot()
-		ns.Name, ns.Concurrency, ns.Ordered = n.name, n.workers, n.ordered
-		s.Nodes = append(s.Nodes, NodeStats{Stats: ns, KindName: n.kind, DeadLetter: n.dlBranch})
+		ns := NodeStats{
+			Name:        n.name,
+			Kind:        n.kind,
+			Concurrency: n.workers,
+			Ordered:     n.ordered,
+			State:       nodeStates[n.state.Load()],
+			DeadLetter:  n.dlBranch,
+			Stats:       n.counters.Snapshot(),
+		}
+		s.Nodes = append(s.Nodes, ns)
 		if n.dlBranch {
 			continue
 		}
@@ -75,4 +93,27 @@ func (p *Pipeline) Stats() Stats {
 		s.Edges = append(s.Edges, EdgeStats{Stats: es, From: e.from, To: e.to})
 	}
 	return s
+}
+
+var nodeStates = [...]string{"idle", "running", "done"}
+
+// state names the pipeline's state for Stats.
+func (p *Pipeline) state() string {
+	if !p.started.Load() {
+		return "idle"
+	}
+	select {
+	case <-p.ended:
+		if p.Err() != nil {
+			return "failed"
+		}
+		return "done"
+	default:
+	}
+	select {
+	case <-p.stopped:
+		return "stopping"
+	default:
+		return "running"
+	}
 }

@@ -15,10 +15,6 @@ type Counters struct {
 
 // Stats is a snapshot of a stage's counters.
 type Stats struct {
-	Name        string
-	Kind        Kind
-	Concurrency int
-	Ordered     bool
 	// In counts rows received. For Verify, Map and Expand,
 	// In = Out + Filtered + Failed once the stage is drained.
 	In int64

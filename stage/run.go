@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/kisflow/kisflow/backpressure"
 	"github.com/kisflow/kisflow/row"
@@ -25,6 +26,9 @@ type Env struct {
 	DeadLetter func(ctx context.Context, f Failure) error
 	// Counters receive the stage's counts.
 	Counters *Counters
+	// Observe, if set, is called after every batch with its size and the
+	// time it took. It runs on worker goroutines and must be cheap.
+	Observe func(rows int, d time.Duration)
 }
 
 // Start runs the stage in goroutines started with env.Go: it reads in until

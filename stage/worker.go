@@ -47,7 +47,11 @@ func (w *worker[In, Out]) process(ctx context.Context, in *row.Batch[In]) (*row.
 		err = w.chunk(ctx, in.Rows)
 	}
 	c := w.env.Counters
-	c.busy.Add(int64(time.Since(start)))
+	d := time.Since(start)
+	c.busy.Add(int64(d))
+	if w.env.Observe != nil {
+		w.env.Observe(n, d)
+	}
 	c.batches.Add(1)
 	c.in.Add(int64(n))
 	out := w.out
