@@ -76,6 +76,9 @@ func (c *Counters) AddFailed(n int64, err error) {
 	c.setErr(err)
 }
 
+// SetError records err as the last error without counting a row.
+func (c *Counters) SetError(err error) { c.setErr(err) }
+
 func (c *Counters) setErr(err error) {
 	if err != nil {
 		s := err.Error()

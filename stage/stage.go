@@ -234,3 +234,29 @@ func Expand[In any](name string, fn func(ctx context.Context, row In) error, opt
 	}
 	return s
 }
+
+// ExpandBatch returns a sink stage that consumes a whole chunk of rows at
+// once, for sinks that write in bulk (a broker, a database). An error fails
+// (or retries) the whole chunk. fn must not keep rows after it returns.
+func ExpandBatch[In any](name string, fn func(ctx context.Context, rows []In) error, opts ...Option) *Sink[In] {
+	if fn == nil {
+		panic("stage: ExpandBatch " + name + ": nil function")
+	}
+	s := newStage[In, struct{}](name, KindExpand, opts)
+	if s.cfg.timeout > 0 {
+		inner, d := fn, s.cfg.timeout
+		fn = func(ctx context.Context, rows []In) error {
+			ctx, cancel := context.WithTimeout(ctx, d)
+			defer cancel()
+			return inner(ctx, rows)
+		}
+	}
+	s.all = func(ctx context.Context, w *worker[In, struct{}], rows []In) error {
+		if err := fn(ctx, rows); err != nil {
+			return err
+		}
+		w.delivered += int64(len(rows))
+		return nil
+	}
+	return s
+}

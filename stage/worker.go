@@ -130,10 +130,13 @@ func (w *worker[In, Out]) rowFailed(ctx context.Context, v []In, err error) erro
 // chunk calls the stage's chunk function on all rows at once, retrying and
 // applying the error policy to every row of the chunk together.
 func (w *worker[In, Out]) chunk(ctx context.Context, rows []In) error {
-	mark := len(w.out.Rows)
+	mark := 0
+	if w.out != nil {
+		mark = len(w.out.Rows)
+	}
 	attempt := func() error {
 		err := w.safe(func() error { return w.s.all(ctx, w, rows) })
-		if err != nil {
+		if err != nil && w.out != nil {
 			clear(w.out.Rows[mark:])
 			w.out.Rows = w.out.Rows[:mark]
 		}
