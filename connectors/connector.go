@@ -87,6 +87,8 @@ var (
 	ErrUnknownType = errors.New("connectors: unknown connector type")
 	// ErrConfig is returned for a configuration a connector cannot use.
 	ErrConfig = errors.New("connectors: bad connector configuration")
+	// ErrAcked is returned by a second Ack of one delivery.
+	ErrAcked = errors.New("connectors: delivery already acknowledged")
 )
 
 // Config is how a connector is configured, mirroring KisFlow's

@@ -17,4 +17,15 @@
 //
 // Broker-backed connectors live in their own modules (connectors/nats,
 // connectors/redis) so this module pulls in no broker client.
+//
+// # The in-memory topic
+//
+// [Memory], type "memory", joins flows of one process without a broker. Each
+// key is a bounded log (Params["capacity"] messages, default 4096) that keeps
+// every message until all groups have acknowledged it, so the slowest group
+// holds writers back instead of letting memory grow. A reader that closes
+// with unacknowledged deliveries hands them back to its group, first in line
+// for its other or later readers. A key ends, and its readers get [ErrEnded]
+// once they have drained it, when every writer opened on it has closed; a
+// new writer reopens it. Memory starts no goroutines.
 package connectors

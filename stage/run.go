@@ -55,7 +55,7 @@ func (s *Stage[In, Out]) Start(ctx context.Context, env *Env, in *backpressure.E
 						return nil
 					}
 					if err := w.step(ctx, b, out); err != nil {
-						return err
+						return ending(err)
 					}
 				case <-ctx.Done():
 					return nil
@@ -143,13 +143,13 @@ func (s *Stage[In, Out]) Start(ctx context.Context, env *Env, in *backpressure.E
 					}
 					if !ordered {
 						if err := w.step(ctx, t.b, out); err != nil {
-							return err
+							return ending(err)
 						}
 						continue
 					}
 					o, err := w.process(ctx, t.b)
 					if err != nil {
-						return err
+						return ending(err)
 					}
 					t.slot <- o // never blocks: a slot holds one result
 				case <-ctx.Done():
@@ -187,6 +187,15 @@ func (s *Stage[In, Out]) Start(ctx context.Context, env *Env, in *backpressure.E
 			}
 		})
 	}
+}
+
+// ending hides errEnding: a goroutine that stops because the run ends
+// returns nil, so only real causes reach the pipeline.
+func ending(err error) error {
+	if errors.Is(err, errEnding) {
+		return nil
+	}
+	return err
 }
 
 // step processes one batch and sends the result on.

@@ -76,6 +76,9 @@ func (w *worker[In, Out]) process(ctx context.Context, in *row.Batch[In]) (*row.
 	if err != nil {
 		// The run is failing: abandon both batches without releasing
 		// their trackers, so their source input is not acknowledged.
+		if ctx.Err() != nil {
+			err = errEnding
+		}
 		return nil, err
 	}
 	if out != nil {
@@ -84,6 +87,10 @@ func (w *worker[In, Out]) process(ctx context.Context, in *row.Batch[In]) (*row.
 	w.inPool.Put(in)
 	return out, nil
 }
+
+// errEnding is what process returns when the run's context ended under
+// it: the run is over for a reason reported elsewhere.
+var errEnding = errors.New("stage: run ending")
 
 // each runs the stage's loop over rows. A failing or panicking row costs a
 // trip through rowFailed and a restart of the loop after it; the loop

@@ -1,0 +1,81 @@
+// Package config loads, validates and exports KisFlow's YAML configuration.
+//
+// A configuration is a directory of YAML files, one document per file. The
+// document's kistype field says what it describes:
+//
+//	kistype: flow              # a Flow: a named chain of functions
+//	status: 1                  # 1 enabled, 0 (or absent) disabled
+//	flow_name: CalStuAvgScore  # required, unique among flows
+//	flows:                     # the functions, in the order they run
+//	  - fname: AvgStuScore     # required; names a func
+//	    params: {k: v}         # overrides the func's default_params
+//
+//	kistype: func              # a Func
+//	fname: AvgStuScore         # required, unique among funcs
+//	fmode: Calculate           # required: Verify, Calculate, Expand, Save or Load (any letter case)
+//	source:
+//	  name: StudentScore
+//	  must: [stu_id]
+//	option:
+//	  cname: ConnName1         # names a conn; may be absent
+//	  retry_times: 0           # 0 or more
+//	  return_duration: 0       # milliseconds, 0 or more
+//	  default_params: {k: v}
+//
+//	kistype: conn              # a Conn
+//	cname: ConnName1           # required, unique among conns
+//	addrs: '0.0.0.0:9988,0.0.0.0:9999'
+//	type: redis                # redis, nats, memory, ...
+//	key: redis-key
+//	params: {k: v}
+//	load: [funcName1]          # repeated names are dropped
+//	save: [funcName2]
+//
+//	kistype: global            # the Global settings; at most one
+//	prometheus_enable: true
+//	prometheus_listen: true
+//	prometheus_serve: 127.0.0.1:20004
+//
+// kistype values are matched exactly; fmode values in any letter case and
+// stored in their canonical spelling (see ParseMode). Fields the schema
+// does not name are ignored, but a known field with a value of the wrong
+// type (status: abc) is an error.
+//
+// LoadDir and LoadFS read a directory tree into a Set and validate it;
+// Parse reads one document. Set.Export and Marshal write documents back in
+// the layout KisFlow's own exporter uses, and what they write loads back
+// to an equal Set.
+//
+// # Disabled flows
+//
+// A flow whose status is 0, or has no status, is disabled. It is kept in
+// the Set, so that tools see the whole configuration, but Flow.Enabled
+// reports false and a consumer must not run it. Its function references
+// are not checked.
+//
+// # Errors
+//
+// Every problem with a configuration is reported as an *Error naming the
+// file, the item and the YAML field, such as
+//
+//	config: flow-a.yml: flow "a": flows[2].fname: unknown reference: function "f" is not defined
+//
+// and wrapping one sentinel, to test with errors.Is:
+//
+//   - ErrMalformed: not YAML, not one mapping, or a value of the wrong type;
+//   - ErrUnknownKind: a kistype other than flow, func, conn or global;
+//   - ErrUnknownMode: an fmode that is not one of the modes;
+//   - ErrMissingField: an absent or empty kistype, flow_name, fname, fmode,
+//     cname or flows[i].fname;
+//   - ErrDuplicate: two items of one kind with one name, or two globals
+//     (the error names both files); in a Set built in code, a name repeated
+//     in a connector's load or save list (files may repeat them: loading
+//     drops the repeats);
+//   - ErrInvalidValue: a status other than 0 or 1, a negative retry_times
+//     or return_duration;
+//   - ErrUnknownReference: a flow entry naming a function, or a function
+//     naming a connector, that the Set does not hold.
+//
+// Loading a directory reports every problem in every file, joined with
+// errors.Join, and returns no Set at all when there is any.
+package config

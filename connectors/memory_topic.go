@@ -1,0 +1,160 @@
+package connectors
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// topic is the state of one key of a [Memory]. Messages are numbered by a
+// sequence that never wraps; the log retains [head, tail) in a ring.
+type topic struct {
+	name     string // connector name, for errors
+	key      string
+	capacity int
+	waitHook func()
+
+	mu       sync.Mutex
+	log      []Message // ring: seq s lives at log[s%len(log)]; grows up to capacity
+	head     uint64    // oldest retained seq
+	tail     uint64    // next seq to write
+	writers  int       // open writers
+	opened   bool      // a writer was opened at least once
+	closed   bool      // the connector closed
+	groups   []*group  // every live group, named or private
+	named    map[string]*group
+	tokens   uint64   // last delivery token handed out
+	room     notifier // wakes writers: acknowledgements freed room
+	arrivals notifier // wakes readers: messages, redeliveries, end of stream
+}
+
+// notifier wakes every goroutine waiting on it. It is guarded by the mutex
+// of its topic; the channel is made only when someone waits, and closed and
+// forgotten on broadcast.
+type notifier struct {
+	ch      chan struct{}
+	waiting int
+}
+
+// broadcast wakes every waiter.
+func (n *notifier) broadcast() {
+	if n.ch != nil {
+		close(n.ch)
+		n.ch = nil
+	}
+}
+
+// wait releases t.mu until n is broadcast or ctx is done, and returns ctx's
+// error in the latter case. t.mu is held again when it returns.
+func (t *topic) wait(ctx context.Context, n *notifier) error {
+	if n.ch == nil {
+		n.ch = make(chan struct{})
+	}
+	ch := n.ch
+	n.waiting++
+	t.mu.Unlock()
+	if t.waitHook != nil {
+		t.waitHook()
+	}
+	var err error
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	t.mu.Lock()
+	n.waiting--
+	return err
+}
+
+// errorf returns an error naming the connector and the key.
+func (t *topic) errorf(format string, args ...any) error {
+	return fmt.Errorf("memory connector %q, key %q: "+format, append([]any{t.name, t.key}, args...)...)
+}
+
+// ended reports whether the key has ended: a writer was opened and every
+// writer has closed.
+func (t *topic) ended() bool { return t.opened && t.writers == 0 }
+
+// free returns how many messages can be appended without blocking: the empty
+// slots plus the retained messages every group has acknowledged.
+func (t *topic) free() int {
+	n := t.capacity - int(t.tail-t.head)
+	if n > 0 {
+		return n
+	}
+	floor := t.tail
+	for _, g := range t.groups {
+		floor = min(floor, g.acked)
+	}
+	return int(floor - t.head)
+}
+
+// append adds msgs to the log, dropping the oldest retained messages if
+// needed. len(msgs) must not exceed t.free().
+func (t *topic) append(msgs []Message) {
+	need := int(t.tail-t.head) + len(msgs)
+	if need > len(t.log) && len(t.log) < t.capacity {
+		t.grow(min(t.capacity, max(need, 2*len(t.log), 16)))
+	}
+	if drop := need - len(t.log); drop > 0 {
+		t.head += uint64(drop) // their slots are overwritten below
+	}
+	size := uint64(len(t.log))
+	for _, msg := range msgs {
+		t.log[t.tail%size] = msg
+		t.tail++
+	}
+}
+
+// grow moves the retained messages to a ring of size n.
+func (t *topic) grow(n int) {
+	log := make([]Message, n)
+	for s := t.head; s < t.tail; s++ {
+		log[s%uint64(n)] = t.log[s%uint64(len(t.log))]
+	}
+	t.log = log
+}
+
+// message returns the retained message seq.
+func (t *topic) message(seq uint64) Message {
+	return t.log[seq%uint64(len(t.log))]
+}
+
+// addGroup creates a group starting at the oldest retained message or at
+// the end of the log.
+func (t *topic) addGroup(name string, fromStart bool) *group {
+	start := t.tail
+	if fromStart {
+		start = t.head
+	}
+	g := &group{name: name, acked: start, next: start}
+	t.groups = append(t.groups, g)
+	if name != "" {
+		if t.named == nil {
+			t.named = make(map[string]*group)
+		}
+		t.named[name] = g
+	}
+	return g
+}
+
+// removeGroup drops a private group whose reader closed, releasing the
+// messages it held back.
+func (t *topic) removeGroup(g *group) {
+	g.removed = true
+	g.slots, g.queue = nil, nil
+	t.groups = slices.DeleteFunc(t.groups, func(x *group) bool { return x == g })
+	t.room.broadcast()
+}
+
+// close marks the topic closed, wakes every waiter and releases the log.
+func (t *topic) close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closed = true
+	t.log, t.groups, t.named = nil, nil, nil
+	t.room.broadcast()
+	t.arrivals.broadcast()
+}

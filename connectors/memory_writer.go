@@ -1,0 +1,74 @@
+package connectors
+
+import "context"
+
+// memWriter is the [Writer] of a [Memory] key.
+type memWriter struct {
+	t      *topic
+	closed bool // guarded by t.mu
+}
+
+// newWriter opens a writer, which keeps (or makes again) the key open.
+func (t *topic) newWriter() (*memWriter, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, t.errorf("writer: %w", ErrClosed)
+	}
+	t.writers++
+	t.opened = true
+	return &memWriter{t: t}, nil
+}
+
+// Write appends msgs to the key's log in order. While the log is full of
+// messages some group has not acknowledged it waits, honouring ctx; messages
+// of other writers may then come in between. If it returns an error, a
+// prefix of msgs may have been written.
+//
+// The log keeps msgs' Data without copying it: the caller must not modify it
+// afterwards, and every group reads the same bytes.
+func (w *memWriter) Write(ctx context.Context, msgs []Message) error {
+	t := w.t
+	if err := ctx.Err(); err != nil {
+		return t.errorf("write: %w", err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for {
+		switch {
+		case t.closed:
+			return t.errorf("write: %w", ErrClosed)
+		case w.closed:
+			return t.errorf("write: writer closed: %w", ErrClosed)
+		case len(msgs) == 0:
+			return nil
+		}
+		n := min(t.free(), len(msgs))
+		if n == 0 {
+			if err := t.wait(ctx, &t.room); err != nil {
+				return t.errorf("write: %w", err)
+			}
+			continue
+		}
+		t.append(msgs[:n])
+		msgs = msgs[n:]
+		t.arrivals.broadcast()
+	}
+}
+
+// Close says this writer will write no more; the key ends when its last
+// writer closes. A second Close returns an error wrapping [ErrClosed].
+func (w *memWriter) Close() error {
+	t := w.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if w.closed {
+		return t.errorf("close writer: %w", ErrClosed)
+	}
+	w.closed = true
+	t.writers--
+	if t.writers == 0 {
+		t.arrivals.broadcast()
+	}
+	return nil
+}
