@@ -3,8 +3,9 @@ package backpressure
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/kisflow/kisflow/row"
 )
@@ -29,9 +30,12 @@ type Batcher[T any] struct {
 	size   int
 	linger time.Duration
 
-	stop   <-chan struct{}
+	stop <-chan struct{}
 
-	mu     sync.Mutex
+	// mu guards the fields below. It is a semaphore rather than a mutex so
+	// that a caller waiting for it, behind another caller blocked on a full
+	// edge, still honours its own ctx.
+	mu     *semaphore.Weighted
 	cur    *row.Batch[T]
 	born   time.Time // when cur was started
 	closed bool
@@ -60,14 +64,17 @@ func NewBatcher[T any](edge *Edge[T], size int, linger time.Duration, stop <-cha
 		size:   size,
 		linger: linger,
 		kick:   make(chan struct{}, 1),
+		mu:     semaphore.NewWeighted(1),
 	}
 }
 
 // Add adds one row. It blocks while a full batch waits for room on the edge,
 // honouring ctx. When Add returns an error the row was not added.
 func (b *Batcher[T]) Add(ctx context.Context, v T) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	if err := b.mu.Acquire(ctx, 1); err != nil {
+		return context.Cause(ctx)
+	}
+	defer b.mu.Release(1)
 	if err := b.room(ctx); err != nil {
 		return err
 	}
@@ -81,8 +88,13 @@ func (b *Batcher[T]) Add(ctx context.Context, v T) error {
 // rows were added: all of them, or on error the ones before the failure, in
 // which case t still completes once the added rows are handled.
 func (b *Batcher[T]) AddBatch(ctx context.Context, rows []T, t *row.Tracker) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	if err := b.mu.Acquire(ctx, 1); err != nil {
+		if t != nil {
+			t.Release()
+		}
+		return 0, context.Cause(ctx)
+	}
+	defer b.mu.Release(1)
 	attached := false
 	added := 0
 	for len(rows) > 0 {
@@ -149,15 +161,19 @@ func (b *Batcher[T]) flush(ctx context.Context) error {
 
 // Flush sends the partial batch now.
 func (b *Batcher[T]) Flush(ctx context.Context) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	if err := b.mu.Acquire(ctx, 1); err != nil {
+		return context.Cause(ctx)
+	}
+	defer b.mu.Release(1)
 	return b.flush(ctx)
 }
 
 // Run flushes partial batches after the linger time until ctx is done or
 // the batcher is closed; when closing is closed, Run closes the batcher
 // itself (flushing what is left) and returns. Run it in its own goroutine.
-// It returns an error only when a flush fails.
+// A linger flush never waits for room: when the edge is full the batch
+// keeps filling and is tried again a linger later. Run returns an error
+// only when the final flush fails.
 func (b *Batcher[T]) Run(ctx context.Context, closing <-chan struct{}) error {
 	t := time.NewTimer(b.linger)
 	t.Stop()
@@ -171,33 +187,38 @@ func (b *Batcher[T]) Run(ctx context.Context, closing <-chan struct{}) error {
 			return nil
 		}
 		for {
-			b.mu.Lock()
-			if b.closed {
-				b.mu.Unlock()
+			if err := b.mu.Acquire(ctx, 1); err != nil {
 				return nil
 			}
-			if b.cur == nil {
-				b.mu.Unlock()
-				break
-			}
-			if wait := time.Until(b.born.Add(b.linger)); wait > 0 {
-				b.mu.Unlock()
-				t.Reset(wait)
-				select {
-				case <-t.C:
-				case <-closing:
-					return b.Close(ctx)
-				case <-ctx.Done():
+			if b.closed || b.cur == nil {
+				closed := b.closed
+				b.mu.Release(1)
+				if closed {
 					return nil
 				}
-				continue // the batch may have been flushed and replaced meanwhile
+				break
 			}
-			err := b.flush(ctx)
-			b.mu.Unlock()
-			if err != nil {
-				return err
+			wait := time.Until(b.born.Add(b.linger))
+			if wait <= 0 {
+				// Flush without blocking: under backpressure the batch
+				// keeps filling and is tried again a linger later, and
+				// the lock is never held while the edge is full.
+				if b.edge.trySend(b.cur) {
+					b.cur = nil
+					b.mu.Release(1)
+					break
+				}
+				wait = b.linger
 			}
-			break
+			b.mu.Release(1)
+			t.Reset(wait)
+			select {
+			case <-t.C:
+			case <-closing:
+				return b.Close(ctx)
+			case <-ctx.Done():
+				return nil
+			}
 		}
 	}
 }
@@ -207,8 +228,10 @@ func (b *Batcher[T]) Run(ctx context.Context, closing <-chan struct{}) error {
 // than once; only the first call does anything. If the final flush fails
 // with ctx's error the partial batch is discarded unreleased.
 func (b *Batcher[T]) Close(ctx context.Context) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	if err := b.mu.Acquire(ctx, 1); err != nil {
+		return context.Cause(ctx)
+	}
+	defer b.mu.Release(1)
 	if b.closed {
 		return nil
 	}
@@ -219,6 +242,9 @@ func (b *Batcher[T]) Close(ctx context.Context) error {
 	select {
 	case b.kick <- struct{}{}: // wake Run so it sees closed
 	default:
+	}
+	if errors.Is(err, ErrBatcherClosed) {
+		err = nil // the run ended under the flush; its cause is reported elsewhere
 	}
 	return err
 }

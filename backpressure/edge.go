@@ -129,6 +129,19 @@ func (e *Edge[T]) Send(ctx context.Context, b *row.Batch[T]) error {
 	return e.send(ctx, nil, b)
 }
 
+// trySend puts b on the edge if there is room now, and reports whether it
+// did. It never drops and never waits.
+func (e *Edge[T]) trySend(b *row.Batch[T]) bool {
+	n := int64(len(b.Rows)) // b belongs to the receiver once sent
+	select {
+	case e.ch <- b:
+		e.sent.Add(n)
+		return true
+	default:
+		return false
+	}
+}
+
 // errStopped is returned by send when stop closes first.
 var errStopped = errors.New("backpressure: stopped")
 
