@@ -1,0 +1,137 @@
+// W4: fan-out and fan-in. Every row of 100,000 per op is broadcast to two
+// branches that each map it with a different function; the branches merge
+// into one sink, which gets two rows per source row. ns/row and rows/s count
+// source rows. Target: at most 25 ns per source row.
+
+package bench
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/kisflow/kisflow/pipeline"
+	"github.com/kisflow/kisflow/stage"
+)
+
+const w4Rows = 100_000
+
+// The two W4 branches: sum the fields (sumFields) on the left, and on the
+// right a different combination of them.
+func w4Right(_ context.Context, r Rec) (Rec, error) {
+	r.Sum = r.A*r.B - r.C
+	return r, nil
+}
+
+// w4Want is the expected count and checksum of W4's output for recs.
+func w4Want(recs []Rec) (n, sum int64) {
+	ctx := context.Background()
+	for _, r := range recs {
+		left, _ := sumFields(ctx, r)
+		right, _ := w4Right(ctx, r)
+		n += 2
+		sum += left.Sum + right.Sum
+	}
+	return n, sum
+}
+
+// BenchmarkW4 broadcasts 100,000 rows per op to two mapping branches and
+// merges them into one sink.
+func BenchmarkW4(b *testing.B) {
+	ctx := context.Background()
+	recs := makeRecs(w4Rows)
+	wantN, wantSum := w4Want(recs)
+	run := func(b *testing.B, once func() (int64, int64)) {
+		b.ReportAllocs()
+		for b.Loop() {
+			n, sum := once()
+			if n != wantN || sum != wantSum {
+				b.Fatalf("got %d rows sum %d, want %d rows sum %d", n, sum, wantN, wantSum)
+			}
+		}
+		reportRows(b, w4Rows)
+	}
+	b.Run("impl=seq", func(b *testing.B) {
+		run(b, func() (n, sum int64) {
+			for _, r := range recs {
+				left, _ := sumFields(ctx, r)
+				n++
+				sum += left.Sum
+				right, _ := w4Right(ctx, r)
+				n++
+				sum += right.Sum
+			}
+			return n, sum
+		})
+	})
+	b.Run("impl=chan", func(b *testing.B) {
+		run(b, func() (n, sum int64) {
+			src := make(chan Rec, chanBuf)
+			toLeft := make(chan Rec, chanBuf)
+			toRight := make(chan Rec, chanBuf)
+			fromLeft := make(chan Rec, chanBuf)
+			fromRight := make(chan Rec, chanBuf)
+			out := make(chan Rec, chanBuf)
+			go func() {
+				defer close(src)
+				for _, r := range recs {
+					src <- r
+				}
+			}()
+			// Broadcast: copy every row to both branches.
+			go func() {
+				defer close(toLeft)
+				defer close(toRight)
+				for r := range src {
+					toLeft <- r
+					toRight <- r
+				}
+			}()
+			mapper := func(in <-chan Rec, out chan<- Rec, fn func(context.Context, Rec) (Rec, error)) {
+				defer close(out)
+				for r := range in {
+					r, _ = fn(ctx, r)
+					out <- r
+				}
+			}
+			go mapper(toLeft, fromLeft, sumFields)
+			go mapper(toRight, fromRight, w4Right)
+			// Merge: one forwarder per branch, out closed after both.
+			var wg sync.WaitGroup
+			for _, c := range []chan Rec{fromLeft, fromRight} {
+				wg.Go(func() {
+					for r := range c {
+						out <- r
+					}
+				})
+			}
+			go func() {
+				wg.Wait()
+				close(out)
+			}()
+			for r := range out {
+				n++
+				sum += r.Sum
+			}
+			return n, sum
+		})
+	})
+	b.Run("impl=kisflow", func(b *testing.B) {
+		run(b, func() (n, sum int64) {
+			p := pipeline.New("W4")
+			s := pipeline.FromSlice(p, "recs", recs)
+			fan := pipeline.Broadcast(s, "fan", 2)
+			left := pipeline.Then(fan[0], stage.Map("left", sumFields))
+			right := pipeline.Then(fan[1], stage.Map("right", w4Right))
+			pipeline.To(pipeline.Merge(left, right), stage.Expand("collect", func(_ context.Context, r Rec) error {
+				n++
+				sum += r.Sum
+				return nil
+			}))
+			if err := p.Run(ctx); err != nil {
+				b.Fatal(err)
+			}
+			return n, sum
+		})
+	})
+}
