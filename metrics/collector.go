@@ -1,0 +1,111 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Descriptions of the metrics read from pipeline stats at scrape time.
+var (
+	descDataTotal = prometheus.NewDesc("kisflow_data_total",
+		"Rows emitted by the sources of every flow (KisFlow: all data).", nil, nil)
+	descFlowData = prometheus.NewDesc("flow_data_total",
+		"Rows emitted by the sources of each flow (KisFlow: data per flow).", []string{LabelFlowName}, nil)
+
+	descFlowRows = prometheus.NewDesc("kisflow_flow_rows_total",
+		"Rows of each flow by outcome: delivered to sinks, filtered, dropped by edges, failed.",
+		[]string{LabelFlow, LabelOutcome}, nil)
+	descFlowPipelines = prometheus.NewDesc("kisflow_flow_pipelines",
+		"Watched pipelines of each flow by state: idle, running, stopping, done, failed.",
+		[]string{LabelFlow, LabelState}, nil)
+
+	stageLabels      = []string{LabelFlow, LabelStage, LabelKind}
+	descStageIn      = prometheus.NewDesc("kisflow_stage_rows_in_total", "Rows received by each node.", stageLabels, nil)
+	descStageOut     = prometheus.NewDesc("kisflow_stage_rows_out_total", "Rows emitted by each node; for an Expand stage, rows consumed.", stageLabels, nil)
+	descStageFilter  = prometheus.NewDesc("kisflow_stage_rows_filtered_total", "Rows dropped by each Verify stage.", stageLabels, nil)
+	descStageFailed  = prometheus.NewDesc("kisflow_stage_rows_failed_total", "Rows whose function failed after retries, per node.", stageLabels, nil)
+	descStageRetries = prometheus.NewDesc("kisflow_stage_retries_total", "Retry attempts per stage.", stageLabels, nil)
+	descStageDead    = prometheus.NewDesc("kisflow_stage_rows_dead_lettered_total", "Failed rows sent to the dead-letter stream, per stage.", stageLabels, nil)
+	descStageBatches = prometheus.NewDesc("kisflow_stage_batches_total", "Batches processed by each stage.", stageLabels, nil)
+	descStageBusy    = prometheus.NewDesc("kisflow_stage_busy_seconds_total",
+		"Time the workers of each stage spent processing batches; divided by kisflow_stage_workers, its rate is the stage's utilisation.", stageLabels, nil)
+	descStageWorkers = prometheus.NewDesc("kisflow_stage_workers", "Workers of each node in watched pipelines (its concurrency).", stageLabels, nil)
+	descStageRunning = prometheus.NewDesc("kisflow_stage_running", "Watched pipelines in which the node is running.", stageLabels, nil)
+
+	edgeLabels       = []string{LabelFlow, LabelEdge}
+	descEdgeDepth    = prometheus.NewDesc("kisflow_edge_queue_depth", "Batches queued on each edge now.", edgeLabels, nil)
+	descEdgeCapacity = prometheus.NewDesc("kisflow_edge_queue_capacity", "Capacity of each edge, in batches.", edgeLabels, nil)
+	descEdgeSent     = prometheus.NewDesc("kisflow_edge_rows_sent_total", "Rows put on each edge, including those it dropped.", edgeLabels, nil)
+	descEdgeDropped  = prometheus.NewDesc("kisflow_edge_rows_dropped_total", "Rows discarded by the overflow policy of each edge.", edgeLabels, nil)
+	descEdgeBlocked  = prometheus.NewDesc("kisflow_edge_blocked_seconds_total",
+		"Time senders waited for room on each edge: backpressure from the stage that reads it.", edgeLabels, nil)
+)
+
+// collector reports the stats of watched pipelines. Each scrape takes one
+// pipeline.Stats snapshot per watched pipeline.
+type collector struct{ w *watched }
+
+// Describe sends every description.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		descDataTotal, descFlowData, descFlowRows, descFlowPipelines,
+		descStageIn, descStageOut, descStageFilter, descStageFailed, descStageRetries,
+		descStageDead, descStageBatches, descStageBusy, descStageWorkers, descStageRunning,
+		descEdgeDepth, descEdgeCapacity, descEdgeSent, descEdgeDropped, descEdgeBlocked,
+	} {
+		ch <- d
+	}
+}
+
+// Collect reads the stats of every watched pipeline and sends the metrics.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	t := c.w.snapshot()
+	send := func(d *prometheus.Desc, vt prometheus.ValueType, v float64, labels ...string) {
+		m, err := prometheus.NewConstMetric(d, vt, v, labels...)
+		if err != nil {
+			m = prometheus.NewInvalidMetric(d, err)
+		}
+		ch <- m
+	}
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		send(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v int, labels ...string) {
+		send(d, prometheus.GaugeValue, float64(v), labels...)
+	}
+
+	var all int64
+	for flow, f := range t.flows {
+		all += f.in
+		counter(descFlowData, f.in, flow)
+		counter(descFlowRows, f.delivered, flow, "delivered")
+		counter(descFlowRows, f.filtered, flow, "filtered")
+		counter(descFlowRows, f.dropped, flow, "dropped")
+		counter(descFlowRows, f.failed, flow, "failed")
+		for i, st := range flowStates {
+			gauge(descFlowPipelines, f.states[i], flow, st)
+		}
+	}
+	counter(descDataTotal, all)
+
+	for k, n := range t.nodes {
+		l := []string{k.flow, k.stage, k.kind}
+		counter(descStageIn, n.in, l...)
+		counter(descStageOut, n.out, l...)
+		counter(descStageFilter, n.filtered, l...)
+		counter(descStageFailed, n.failed, l...)
+		counter(descStageRetries, n.retried, l...)
+		counter(descStageDead, n.deadLettered, l...)
+		counter(descStageBatches, n.batches, l...)
+		send(descStageBusy, prometheus.CounterValue, n.busy.Seconds(), l...)
+		gauge(descStageWorkers, n.workers, l...)
+		gauge(descStageRunning, n.running, l...)
+	}
+
+	for k, e := range t.edges {
+		gauge(descEdgeDepth, e.depth, k.flow, k.edge)
+		gauge(descEdgeCapacity, e.capacity, k.flow, k.edge)
+		counter(descEdgeSent, e.sent, k.flow, k.edge)
+		counter(descEdgeDropped, e.dropped, k.flow, k.edge)
+		send(descEdgeBlocked, prometheus.CounterValue, e.blocked.Seconds(), k.flow, k.edge)
+	}
+}
