@@ -1,0 +1,143 @@
+package nats
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kisflow/kisflow/connectors"
+	"github.com/kisflow/kisflow/pipeline"
+	"github.com/kisflow/kisflow/stage"
+)
+
+// The environment of a worker process started by TestTwoWorkerProcesses.
+const (
+	workerEnv = "KISFLOW_NATS_TEST_WORKER" // the worker's name; set only in a worker
+	urlEnv    = "KISFLOW_NATS_TEST_URL"    // the server to connect to
+)
+
+// TestWorkerProcess is the worker role of TestTwoWorkerProcesses, run in a
+// process of its own: it loads the orders of group "billing", prints
+// "handled <id>" for every row it handles, and stops when its standard
+// input ends.
+func TestWorkerProcess(t *testing.T) {
+	name := os.Getenv(workerEnv)
+	if name == "" {
+		t.Skip("a worker process of TestTwoWorkerProcesses")
+	}
+	c := newConnector(t, name, os.Getenv(urlEnv), "orders", nil)
+	r := newReader(t, c, "orders", connectors.ReadOptions{Group: "billing", FromStart: true})
+
+	var mu sync.Mutex
+	out := bufio.NewWriter(os.Stdout)
+	p := pipeline.New(name)
+	rows := connectors.Load(p, "load-orders", r, orderCodec)
+	doubled := pipeline.Then(rows, stage.Map("double", func(_ context.Context, o Order) (Order, error) {
+		o.Amount *= 2
+		return o, nil
+	}))
+	pipeline.To(doubled, stage.ExpandBatch("report", func(_ context.Context, batch []Order) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, o := range batch {
+			if o.Amount != o.ID*20 {
+				return fmt.Errorf("row %d: amount %d", o.ID, o.Amount)
+			}
+			fmt.Fprintf(out, "handled %d\n", o.ID)
+		}
+		return out.Flush()
+	}))
+	require.NoError(t, p.Start(t.Context()))
+	stdinDone := make(chan struct{})
+	go func() {
+		defer close(stdinDone)
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		p.Stop()
+	}()
+	require.NoError(t, p.Wait())
+	<-stdinDone
+}
+
+func TestTwoWorkerProcesses(t *testing.T) {
+	if os.Getenv(workerEnv) != "" {
+		t.Skip("the parent of the worker processes")
+	}
+	s := startServer(t)
+	url := s.ClientURL()
+	const n = 2000
+	c := newConnector(t, "producer", url, "orders", nil)
+	produce(t, newWriter(t, c, "orders"), orders(n))
+
+	tl := newTally(n)
+	type worker struct {
+		cmd    *exec.Cmd
+		stdin  io.WriteCloser
+		stderr bytes.Buffer
+		read   chan struct{} // closed when its output is read to the end
+	}
+	var workers []*worker
+	for i := range 2 {
+		name := fmt.Sprintf("process-%d", i)
+		w := &worker{read: make(chan struct{})}
+		w.cmd = exec.Command(os.Args[0], "-test.run=^TestWorkerProcess$", "-test.count=1")
+		w.cmd.Env = append(os.Environ(), workerEnv+"="+name, urlEnv+"="+url)
+		w.cmd.Stderr = &w.stderr
+		var err error
+		w.stdin, err = w.cmd.StdinPipe()
+		require.NoError(t, err)
+		stdout, err := w.cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, w.cmd.Start())
+		t.Cleanup(func() {
+			if w.cmd.ProcessState == nil { // the test failed before waiting
+				_ = w.cmd.Process.Kill()
+				<-w.read
+				_ = w.cmd.Wait()
+			}
+		})
+		go func() {
+			defer close(w.read)
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				if id, ok := strings.CutPrefix(sc.Text(), "handled "); ok {
+					v, err := strconv.Atoi(id)
+					if err == nil {
+						tl.add(name, v)
+					}
+				}
+			}
+		}()
+		workers = append(workers, w)
+	}
+
+	tl.wait(t)
+	for _, w := range workers {
+		require.NoError(t, w.stdin.Close()) // tells the worker to stop
+	}
+	for _, w := range workers {
+		select {
+		case <-w.read:
+		case <-time.After(deadline):
+			t.Fatalf("worker %v did not stop", w.cmd.Env[len(w.cmd.Env)-2])
+		}
+		require.NoError(t, w.cmd.Wait(), "worker failed:\n%s", w.stderr.String())
+	}
+	seen, by := tl.snapshot()
+	require.Len(t, seen, n)
+	for id, times := range seen {
+		require.Equal(t, 1, times, "row %d handled %d times", id, times)
+	}
+	t.Logf("rows per process: %v", by)
+	settled(t, url, "orders", "billing")
+}
