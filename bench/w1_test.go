@@ -4,8 +4,9 @@ import (
 	"context"
 	"testing"
 
-	"github.com/kisflow/kisflow/pipeline"
-	"github.com/kisflow/kisflow/stage"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kisflow/kisflow/metrics"
 )
 
 const w1Rows = 100_000
@@ -94,21 +95,24 @@ func BenchmarkW1(b *testing.B) {
 		})
 	})
 	b.Run("impl=kisflow", func(b *testing.B) {
-		run(b, func() (n, sum int64) {
-			p := pipeline.New("W1")
-			s := pipeline.FromSlice(p, "recs", recs)
-			s = pipeline.Then(s, stage.Map("sum", sumFields))
-			s = pipeline.Then(s, stage.Map("multiply", multiply))
-			s = pipeline.Then(s, stage.Verify("even", keepEven))
-			pipeline.To(s, stage.Expand("collect", func(_ context.Context, r Rec) error {
-				n++
-				sum += r.Sum
-				return nil
-			}))
+		run(b, func() (int64, int64) {
+			p, result := w1Build(recs)
 			if err := p.Run(ctx); err != nil {
 				b.Fatal(err)
 			}
-			return n, sum
+			return result()
 		})
+	})
+	// The same with Prometheus metrics on: the pipeline reports every batch
+	// to a metrics.Metrics and is watched while it runs.
+	b.Run("impl=kisflow-metrics", func(b *testing.B) {
+		reg := prometheus.NewRegistry()
+		m, err := metrics.New(reg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var ops int64
+		run(b, w1Metrics(b, ctx, recs, m, &ops))
+		checkW1Metrics(b, reg, ops)
 	})
 }

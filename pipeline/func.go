@@ -52,6 +52,7 @@ func (e *Emitter[T]) Emit(ctx context.Context, rows []T, ack func()) error {
 // Fail counts one input row that the source could not turn into a row (a
 // message that does not decode), with the error that says why.
 func (e *Emitter[T]) Fail(err error) {
+	e.c.Add(1, 0)
 	e.c.AddFailed(1, fmt.Errorf("flow %s: source %s: %w", e.p.name, e.name, err))
 }
 

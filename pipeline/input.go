@@ -111,6 +111,15 @@ func (in *Input[T]) SubmitAck(ctx context.Context, rows []T, ack func()) error {
 	return in.wrap(err)
 }
 
+// Fail counts one input row that could not be submitted because it is bad
+// (a JSON row that does not decode, a missing field), with the error that
+// says why. The row counts as received and failed, so the accounting rule
+// still holds.
+func (in *Input[T]) Fail(err error) {
+	in.c.Add(1, 0)
+	in.c.AddFailed(1, err)
+}
+
 // Close ends the input: rows already submitted drain, later Submits return
 // ErrStopped. The pipeline's run ends when every source has ended.
 func (in *Input[T]) Close() {

@@ -20,7 +20,8 @@ type Stats struct {
 	Nodes []NodeStats
 	// Edges are the bounded edges between nodes.
 	Edges []EdgeStats
-	// In counts rows the sources emitted.
+	// In counts rows offered to the sources: rows they emitted plus input
+	// they failed to turn into rows (a message that does not decode).
 	In int64
 	// Delivered counts rows consumed by Expand stages (those fed by the
 	// dead-letter stream excepted: their rows are already counted Failed).
@@ -78,7 +79,7 @@ func (p *Pipeline) Stats() Stats {
 		}
 		switch n.kind {
 		case kindSource:
-			s.In += ns.Out
+			s.In += ns.In
 		case stage.KindExpand.String():
 			s.Delivered += ns.Out
 		}
