@@ -260,3 +260,32 @@ func ExpandBatch[In any](name string, fn func(ctx context.Context, rows []In) er
 	}
 	return s
 }
+
+// VerifyBatch returns a Verify stage that hands fn a whole chunk of rows at
+// once and keeps the rows it returns; the rest count as filtered. fn must
+// return a subset of its rows (it may return rows of its own, but then the
+// filtered count is the difference in length, never below zero).
+func VerifyBatch[T any](name string, fn func(ctx context.Context, rows []T) ([]T, error), opts ...Option) *Stage[T, T] {
+	if fn == nil {
+		panic("stage: VerifyBatch " + name + ": nil function")
+	}
+	s := newStage[T, T](name, KindVerify, opts)
+	if s.cfg.timeout > 0 {
+		inner, d := fn, s.cfg.timeout
+		fn = func(ctx context.Context, rows []T) ([]T, error) {
+			ctx, cancel := context.WithTimeout(ctx, d)
+			defer cancel()
+			return inner(ctx, rows)
+		}
+	}
+	s.all = func(ctx context.Context, w *worker[T, T], rows []T) error {
+		kept, err := fn(ctx, rows)
+		if err != nil {
+			return err
+		}
+		w.out.Rows = append(w.out.Rows, kept...)
+		w.filtered += int64(max(0, len(rows)-len(kept)))
+		return nil
+	}
+	return s
+}

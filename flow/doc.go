@@ -1,0 +1,56 @@
+// Package flow is KisFlow's model on the streaming core: functions
+// registered by name, flows configured in code or in KisFlow's YAML files,
+// rows committed as values or JSON text, parameters, actions, a cache and
+// metadata, and Save/Load functions that join flows through connectors.
+//
+// It is an adapter, not a second engine: a flow is built into a
+// pipeline.Pipeline whose stages are the flow's functions, so it streams
+// with backpressure, and types are checked once, when a flow links its
+// functions; no reflection runs per row.
+//
+// # Functions
+//
+// A KisFlow-style function gets a chunk of rows and a Handle:
+//
+//	func AvgStuScore(ctx context.Context, h *flow.Handle[Student, Average], rows []Student) error {
+//		for _, s := range rows {
+//			h.CommitRow(Average{ID: s.ID, Score: float64(s.Score1+s.Score2+s.Score3) / 3})
+//		}
+//		return nil
+//	}
+//
+//	flow.Register(reg, "AvgStuScore", AvgStuScore)
+//
+// Its mode comes from its configuration (fmode). [RegisterStage] registers
+// a typed stage of package stage instead, for per-row functions with the
+// full set of stage options. Adjacent functions must have identical types:
+// the output type of one is the input type of the next; otherwise linking
+// fails with ErrTypeMismatch naming both functions and types.
+//
+// # Flows
+//
+// [Registry.LoadDir] reads KisFlow's YAML (kistype flow, func, conn,
+// global); [Registry.NewFlow] makes an instance of a named flow;
+// [Registry.Define] and [Flow.Link] build one in code. Rows committed with
+// [Flow.CommitRow] before [Flow.Run] wait in memory, as in KisFlow; during
+// a run ([Flow.Start] ... [Flow.Stop], [Flow.Wait]) they stream in.
+//
+// # Actions, streaming meaning
+//
+//   - Abort stops the flow: its input closes, rows in flight drain.
+//   - DataReuse passes the function's input rows on instead of its commits.
+//   - ForceEntryNext calls the next function even when nothing was committed.
+//   - JumpFunc(name) sends the committed rows to the named function; they
+//     run from there to the end of the flow in the worker that jumped, and
+//     more than MaxHops jumps fail with ErrJumpLoop.
+//
+// # Save and Load
+//
+// A Save function with option.cname writes what it commits, as JSON, to
+// the connector's key, and passes it on to the next function if there is
+// one. A Load function comes first: its flow reads the connector's key, in
+// a group named after the flow (conn param "group" overrides; forks share
+// it), from the oldest retained message (param from_start: "false" for only
+// new ones), and acknowledges each message after its rows are handled.
+// Connectors are shared by the flows of one Registry.
+package flow

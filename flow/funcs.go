@@ -1,0 +1,308 @@
+package flow
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/kisflow/kisflow/config"
+	"github.com/kisflow/kisflow/connectors"
+	"github.com/kisflow/kisflow/pipeline"
+	"github.com/kisflow/kisflow/stage"
+)
+
+// funcImpl is a registered function with its types erased, so that flows
+// configured at run time can link it. Every method asserts its stream or
+// rows argument to the function's own types once per link or per chunk:
+// no reflection per row.
+type funcImpl interface {
+	types() (in, out reflect.Type)
+	// source makes the flow's source when it starts with this function:
+	// a Load reading rd, or an input fed by CommitRow.
+	source(r *run, lf *linkedFunc, rd connectors.Reader) (stream any, in committer)
+	// link adds the function after prev, a pipeline.Stream[In], and
+	// returns its output, a pipeline.Stream[Out] (nil for a sink).
+	link(r *run, lf *linkedFunc, prev any) (any, error)
+	// finish ends or forks the output stream: it saves it to w when w is
+	// not nil, and discards it when it is the end of the flow. It returns
+	// the stream the next function reads.
+	finish(r *run, lf *linkedFunc, out any, w connectors.Writer, last bool) any
+	// inline runs the function on rows (a []In) in the caller's goroutine,
+	// for jumps, returning its result rows (a []Out).
+	inline(ctx context.Context, r *run, lf *linkedFunc, rows any) (out any, next jumpTo, err error)
+	// save writes rows (a []Out) to w, for rows that jumped.
+	save(ctx context.Context, w connectors.Writer, rows any) error
+}
+
+// jumpTo says where a chunk's results go after an inline call.
+type jumpTo struct {
+	target string // JumpFunc target, or ""
+	force  bool   // ForceEntryNext
+	n      int    // how many rows the call passed on
+}
+
+func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
+
+// mismatch reports that stream or rows of type have cannot feed fn.
+func mismatch(r *run, lf *linkedFunc, have any, want reflect.Type) error {
+	from := "the flow's input"
+	if lf.idx > 0 {
+		prev := r.funcs[lf.idx-1]
+		_, out := prev.impl.types()
+		from = fmt.Sprintf("function %s (output %v)", prev.name, out)
+	}
+	return fmt.Errorf("flow %s: %w: function %s (input %v) cannot follow %s", r.flow.name, ErrTypeMismatch, lf.name, want, from)
+}
+
+// retryOpts turns the function's retry_times and return_duration (in
+// milliseconds) into the stage's retry policy.
+func retryOpts(fc *config.Func) []stage.Option {
+	if fc == nil || fc.Option.RetryTimes <= 0 {
+		return nil
+	}
+	return []stage.Option{stage.Retry(fc.Option.RetryTimes, time.Duration(fc.Option.ReturnDuration)*time.Millisecond)}
+}
+
+// typed holds what kisFunc and stageFunc share: everything that depends
+// only on the input and output types.
+type typed[In, Out any] struct{}
+
+func (typed[In, Out]) types() (reflect.Type, reflect.Type) { return typeOf[In](), typeOf[Out]() }
+
+func (typed[In, Out]) source(r *run, lf *linkedFunc, rd connectors.Reader) (any, committer) {
+	if rd != nil {
+		return connectors.Load(r.p, lf.name+".load", rd, connectors.JSON[In]()), nil
+	}
+	in, s := pipeline.NewInput[In](r.p, "input")
+	var must []string
+	if lf.conf != nil {
+		must = lf.conf.Source.Must
+	}
+	return s, &typedInput[In]{flow: r.flow.name, fn: lf.name, in: in, must: must}
+}
+
+func (typed[In, Out]) finish(r *run, lf *linkedFunc, out any, w connectors.Writer, last bool) any {
+	s, ok := out.(pipeline.Stream[Out])
+	if !ok {
+		return nil // a sink: nothing to continue
+	}
+	if w != nil {
+		save := connectors.Save(lf.name+".save", w, connectors.JSON[Out](), nil)
+		if last {
+			pipeline.To(s, save)
+			return nil
+		}
+		branches := pipeline.Broadcast(s, lf.name+".fork", 2)
+		pipeline.To(branches[0], save)
+		s = branches[1]
+	}
+	if last {
+		pipeline.Discard(s, lf.name+".end")
+		return nil
+	}
+	return s
+}
+
+func (typed[In, Out]) save(ctx context.Context, w connectors.Writer, rows any) error {
+	msgs := []connectors.Message{}
+	for _, v := range rows.([]Out) {
+		data, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, connectors.Message{Data: data})
+	}
+	return w.Write(ctx, msgs)
+}
+
+// kisFunc is a registered KisFlow-style function.
+type kisFunc[In, Out any] struct {
+	typed[In, Out]
+	fn   Func[In, Out]
+	opts []stage.Option
+}
+
+func (k *kisFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error) {
+	s, ok := prev.(pipeline.Stream[In])
+	if !ok {
+		return nil, mismatch(r, lf, prev, typeOf[In]())
+	}
+	opts := append(append([]stage.Option(nil), k.opts...), retryOpts(lf.conf)...)
+	process := func(ctx context.Context, rows []In) ([]Out, error) {
+		out, next, err := k.call(ctx, r, lf, rows)
+		if err != nil {
+			return nil, err
+		}
+		if next.target != "" || (next.force && len(out) == 0) {
+			return nil, r.runFrom(ctx, lf, out, next)
+		}
+		return out, nil
+	}
+	last := lf.idx == len(r.funcs)-1
+	switch {
+	case lf.mode == config.ModeExpand && last:
+		// The end of the flow: the rows are delivered here, and what the
+		// function commits has nowhere to go.
+		pipeline.To(s, stage.ExpandBatch(lf.name, func(ctx context.Context, rows []In) error {
+			_, err := process(ctx, rows)
+			return err
+		}, opts...))
+		return nil, nil
+	case lf.mode == config.ModeVerify && typeOf[In]() == typeOf[Out]():
+		// Rows the function does not commit count as filtered.
+		st := stage.VerifyBatch(lf.name, func(ctx context.Context, rows []In) ([]In, error) {
+			out, err := process(ctx, rows)
+			return any(out).([]In), err
+		}, opts...)
+		return pipeline.Then(s, st), nil
+	}
+	return pipeline.Then(s, stage.MapBatch(lf.name, process, opts...)), nil
+}
+
+func (k *kisFunc[In, Out]) call(ctx context.Context, r *run, lf *linkedFunc, rows []In) ([]Out, jumpTo, error) {
+	h := &Handle[In, Out]{run: r, fn: lf, rows: rows}
+	err := k.fn(ctx, h, rows)
+	if err == nil {
+		err = h.actErr
+	}
+	if err != nil {
+		return nil, jumpTo{}, err
+	}
+	out := h.result()
+	return out, jumpTo{target: h.jump, force: h.force, n: len(out)}, nil
+}
+
+func (k *kisFunc[In, Out]) inline(ctx context.Context, r *run, lf *linkedFunc, rows any) (any, jumpTo, error) {
+	in, ok := rows.([]In)
+	if !ok {
+		return nil, jumpTo{}, fmt.Errorf("flow %s: %w: rows of type %T cannot jump to function %s (input %v)",
+			r.flow.name, ErrTypeMismatch, rows, lf.name, typeOf[In]())
+	}
+	return k.call(ctx, r, lf, in)
+}
+
+// stageFunc is a registered typed stage.
+type stageFunc[In, Out any] struct {
+	typed[In, Out]
+	build func(params map[string]string) *stage.Stage[In, Out]
+}
+
+// kinds says which stage kind each configured mode accepts (0: any).
+var kinds = map[config.Mode]stage.Kind{
+	config.ModeVerify:    stage.KindVerify,
+	config.ModeCalculate: stage.KindCalculate,
+	config.ModeExpand:    stage.KindExpand,
+}
+
+func (f *stageFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error) {
+	s, ok := prev.(pipeline.Stream[In])
+	if !ok {
+		return nil, mismatch(r, lf, prev, typeOf[In]())
+	}
+	st := f.build(lf.params)
+	if st == nil {
+		return nil, fmt.Errorf("flow %s: function %s: stage builder returned nil", r.flow.name, lf.name)
+	}
+	if want, ok := kinds[lf.mode]; ok && st.Kind() != want {
+		return nil, fmt.Errorf("flow %s: function %s: %w: configured as %s but its stage is %s",
+			r.flow.name, lf.name, ErrTypeMismatch, lf.mode, st.Kind())
+	}
+	if st.Kind() == stage.KindExpand {
+		sink := any(st).(*stage.Sink[In])
+		pipeline.To(s, sink)
+		return nil, nil
+	}
+	return pipeline.Then(s, st), nil
+}
+
+func (f *stageFunc[In, Out]) inline(_ context.Context, r *run, lf *linkedFunc, _ any) (any, jumpTo, error) {
+	return nil, jumpTo{}, fmt.Errorf("flow %s: function %s is a typed stage; JumpFunc can only reach KisFlow-style functions", r.flow.name, lf.name)
+}
+
+// committer feeds committed rows into a flow.
+type committer interface {
+	// hold decodes row and keeps it until flush: for rows committed
+	// before the run starts.
+	hold(row any) error
+	// flush submits the held rows.
+	flush(ctx context.Context) error
+	// submit decodes row and submits it to the running flow.
+	submit(ctx context.Context, row any) error
+	close()
+}
+
+// typedInput decodes committed rows into the first function's input type.
+type typedInput[In any] struct {
+	flow, fn string
+	in       *pipeline.Input[In]
+	must     []string
+	held     []In // guarded by the run's lock
+}
+
+func (t *typedInput[In]) hold(row any) error {
+	v, err := t.row(row)
+	if err == nil {
+		t.held = append(t.held, v)
+	}
+	return err
+}
+
+func (t *typedInput[In]) flush(ctx context.Context) error {
+	held := t.held
+	t.held = nil
+	return t.in.SubmitBatch(ctx, held)
+}
+
+func (t *typedInput[In]) submit(ctx context.Context, row any) error {
+	v, err := t.row(row)
+	if err != nil {
+		return err
+	}
+	return t.in.Submit(ctx, v)
+}
+
+// row turns a committed row into the input type.
+func (t *typedInput[In]) row(row any) (In, error) {
+	var v In
+	var err error
+	switch r := row.(type) {
+	case In:
+		return r, nil
+	case string:
+		err = t.decode([]byte(r), &v)
+	case []byte:
+		err = t.decode(r, &v)
+	case json.RawMessage:
+		err = t.decode(r, &v)
+	default:
+		err = fmt.Errorf("flow %s: function %s: %w: a row of type %T for input %v", t.flow, t.fn, ErrTypeMismatch, row, typeOf[In]())
+		t.in.Fail(err)
+	}
+	return v, err
+}
+
+// decode turns JSON text into v, checking the fields of source.must. A row
+// that fails is counted as a failed row of the flow's input.
+func (t *typedInput[In]) decode(data []byte, v *In) error {
+	err := json.Unmarshal(data, v)
+	if err == nil && len(t.must) > 0 {
+		var fields map[string]json.RawMessage
+		if err = json.Unmarshal(data, &fields); err == nil {
+			for _, m := range t.must {
+				if _, ok := fields[m]; !ok {
+					err = fmt.Errorf("missing field %q (source.must)", m)
+					break
+				}
+			}
+		}
+	}
+	if err != nil {
+		err = fmt.Errorf("flow %s: function %s: %w: %w", t.flow, t.fn, ErrBadRow, err)
+		t.in.Fail(err)
+	}
+	return err
+}
+
+func (t *typedInput[In]) close() { t.in.Close() }

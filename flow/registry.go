@@ -1,0 +1,256 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"reflect"
+	"sort"
+	"sync"
+
+	"github.com/kisflow/kisflow/config"
+	"github.com/kisflow/kisflow/connectors"
+	"github.com/kisflow/kisflow/metrics"
+	"github.com/kisflow/kisflow/stage"
+)
+
+// Registry holds the functions registered by name, the connector types,
+// and the configuration of flows, functions and connectors. Registries are
+// values: make one per application with NewRegistry, or use Default. A
+// Registry is safe for concurrent use.
+type Registry struct {
+	logger    *slog.Logger
+	metrics   *metrics.Metrics
+	connTypes *connectors.Registry
+
+	mu    sync.RWMutex
+	funcs map[string]funcImpl
+	conf  *config.Set
+	conns map[string]connectors.Connector // started connectors, by name
+}
+
+// Option configures a Registry.
+type Option func(*Registry)
+
+// WithLogger makes every flow of the registry log to l (see
+// pipeline.WithLogger). By default nothing is logged.
+func WithLogger(l *slog.Logger) Option { return func(r *Registry) { r.logger = l } }
+
+// WithMetrics makes every flow report to m and be watched by it while it
+// runs.
+func WithMetrics(m *metrics.Metrics) Option { return func(r *Registry) { r.metrics = m } }
+
+// WithConnectors sets the registry of connector types that `kistype: conn`
+// configurations are created from (default: connectors.NewRegistry(), which
+// has the in-memory topic).
+func WithConnectors(c *connectors.Registry) Option { return func(r *Registry) { r.connTypes = c } }
+
+// NewRegistry returns an empty registry.
+func NewRegistry(opts ...Option) *Registry {
+	r := &Registry{
+		funcs: make(map[string]funcImpl),
+		conf:  &config.Set{},
+		conns: make(map[string]connectors.Connector),
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	if r.connTypes == nil {
+		r.connTypes = connectors.NewRegistry()
+	}
+	return r
+}
+
+// Default is a registry for programs that need only one. Nothing is started
+// by creating it.
+var Default = NewRegistry()
+
+// Func is a KisFlow-style function: it gets a chunk of rows and passes
+// results on with h.CommitRow. Its error fails the chunk (retried when the
+// function's configuration sets retry_times).
+type Func[In, Out any] func(ctx context.Context, h *Handle[In, Out], rows []In) error
+
+// InputFunc is KisFlow's other function shape: it reads its rows from
+// h.Input().
+type InputFunc[In, Out any] func(ctx context.Context, h *Handle[In, Out]) error
+
+func (r *Registry) add(name string, impl funcImpl) error {
+	if name == "" {
+		return errors.New("flow: register: empty function name")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.funcs[name]; dup {
+		return fmt.Errorf("%w: function %q registered twice", ErrDuplicate, name)
+	}
+	r.funcs[name] = impl
+	return nil
+}
+
+// Register registers fn under name. Its mode (Verify, Calculate, Expand,
+// Save, Load) comes from the function's configuration; its types are
+// checked when a flow links it. opts configure the stage that runs it
+// (concurrency, ordering, error policy).
+func Register[In, Out any](r *Registry, name string, fn Func[In, Out], opts ...stage.Option) error {
+	if fn == nil {
+		return fmt.Errorf("flow: register %s: nil function", name)
+	}
+	return r.add(name, &kisFunc[In, Out]{fn: fn, opts: opts})
+}
+
+// RegisterInput registers a function of KisFlow's second shape, which
+// reads its rows from h.Input().
+func RegisterInput[In, Out any](r *Registry, name string, fn InputFunc[In, Out], opts ...stage.Option) error {
+	if fn == nil {
+		return fmt.Errorf("flow: register %s: nil function", name)
+	}
+	return Register(r, name, func(ctx context.Context, h *Handle[In, Out], _ []In) error { return fn(ctx, h) }, opts...)
+}
+
+// RegisterStage registers a typed stage of the streaming core under name:
+// build makes the stage from the function's parameters each time a flow
+// links it. The stage's kind must agree with the configured mode (a Verify
+// stage for fmode Verify, an Expand stage for Expand, a Calculate stage for
+// Calculate; any for Save and Load).
+func RegisterStage[In, Out any](r *Registry, name string, build func(params map[string]string) *stage.Stage[In, Out]) error {
+	if build == nil {
+		return fmt.Errorf("flow: register %s: nil stage builder", name)
+	}
+	return r.add(name, &stageFunc[In, Out]{build: build})
+}
+
+// MustRegister is Register that panics on error, for init-time use.
+func MustRegister[In, Out any](r *Registry, name string, fn Func[In, Out], opts ...stage.Option) {
+	if err := Register(r, name, fn, opts...); err != nil {
+		panic(err)
+	}
+}
+
+// Functions returns the names of the registered functions, sorted.
+func (r *Registry) Functions() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	names := make([]string, 0, len(r.funcs))
+	for n := range r.funcs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Types returns the input and output types of a registered function.
+func (r *Registry) Types(name string) (in, out reflect.Type, ok bool) {
+	r.mu.RLock()
+	impl, ok := r.funcs[name]
+	r.mu.RUnlock()
+	if !ok {
+		return nil, nil, false
+	}
+	in, out = impl.types()
+	return in, out, true
+}
+
+// LoadDir loads every KisFlow YAML file under dir (walked recursively) into
+// the registry's configuration. Malformed files, unknown kistypes or
+// fmodes, duplicates and dangling references are reported together, each
+// naming its file and field; on error nothing is added.
+func (r *Registry) LoadDir(dir string) error {
+	set, err := config.LoadDir(dir)
+	if err != nil {
+		return err
+	}
+	return r.merge(set)
+}
+
+// LoadFS is LoadDir on a file system.
+func (r *Registry) LoadFS(fsys fs.FS, root string) error {
+	set, err := config.LoadFS(fsys, root)
+	if err != nil {
+		return err
+	}
+	return r.merge(set)
+}
+
+func (r *Registry) merge(set *config.Set) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	next := &config.Set{}
+	if err := next.Merge(r.conf); err != nil {
+		return err
+	}
+	if err := next.Merge(set); err != nil {
+		return err
+	}
+	if err := next.Validate(); err != nil {
+		return err
+	}
+	r.conf = next
+	return nil
+}
+
+// AddConfig adds configuration items built in code (a *config.Func, a
+// *config.Flow, a *config.Conn, a *config.Global).
+func (r *Registry) AddConfig(items ...config.Item) error {
+	set := &config.Set{}
+	for _, it := range items {
+		if err := set.Add("(code)", it); err != nil {
+			return err
+		}
+	}
+	return r.merge(set)
+}
+
+// Config returns a copy of the registry's configuration.
+func (r *Registry) Config() *config.Set {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	cp := &config.Set{}
+	_ = cp.Merge(r.conf) // merging into an empty set cannot conflict
+	return cp
+}
+
+// Export writes the configuration as YAML files to dir, in KisFlow's
+// schema: loading them gives the same flows.
+func (r *Registry) Export(dir string) error { return r.Config().Export(dir) }
+
+// Connectors returns the registry of connector types.
+func (r *Registry) Connectors() *connectors.Registry { return r.connTypes }
+
+// connector returns the started connector named cname, creating and
+// initialising it on first use. Flows of one registry share it: that is
+// how a Save in one flow reaches a Load in another.
+func (r *Registry) connector(ctx context.Context, cname string) (connectors.Connector, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := r.conns[cname]; ok {
+		return c, nil
+	}
+	cc, ok := r.conf.Conns[cname]
+	if !ok {
+		return nil, fmt.Errorf("%w %q: no such connector configured", ErrConnector, cname)
+	}
+	c, err := r.connTypes.New(connectors.Config{Name: cc.Name, Type: cc.Type, Addrs: cc.Addrs, Key: cc.Key, Params: cc.Params})
+	if err != nil {
+		return nil, fmt.Errorf("%w %q: %w", ErrConnector, cname, err)
+	}
+	if err := c.Init(ctx); err != nil {
+		return nil, fmt.Errorf("%w %q: init: %w", ErrConnector, cname, err)
+	}
+	r.conns[cname] = c
+	return c, nil
+}
+
+// Close closes every connector the registry started.
+func (r *Registry) Close(ctx context.Context) error {
+	r.mu.Lock()
+	conns := r.conns
+	r.conns = make(map[string]connectors.Connector)
+	r.mu.Unlock()
+	var errs []error
+	for _, c := range conns {
+		errs = append(errs, c.Close(ctx))
+	}
+	return errors.Join(errs...)
+}
