@@ -85,8 +85,8 @@ func TestQuickStartInCode(t *testing.T) {
 }
 
 var quickStartYAML = fstest.MapFS{
-	"conf/flow-CalStuAvgScore.yml": {Data: []byte("kistype: flow\nstatus: 1\nflow_name: CalStuAvgScore\nflows:\n  - fname: AvgStuScore\n  - fname: PrintStuAvgScore\n")},
-	"conf/func-AvgStuScore.yml":    {Data: []byte("kistype: func\nfname: AvgStuScore\nfmode: Calculate\nsource:\n  name: 学生学分\n  must:\n    - stu_id\n")},
+	"conf/flow-CalStuAvgScore.yml":   {Data: []byte("kistype: flow\nstatus: 1\nflow_name: CalStuAvgScore\nflows:\n  - fname: AvgStuScore\n  - fname: PrintStuAvgScore\n")},
+	"conf/func-AvgStuScore.yml":      {Data: []byte("kistype: func\nfname: AvgStuScore\nfmode: Calculate\nsource:\n  name: 学生学分\n  must:\n    - stu_id\n")},
 	"conf/func-PrintStuAvgScore.yml": {Data: []byte("kistype: func\nfname: PrintStuAvgScore\nfmode: Expand\nsource:\n  name: 学生学分\n  must:\n    - stu_id\n")},
 }
 
