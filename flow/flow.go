@@ -8,6 +8,7 @@ import (
 
 	"github.com/kisflow/kisflow/config"
 	"github.com/kisflow/kisflow/connectors"
+	"github.com/kisflow/kisflow/metrics"
 	"github.com/kisflow/kisflow/pipeline"
 )
 
@@ -249,6 +250,8 @@ type run struct {
 	index map[string]int
 	in    committer // nil when the flow starts with a Load
 
+	metrics *metrics.Metrics
+
 	mu      sync.Mutex
 	started bool
 	closers []func() error
@@ -262,10 +265,11 @@ func build(f *Flow, fc *config.Flow) (*run, error) {
 	if reg.logger != nil {
 		opts = append(opts, pipeline.WithLogger(reg.logger))
 	}
-	if reg.metrics != nil {
-		opts = append(opts, pipeline.WithObserver(reg.metrics))
+	m := reg.Metrics()
+	if m != nil {
+		opts = append(opts, pipeline.WithObserver(m))
 	}
-	r := &run{flow: f, p: pipeline.New(f.name, opts...), index: map[string]int{}}
+	r := &run{flow: f, p: pipeline.New(f.name, opts...), index: map[string]int{}, metrics: m}
 	if len(fc.Funcs) == 0 {
 		return nil, fmt.Errorf("flow %s: no functions", f.name)
 	}
@@ -358,8 +362,8 @@ func (r *run) start(ctx context.Context) error {
 			return err
 		}
 	}
-	if m := r.flow.reg.metrics; m != nil {
-		m.Watch(r.p)
+	if r.metrics != nil {
+		r.metrics.Watch(r.p)
 	}
 	if err := r.p.Start(ctx); err != nil {
 		r.closeAll()
@@ -376,8 +380,8 @@ func (r *run) start(ctx context.Context) error {
 
 func (r *run) wait() error {
 	err := r.p.Wait()
-	if m := r.flow.reg.metrics; m != nil {
-		m.Unwatch(r.p)
+	if r.metrics != nil {
+		r.metrics.Unwatch(r.p)
 	}
 	return errors.Join(err, r.closeAll())
 }

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kisflow/kisflow/config"
 	"github.com/kisflow/kisflow/connectors"
 	"github.com/kisflow/kisflow/metrics"
@@ -22,13 +24,14 @@ import (
 // Registry is safe for concurrent use.
 type Registry struct {
 	logger    *slog.Logger
-	metrics   *metrics.Metrics
 	connTypes *connectors.Registry
 
-	mu    sync.RWMutex
-	funcs map[string]funcImpl
-	conf  *config.Set
-	conns map[string]connectors.Connector // started connectors, by name
+	mu       sync.RWMutex
+	metrics  *metrics.Metrics
+	gatherer prometheus.Gatherer
+	funcs    map[string]funcImpl
+	conf     *config.Set
+	conns    map[string]connectors.Connector // started connectors, by name
 }
 
 // Option configures a Registry.
