@@ -65,6 +65,9 @@ const maxPooledCap = 1 << 14
 // of a type. A Pool is safe for concurrent use.
 type Pool[T any] struct {
 	p sync.Pool
+	// pointers says whether T holds pointers: only then must a recycled
+	// batch clear its rows, so that the GC can free what they point to.
+	pointers bool
 }
 
 var pools sync.Map // reflect.Type -> *Pool[T]
@@ -76,8 +79,28 @@ func PoolOf[T any]() *Pool[T] {
 	if p, ok := pools.Load(key); ok {
 		return p.(*Pool[T])
 	}
-	p, _ := pools.LoadOrStore(key, &Pool[T]{})
+	p, _ := pools.LoadOrStore(key, &Pool[T]{pointers: hasPointers(key)})
 	return p.(*Pool[T])
+}
+
+// hasPointers reports whether values of t hold any pointer.
+func hasPointers(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
+		return false
+	case reflect.Array:
+		return t.Len() > 0 && hasPointers(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if hasPointers(t.Field(i).Type) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
 }
 
 // Get returns an empty batch whose Rows have room for at least size rows.
@@ -98,7 +121,9 @@ func (p *Pool[T]) Put(b *Batch[T]) {
 	if cap(b.Rows) > maxPooledCap {
 		return
 	}
-	clear(b.Rows) // drop references held by the rows so the GC can free them
+	if p.pointers {
+		clear(b.Rows) // drop references held by the rows so the GC can free them
+	}
 	b.Rows = b.Rows[:0]
 	p.p.Put(b)
 }

@@ -62,3 +62,19 @@ func TestPoolOfIsPerType(t *testing.T) {
 	assert.GreaterOrEqual(t, cap(b.Rows), 10)
 	assert.Zero(t, b.Len())
 }
+
+func TestPoolClearsOnlyRowsWithPointers(t *testing.T) {
+	type flat struct{ A, B int64 }
+	fb := row.PoolOf[flat]().Get(1)
+	fb.Rows = append(fb.Rows, flat{1, 2})
+	row.PoolOf[flat]().Put(fb)
+
+	type withPtr struct{ S *int }
+	pool := row.PoolOf[withPtr]()
+	b := pool.Get(1)
+	v := 7
+	b.Rows = append(b.Rows, withPtr{&v})
+	rows := b.Rows[:1]
+	pool.Put(b)
+	assert.Nil(t, rows[0].S, "a recycled batch drops the pointers its rows held")
+}

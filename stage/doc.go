@@ -21,7 +21,7 @@
 // [Concurrency](n) runs n workers. With n > 1 a dispatcher splits each input
 // batch into n chunks so that slow rows spread over every worker. Output is
 // ordered by default: results leave in input order whatever n is, through a
-// reorder window of 2n chunks. [Unordered] lets each chunk leave as soon as
+// reorder window of 4n chunks. [Unordered] lets each chunk leave as soon as
 // it is done. Goroutines per stage: 1 when n = 1; otherwise n workers plus a
 // dispatcher, plus an emitter when ordered.
 //

@@ -70,14 +70,17 @@ func (s *Stage[In, Out]) Start(ctx context.Context, env *Env, in *backpressure.E
 		slot chan *row.Batch[Out]
 	}
 	ordered := s.Ordered()
-	work := make(chan task, n)
+	// The work queue and the reorder window hold a few chunks more than
+	// there are workers, so a worker that finishes a chunk finds the next
+	// one queued even before the dispatcher and emitter get a CPU.
+	work := make(chan task, 2*n)
 	var order, free chan chan *row.Batch[Out]
 	if ordered {
-		// A window of 2n result slots bounds how far the fastest worker
+		// A window of 4n result slots bounds how far the fastest worker
 		// can run ahead of the oldest unfinished chunk.
-		order = make(chan chan *row.Batch[Out], 2*n)
-		free = make(chan chan *row.Batch[Out], 2*n)
-		for range 2 * n {
+		order = make(chan chan *row.Batch[Out], 4*n)
+		free = make(chan chan *row.Batch[Out], 4*n)
+		for range 4 * n {
 			free <- make(chan *row.Batch[Out], 1)
 		}
 	}
