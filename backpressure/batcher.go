@@ -15,7 +15,7 @@ import (
 const DefaultLinger = time.Millisecond
 
 // DefaultBatchSize is the number of rows in a full batch when a size is zero.
-const DefaultBatchSize = 256
+const DefaultBatchSize = 512
 
 // ErrBatcherClosed is returned by Add after Close.
 var ErrBatcherClosed = errors.New("backpressure: batcher closed")
