@@ -8,11 +8,14 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kisflow/kisflow/backpressure"
+	"github.com/kisflow/kisflow/internal/leaktest"
 	"github.com/kisflow/kisflow/row"
 	"github.com/kisflow/kisflow/stage"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// The examples import pipeline, which imports ants: its default pool's
+// goroutines are not ours.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, leaktest.Options()...) }
 
 // result is what one run of a stage produced.
 type result[Out any] struct {
