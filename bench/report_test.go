@@ -23,3 +23,18 @@ func reportRows(b *testing.B, rows int) {
 	b.ReportMetric(perOp/float64(rows), "ns/row")
 	b.ReportMetric(float64(rows)*1e9/perOp, "rows/s")
 }
+
+// runVerified runs once per benchmark iteration, failing the benchmark
+// unless it returns wantN rows with checksum wantSum, then reports per-row
+// metrics for rows rows per op.
+func runVerified(b *testing.B, rows int, wantN, wantSum int64, once func() (int64, int64)) {
+	b.Helper()
+	b.ReportAllocs()
+	for b.Loop() {
+		n, sum := once()
+		if n != wantN || sum != wantSum {
+			b.Fatalf("got %d rows sum %d, want %d rows sum %d", n, sum, wantN, wantSum)
+		}
+	}
+	reportRows(b, rows)
+}

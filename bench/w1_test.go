@@ -31,14 +31,7 @@ func BenchmarkW1(b *testing.B) {
 	wantN, wantSum := w1Want(recs)
 	ctx := context.Background()
 	run := func(b *testing.B, once func() (int64, int64)) {
-		b.ReportAllocs()
-		for b.Loop() {
-			n, sum := once()
-			if n != wantN || sum != wantSum {
-				b.Fatalf("got %d rows sum %d, want %d rows sum %d", n, sum, wantN, wantSum)
-			}
-		}
-		reportRows(b, w1Rows)
+		runVerified(b, w1Rows, wantN, wantSum, once)
 	}
 	b.Run("impl=seq", func(b *testing.B) {
 		run(b, func() (n, sum int64) {

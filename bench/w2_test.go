@@ -106,14 +106,7 @@ func BenchmarkW2(b *testing.B) {
 	}
 
 	run := func(b *testing.B, once func() (int64, int64)) {
-		b.ReportAllocs()
-		for b.Loop() {
-			n, sum := once()
-			if n != wantN || sum != wantSum {
-				b.Fatalf("got %d rows sum %d, want %d rows sum %d", n, sum, wantN, wantSum)
-			}
-		}
-		reportRows(b, w2Rows)
+		runVerified(b, w2Rows, wantN, wantSum, once)
 		reportPctOfIdeal(b, w2Rows, ideal)
 		b.ReportMetric(burnNs, "burn-ns/row")
 	}

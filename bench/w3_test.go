@@ -69,15 +69,8 @@ func BenchmarkW3(b *testing.B) {
 	wait := w3Stage(&waited)
 
 	run := func(b *testing.B, rows int, want [2]int64, once func() (int64, int64)) {
-		b.ReportAllocs()
 		waited.Store(0)
-		for b.Loop() {
-			n, sum := once()
-			if n != want[0] || sum != want[1] {
-				b.Fatalf("got %d rows sum %d, want %d rows sum %d", n, sum, want[0], want[1])
-			}
-		}
-		reportRows(b, rows)
+		runVerified(b, rows, want[0], want[1], once)
 		reportPctOfIdeal(b, rows, ideal)
 		waitNs := float64(waited.Load()) / float64(b.N) / float64(rows)
 		perRow := float64(b.Elapsed().Nanoseconds()) / float64(b.N) / float64(rows)

@@ -42,14 +42,7 @@ func BenchmarkW4(b *testing.B) {
 	recs := makeRecs(w4Rows)
 	wantN, wantSum := w4Want(recs)
 	run := func(b *testing.B, once func() (int64, int64)) {
-		b.ReportAllocs()
-		for b.Loop() {
-			n, sum := once()
-			if n != wantN || sum != wantSum {
-				b.Fatalf("got %d rows sum %d, want %d rows sum %d", n, sum, wantN, wantSum)
-			}
-		}
-		reportRows(b, w4Rows)
+		runVerified(b, w4Rows, wantN, wantSum, once)
 	}
 	b.Run("impl=seq", func(b *testing.B) {
 		run(b, func() (n, sum int64) {
