@@ -16,7 +16,7 @@ func TestMain(m *testing.M) {
 }
 
 // reportRows reports ns/row and rows/s for a benchmark that handles rows
-// rows per op, and scales allocs to per row.
+// rows per op.
 func reportRows(b *testing.B, rows int) {
 	b.Helper()
 	perOp := float64(b.Elapsed().Nanoseconds()) / float64(b.N)

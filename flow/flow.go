@@ -26,7 +26,8 @@ type Flow struct {
 	fm    sync.Map // function name -> *Meta
 
 	mu      sync.Mutex
-	cur     *run // the run being prepared or running
+	cur     *run               // the run being prepared or running
+	last    *pipeline.Pipeline // the pipeline of the last run that ended
 	defined *config.Flow
 }
 
@@ -186,16 +187,18 @@ func (f *Flow) Wait() error {
 	if f.cur == r {
 		f.cur = nil
 	}
+	f.last = r.p
 	f.mu.Unlock()
 	return err
 }
 
-// Pipeline returns the pipeline of the current (or last prepared) run.
+// Pipeline returns the pipeline of the current run, or of the last run that
+// ended when none is prepared, for its Stats; nil before any.
 func (f *Flow) Pipeline() *pipeline.Pipeline {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.cur == nil {
-		return nil
+		return f.last
 	}
 	return f.cur.p
 }

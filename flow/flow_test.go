@@ -380,3 +380,18 @@ func TestTypedStages(t *testing.T) {
 	sort.Ints(got)
 	assert.Equal(t, []int{1, 2, 3, 4}, got)
 }
+
+func TestMustFieldsMatchLikeDecoding(t *testing.T) {
+	reg := flow.NewRegistry()
+	var out lines
+	studentFuncs(t, reg, &out)
+	require.NoError(t, reg.LoadFS(quickStartYAML, "conf"))
+	f, err := reg.NewFlow("CalStuAvgScore")
+	require.NoError(t, err)
+	require.NoError(t, f.CommitRow(`{"STU_ID":101, "score_1":100, "score_2":90, "score_3":80}`), "names match without regard to case, as decoding does")
+	require.ErrorIs(t, f.CommitRow(`{"stu_id":null}`), flow.ErrBadRow, "a null value is missing")
+	require.NoError(t, f.Run(context.Background()))
+	assert.Equal(t, wantLines[:1], out.get())
+	st := f.Pipeline().Stats()
+	assert.EqualValues(t, 1, st.Failed, "the last run's stats stay readable")
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/kisflow/kisflow/config"
@@ -290,12 +291,7 @@ func (t *typedInput[In]) decode(data []byte, v *In) error {
 	if err == nil && len(t.must) > 0 {
 		var fields map[string]json.RawMessage
 		if err = json.Unmarshal(data, &fields); err == nil {
-			for _, m := range t.must {
-				if _, ok := fields[m]; !ok {
-					err = fmt.Errorf("missing field %q (source.must)", m)
-					break
-				}
-			}
+			err = present(fields, t.must)
 		}
 	}
 	if err != nil {
@@ -306,3 +302,18 @@ func (t *typedInput[In]) decode(data []byte, v *In) error {
 }
 
 func (t *typedInput[In]) close() { t.in.Close() }
+
+// present checks that every field named in must has a non-null value.
+// Names match without regard to case, as encoding/json matches them.
+func present(fields map[string]json.RawMessage, must []string) error {
+next:
+	for _, m := range must {
+		for k, v := range fields {
+			if strings.EqualFold(k, m) && string(v) != "null" {
+				continue next
+			}
+		}
+		return fmt.Errorf("missing field %q (source.must)", m)
+	}
+	return nil
+}
