@@ -101,6 +101,16 @@ func (f *Flow) Fork() (*Flow, error) {
 	return g, nil
 }
 
+// Cache returns the flow instance's cache, the one its functions see.
+func (f *Flow) Cache() *Cache { return &f.cache }
+
+// Meta returns the flow instance's metadata.
+func (f *Flow) Meta() *Meta { return &f.meta }
+
+// FuncMeta returns the metadata of the function named name in this flow
+// instance.
+func (f *Flow) FuncMeta(name string) *Meta { return f.funcMeta(name) }
+
 func (f *Flow) funcMeta(name string) *Meta {
 	m, _ := f.fm.LoadOrStore(name, &Meta{})
 	return m.(*Meta)
