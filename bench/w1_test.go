@@ -47,44 +47,10 @@ func BenchmarkW1(b *testing.B) {
 		})
 	})
 	b.Run("impl=chan", func(b *testing.B) {
-		run(b, func() (n, sum int64) {
-			c1 := make(chan Rec, chanBuf)
-			c2 := make(chan Rec, chanBuf)
-			c3 := make(chan Rec, chanBuf)
-			c4 := make(chan Rec, chanBuf)
-			go func() {
-				defer close(c1)
-				for _, r := range recs {
-					c1 <- r
-				}
-			}()
-			go func() {
-				defer close(c2)
-				for r := range c1 {
-					r, _ = sumFields(ctx, r)
-					c2 <- r
-				}
-			}()
-			go func() {
-				defer close(c3)
-				for r := range c2 {
-					r, _ = multiply(ctx, r)
-					c3 <- r
-				}
-			}()
-			go func() {
-				defer close(c4)
-				for r := range c3 {
-					if ok, _ := keepEven(ctx, r); ok {
-						c4 <- r
-					}
-				}
-			}()
-			for r := range c4 {
-				n++
-				sum += r.Sum
-			}
-			return n, sum
+		run(b, func() (int64, int64) {
+			c := chanStage(chanSource(recs), 1, mapped(sumFields))
+			c = chanStage(c, 1, mapped(multiply))
+			return chanCollect(chanStage(c, 1, kept(keepEven)))
 		})
 	})
 	b.Run("impl=kisflow", func(b *testing.B) {

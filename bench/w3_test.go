@@ -14,7 +14,6 @@ package bench
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -88,33 +87,8 @@ func BenchmarkW3(b *testing.B) {
 		})
 	})
 	b.Run("impl=chan", func(b *testing.B) {
-		run(b, w3Rows, [2]int64{wantN, wantSum}, func() (n, sum int64) {
-			c1 := make(chan Rec, chanBuf)
-			c2 := make(chan Rec, chanBuf)
-			go func() {
-				defer close(c1)
-				for _, r := range recs {
-					c1 <- r
-				}
-			}()
-			var wg sync.WaitGroup
-			for range w3Workers {
-				wg.Go(func() {
-					for r := range c1 {
-						r, _ = wait(ctx, r)
-						c2 <- r
-					}
-				})
-			}
-			go func() {
-				wg.Wait()
-				close(c2)
-			}()
-			for r := range c2 {
-				n++
-				sum += r.Sum
-			}
-			return n, sum
+		run(b, w3Rows, [2]int64{wantN, wantSum}, func() (int64, int64) {
+			return chanCollect(chanStage(chanSource(recs), w3Workers, mapped(wait)))
 		})
 	})
 	b.Run("impl=kisflow", func(b *testing.B) {

@@ -7,7 +7,6 @@ package bench
 
 import (
 	"context"
-	"sync"
 	"testing"
 
 	"github.com/kisflow/kisflow/pipeline"
@@ -58,55 +57,12 @@ func BenchmarkW4(b *testing.B) {
 		})
 	})
 	b.Run("impl=chan", func(b *testing.B) {
-		run(b, func() (n, sum int64) {
-			src := make(chan Rec, chanBuf)
-			toLeft := make(chan Rec, chanBuf)
-			toRight := make(chan Rec, chanBuf)
-			fromLeft := make(chan Rec, chanBuf)
-			fromRight := make(chan Rec, chanBuf)
-			out := make(chan Rec, chanBuf)
-			go func() {
-				defer close(src)
-				for _, r := range recs {
-					src <- r
-				}
-			}()
-			// Broadcast: copy every row to both branches.
-			go func() {
-				defer close(toLeft)
-				defer close(toRight)
-				for r := range src {
-					toLeft <- r
-					toRight <- r
-				}
-			}()
-			mapper := func(in <-chan Rec, out chan<- Rec, fn func(context.Context, Rec) (Rec, error)) {
-				defer close(out)
-				for r := range in {
-					r, _ = fn(ctx, r)
-					out <- r
-				}
-			}
-			go mapper(toLeft, fromLeft, sumFields)
-			go mapper(toRight, fromRight, w4Right)
-			// Merge: one forwarder per branch, out closed after both.
-			var wg sync.WaitGroup
-			for _, c := range []chan Rec{fromLeft, fromRight} {
-				wg.Go(func() {
-					for r := range c {
-						out <- r
-					}
-				})
-			}
-			go func() {
-				wg.Wait()
-				close(out)
-			}()
-			for r := range out {
-				n++
-				sum += r.Sum
-			}
-			return n, sum
+		run(b, func() (int64, int64) {
+			left, right := chanBroadcast(chanSource(recs))
+			return chanCollect(chanMerge(
+				chanStage(left, 1, mapped(sumFields)),
+				chanStage(right, 1, mapped(w4Right)),
+			))
 		})
 	})
 	b.Run("impl=kisflow", func(b *testing.B) {
