@@ -3,7 +3,10 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -246,3 +249,38 @@ func TestStopEndsChannelSource(t *testing.T) {
 	require.NoError(t, p.Run(context.Background()))
 	assert.Equal(t, []int{1, 2}, c2.got())
 }
+
+func TestLogsLifecycleWithFlowAndStage(t *testing.T) {
+	var buf strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewJSONHandler(writerFunc(func(b []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(b)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	p := pipeline.New("logged", pipeline.WithLogger(logger))
+	s := pipeline.Then(pipeline.FromSlice(p, "src", seq(10)), stage.Map("boom", func(_ context.Context, v int) (int, error) {
+		if v == 5 {
+			panic("kaboom")
+		}
+		return v, nil
+	}))
+	pipeline.Discard(s, "sink")
+	require.Error(t, p.Run(context.Background()))
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	assert.Contains(t, out, `"msg":"pipeline started","flow":"logged"`)
+	assert.Contains(t, out, `"msg":"panic in stage","flow":"logged","stage":"boom","panic":"kaboom"`)
+	assert.Contains(t, out, `"msg":"pipeline failed"`)
+	assert.Contains(t, out, `"rows":{"in":10`)
+
+	// Without WithLogger nothing is printed: the default handler discards.
+	q := pipeline.New("quiet")
+	pipeline.Discard(pipeline.FromSlice(q, "src", seq(3)), "sink")
+	require.NoError(t, q.Run(context.Background()))
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }

@@ -243,14 +243,26 @@ func (p *Pipeline) Start(ctx context.Context) error {
 		if o := p.cfg.observer; o != nil {
 			o.Run(p.name, time.Since(began), err)
 		}
-		if err != nil {
-			p.cfg.logger.Error("pipeline failed", "err", err, "errors", len(p.Errors()))
-		} else {
-			p.cfg.logger.Info("pipeline done", "took", time.Since(began))
-		}
+		p.logEnd(time.Since(began), err)
 		close(p.ended)
 	}()
 	return nil
+}
+
+// logEnd logs the end of a run with the flow's totals.
+func (p *Pipeline) logEnd(took time.Duration, err error) {
+	l := p.cfg.logger
+	if !l.Enabled(context.Background(), slog.LevelInfo) {
+		return // the default: no Stats snapshot for a logger that drops it
+	}
+	st := p.Stats()
+	totals := slog.Group("rows", "in", st.In, "delivered", st.Delivered, "filtered", st.Filtered,
+		"dropped", st.Dropped, "failed", st.Failed)
+	if err != nil {
+		l.Error("pipeline failed", "err", err, "errors", len(p.Errors()), "took", took, totals)
+		return
+	}
+	l.Info("pipeline done", "took", took, totals)
 }
 
 // call runs fn for node n, naming the node in a plain error and turning a
@@ -280,9 +292,13 @@ func (p *Pipeline) fail(err error) {
 		cancel(err)
 	}
 	var se *stage.Error
-	if errors.As(err, &se) {
+	var pe *stage.PanicError
+	switch {
+	case errors.As(err, &pe) && errors.As(err, &se):
+		p.cfg.logger.Error("panic in stage", "stage", se.Stage, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
+	case errors.As(err, &se):
 		p.cfg.logger.Warn("run error", "stage", se.Stage, "err", se.Err)
-	} else {
+	default:
 		p.cfg.logger.Warn("run error", "err", err)
 	}
 }
