@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/kisflow/kisflow/backpressure"
@@ -19,16 +20,14 @@ type Input[T any] struct {
 	name    string
 	c       *stage.Counters
 	batcher atomic.Pointer[backpressure.Batcher[T]] // set by Start
-	closed  chan struct{}
-	close1  chan struct{} // holds a token until Close is first called
-	// closed is closed by Close; Stop closes every input.
+	closed  chan struct{}                            // closed by Close; Stop closes every input
+	once    sync.Once
 }
 
 // NewInput adds a source named name fed by Submit, and returns its handle
 // and its stream. The input ends when Close or Stop is called.
 func NewInput[T any](p *Pipeline, name string) (*Input[T], Stream[T]) {
-	in := &Input[T]{p: p, name: name, closed: make(chan struct{}), close1: make(chan struct{}, 1)}
-	in.close1 <- struct{}{}
+	in := &Input[T]{p: p, name: name, closed: make(chan struct{})}
 	s := newStream[T](p, name)
 	n := p.addNode(&node{
 		name:       name,
@@ -123,9 +122,5 @@ func (in *Input[T]) Fail(err error) {
 // Close ends the input: rows already submitted drain, later Submits return
 // ErrStopped. The pipeline's run ends when every source has ended.
 func (in *Input[T]) Close() {
-	select {
-	case <-in.close1:
-		close(in.closed)
-	default:
-	}
+	in.once.Do(func() { close(in.closed) })
 }
