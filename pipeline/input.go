@@ -20,7 +20,7 @@ type Input[T any] struct {
 	name    string
 	c       *stage.Counters
 	batcher atomic.Pointer[backpressure.Batcher[T]] // set by Start
-	closed  chan struct{}                            // closed by Close; Stop closes every input
+	closed  chan struct{}                           // closed by Close; Stop closes every input
 	once    sync.Once
 }
 
