@@ -9,7 +9,6 @@ package bench
 
 import (
 	"context"
-	"time"
 )
 
 // Rec is the small struct that W1 and W4 stream.
@@ -40,15 +39,4 @@ func multiply(_ context.Context, r Rec) (Rec, error) {
 
 func keepEven(_ context.Context, r Rec) (bool, error) {
 	return r.Sum%2 == 0, nil
-}
-
-// spin burns about d of CPU time without sleeping.
-func spin(d time.Duration) int64 {
-	var x int64
-	for start := time.Now(); time.Since(start) < d; {
-		for i := range 64 {
-			x += int64(i) ^ x
-		}
-	}
-	return x
 }
