@@ -26,6 +26,7 @@
 // holds writers back instead of letting memory grow. A reader that closes
 // with unacknowledged deliveries hands them back to its group, first in line
 // for its other or later readers. A key ends, and its readers get [ErrEnded]
-// once they have drained it, when every writer opened on it has closed; a
-// new writer reopens it. Memory starts no goroutines.
+// once they have drained it, when every writer opened on it has closed (and
+// at least as many were opened as its writers param says); a new writer
+// reopens it. Memory starts no goroutines.
 package connectors

@@ -37,6 +37,7 @@ type Memory struct {
 	name     string
 	key      string
 	capacity int
+	writers  int // Params["writers"]: writers a key waits for before it can end
 	err      error // configuration error, returned by Init, Writer and Reader
 
 	mu     sync.Mutex
@@ -52,9 +53,13 @@ var _ Connector = (*Memory)(nil)
 
 // NewMemory returns an in-memory topic connector configured by cfg. It reads
 // cfg.Name (used in errors), cfg.Key (the key used when Writer or Reader get
-// an empty one) and cfg.Params["capacity"] (messages retained per key, a
-// positive integer); other fields and params are ignored. A bad capacity is
-// reported by Init, Writer and Reader as an error wrapping [ErrConfig].
+// an empty one), cfg.Params["capacity"] (messages retained per key, a
+// positive integer) and cfg.Params["writers"] (how many writers a key waits
+// for before it can end, default 1: set it to the number of flows that save
+// to the key, so that one saver finishing before another opens does not end
+// the key for the loaders); other fields and params are ignored. A bad
+// value is reported by Init, Writer and Reader as an error wrapping
+// [ErrConfig].
 func NewMemory(cfg Config) *Memory {
 	m := &Memory{name: cfg.Name, key: cfg.Key, capacity: DefaultMemoryCapacity}
 	if s, ok := cfg.Params["capacity"]; ok {
@@ -63,6 +68,14 @@ func NewMemory(cfg Config) *Memory {
 			m.err = fmt.Errorf("memory connector %q: param capacity=%q: want a positive integer: %w", cfg.Name, s, ErrConfig)
 		} else {
 			m.capacity = n
+		}
+	}
+	if s, ok := cfg.Params["writers"]; ok {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			m.err = fmt.Errorf("memory connector %q: param writers=%q: want a positive integer: %w", cfg.Name, s, ErrConfig)
+		} else {
+			m.writers = n
 		}
 	}
 	return m
@@ -119,8 +132,9 @@ func (m *Memory) Writer(ctx context.Context, key string) (Writer, error) {
 // is created: it then starts at the oldest retained message instead of the
 // end of the log.
 //
-// A key ends when at least one writer was opened and every writer opened so
-// far has closed; a new writer reopens it. Once the key has ended, Read
+// A key ends when at least as many writers as its writers param (default
+// 1) were opened and every writer opened so far has closed; a new writer
+// reopens it. Once the key has ended, Read
 // returns [ErrEnded] when nothing of the group is left to deliver: no
 // message past its cursor, none waiting for redelivery, and none held
 // unacknowledged by another reader of the group (such a message would come
@@ -183,7 +197,7 @@ func (m *Memory) topic(ctx context.Context, key string) (*topic, error) {
 		if capacity < 1 {
 			capacity = DefaultMemoryCapacity
 		}
-		t = &topic{name: m.name, key: key, capacity: capacity, waitHook: m.waitHook}
+		t = &topic{name: m.name, key: key, capacity: capacity, expect: max(1, m.writers), waitHook: m.waitHook}
 		if m.topics == nil {
 			m.topics = make(map[string]*topic)
 		}

@@ -3,6 +3,7 @@ package connectors
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"testing"
@@ -619,4 +620,47 @@ func TestMemoryRingGrowsAndWraps(t *testing.T) {
 		ackAll(t, ds)
 		next += n
 	}
+}
+
+func TestMemoryWritersParamWaitsForEverySaver(t *testing.T) {
+	m := newTestMemory(t, 16)
+	m.writers = 2 // as Params["writers"] = "2"
+	ctx := t.Context()
+	r := m.reader(t, "k", "g", false)
+	w1 := m.writer(t, "k")
+	require.NoError(t, w1.Write(ctx, []Message{{Data: []byte("a")}}))
+	require.NoError(t, w1.Close()) // the first saver is done before the second opens
+	ds, err := r.Read(ctx, 10)
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+	require.NoError(t, ds[0].Ack())
+
+	// The key waits for its second writer: Read blocks instead of ending.
+	got := make(chan error, 1)
+	go func() {
+		ds, err := r.Read(ctx, 10)
+		if err == nil && (len(ds) != 1 || string(ds[0].Data) != "b") {
+			err = fmt.Errorf("read %d deliveries, want b", len(ds))
+		}
+		if err == nil {
+			err = ds[0].Ack()
+		}
+		got <- err
+	}()
+	waiting := make(chan struct{})
+	go func() { m.awaitWaiting("k", 0, 1); close(waiting) }()
+	select {
+	case err := <-got:
+		t.Fatalf("Read returned before the second writer opened: %v", err)
+	case <-waiting:
+	}
+	w2 := m.writer(t, "k")
+	require.NoError(t, w2.Write(ctx, []Message{{Data: []byte("b")}}))
+	require.NoError(t, <-got)
+	require.NoError(t, w2.Close())
+	_, err = r.Read(ctx, 10)
+	require.ErrorIs(t, err, ErrEnded, "both writers came and went: the key ends")
+
+	bad := NewMemory(Config{Name: "m", Params: map[string]string{"writers": "zero"}})
+	require.ErrorIs(t, bad.Init(ctx), ErrConfig)
 }

@@ -20,7 +20,8 @@ type topic struct {
 	head     uint64    // oldest retained seq
 	tail     uint64    // next seq to write
 	writers  int       // open writers
-	opened   bool      // a writer was opened at least once
+	opened   int       // writers opened so far
+	expect   int       // writers to wait for before the key can end (at least 1)
 	closed   bool      // the connector closed
 	groups   []*group  // every live group, named or private
 	named    map[string]*group
@@ -73,9 +74,9 @@ func (t *topic) errorf(format string, args ...any) error {
 	return fmt.Errorf("memory connector %q, key %q: "+format, append([]any{t.name, t.key}, args...)...)
 }
 
-// ended reports whether the key has ended: a writer was opened and every
-// writer has closed.
-func (t *topic) ended() bool { return t.opened && t.writers == 0 }
+// ended reports whether the key has ended: as many writers as it waits for
+// (param writers, default 1) were opened, and every writer has closed.
+func (t *topic) ended() bool { return t.opened >= t.expect && t.writers == 0 }
 
 // free returns how many messages can be appended without blocking: the empty
 // slots plus the retained messages every group has acknowledged.

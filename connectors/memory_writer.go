@@ -16,7 +16,7 @@ func (t *topic) newWriter() (*memWriter, error) {
 		return nil, t.errorf("writer: %w", ErrClosed)
 	}
 	t.writers++
-	t.opened = true
+	t.opened++
 	return &memWriter{t: t}, nil
 }
 

@@ -195,3 +195,38 @@ func TestKisFlowConfigsLoad(t *testing.T) {
 }
 
 var _ sync.Mutex
+
+// With the conn param writers set to the number of savers, savers and
+// loaders can all simply Run at once: the key waits for both savers.
+func TestSaveLoadMergeWithRun(t *testing.T) {
+	for range 20 {
+		var got lines
+		reg := flow.NewRegistry()
+		require.NoError(t, reg.AddConfig(
+			&config.Conn{Name: "topic", Type: "memory", Key: "k", Params: map[string]string{"writers": "2"}},
+			&config.Func{Name: "save", Mode: config.ModeSave, Option: config.FuncOption{Conn: "topic"}},
+			&config.Func{Name: "load", Mode: config.ModeLoad, Option: config.FuncOption{Conn: "topic"}},
+		))
+		pass := func(_ context.Context, h *flow.Handle[int, int], rows []int) error {
+			h.CommitRowBatch(rows)
+			return nil
+		}
+		require.NoError(t, flow.Register(reg, "save", pass))
+		require.NoError(t, flow.Register(reg, "load", func(_ context.Context, h *flow.Handle[int, int], rows []int) error {
+			for _, v := range rows {
+				got.add(fmt.Sprint(v))
+			}
+			return nil
+		}))
+		s1, s2, l := define(t, reg, "s1", "save"), define(t, reg, "s2", "save"), define(t, reg, "l", "load")
+		require.NoError(t, s1.CommitRowBatch(1, 2, 3))
+		require.NoError(t, s2.CommitRowBatch(4, 5))
+		var g errgroup.Group
+		for _, f := range []*flow.Flow{l, s1, s2} {
+			g.Go(func() error { return f.Run(context.Background()) })
+		}
+		require.NoError(t, g.Wait())
+		assert.Equal(t, []string{"1", "2", "3", "4", "5"}, sorted(got.get()))
+		require.NoError(t, reg.Close(context.Background()))
+	}
+}

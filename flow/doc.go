@@ -52,5 +52,14 @@
 // a group named after the flow (conn param "group" overrides; forks share
 // it), from the oldest retained message (param from_start: "false" for only
 // new ones), and acknowledges each message after its rows are handled.
-// Connectors are shared by the flows of one Registry.
+// Connectors are shared by the flows of one Registry. On the in-memory topic
+// a loader ends once every writer that was open has closed and it drained:
+// when several flows save to one key, set the conn param "writers" to their
+// number (or start them all before any finishes).
+//
+// # Metrics
+//
+// [Registry.StartMetrics] applies the global configuration
+// (prometheus_enable, prometheus_listen, prometheus_serve): flows report to
+// Prometheus under KisFlow's metric names, served on prometheus_serve.
 package flow
