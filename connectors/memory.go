@@ -37,7 +37,7 @@ type Memory struct {
 	name     string
 	key      string
 	capacity int
-	writers  int // Params["writers"]: writers a key waits for before it can end
+	writers  int   // Params["writers"]: writers a key waits for before it can end
 	err      error // configuration error, returned by Init, Writer and Reader
 
 	mu     sync.Mutex
