@@ -150,6 +150,8 @@ func TestConnectorErrors(t *testing.T) {
 	require.ErrorIs(t, err, flow.ErrConnector)
 	assert.Contains(t, err.Error(), `flow f: function saveRedis`)
 	assert.Contains(t, err.Error(), `redis1`)
+	err = f.Run(context.Background())
+	require.ErrorIs(t, err, flow.ErrConnector, "a run that failed to start leaves the flow ready for another try")
 }
 
 // TestKisFlowConfigsLoad loads KisFlow's own test configuration unchanged

@@ -169,7 +169,19 @@ func (f *Flow) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return r.start(ctx)
+	if err := r.start(ctx); err != nil {
+		if !errors.Is(err, ErrRunning) {
+			// The run never got going and left nothing running: the next
+			// CommitRow or Start prepares a new one.
+			f.mu.Lock()
+			if f.cur == r {
+				f.cur = nil
+			}
+			f.mu.Unlock()
+		}
+		return err
+	}
+	return nil
 }
 
 // Stop asks the running flow to finish: it stops taking rows and the rows
@@ -385,7 +397,7 @@ func (r *run) start(ctx context.Context) error {
 	if r.in != nil {
 		if err := r.in.flush(ctx); err != nil {
 			r.p.Stop()
-			return fmt.Errorf("flow %s: rows committed before start: %w", r.flow.name, err)
+			return errors.Join(fmt.Errorf("flow %s: rows committed before start: %w", r.flow.name, err), r.wait())
 		}
 	}
 	return nil
