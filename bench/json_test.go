@@ -67,8 +67,8 @@ func jsonWant(rows []jsonStudent) (n, sum int64) {
 }
 
 // jsonFlow builds the two-function flow; its Expand function adds into n
-// and sum.
-func jsonFlow(b *testing.B, n, sum *atomic.Int64) *flow.Flow {
+// and sum. must is the first function's source.must.
+func jsonFlow(b *testing.B, n, sum *atomic.Int64, must []string) *flow.Flow {
 	b.Helper()
 	reg := flow.NewRegistry()
 	flow.MustRegister(reg, "TotalScores", func(_ context.Context, h *flow.Handle[jsonStudent, jsonTotal], rows []jsonStudent) error {
@@ -87,7 +87,7 @@ func jsonFlow(b *testing.B, n, sum *atomic.Int64) *flow.Flow {
 		return nil
 	})
 	f := reg.Define("KisFlowJSON")
-	if err := f.Link(&config.Func{Name: "TotalScores", Mode: config.ModeCalculate}, nil); err != nil {
+	if err := f.Link(&config.Func{Name: "TotalScores", Mode: config.ModeCalculate, Source: config.Source{Must: must}}, nil); err != nil {
 		b.Fatal(err)
 	}
 	if err := f.Link(&config.Func{Name: "Checksum", Mode: config.ModeExpand}, nil); err != nil {
@@ -103,14 +103,7 @@ func BenchmarkKisFlowJSON(b *testing.B) {
 	rows, texts := makeStudents(jsonRows)
 	wantN, wantSum := jsonWant(rows)
 	run := func(b *testing.B, once func() (int64, int64)) {
-		b.ReportAllocs()
-		for b.Loop() {
-			n, sum := once()
-			if n != wantN || sum != wantSum {
-				b.Fatalf("got %d rows sum %d, want %d rows sum %d", n, sum, wantN, wantSum)
-			}
-		}
-		reportRows(b, jsonRows)
+		runVerified(b, jsonRows, wantN, wantSum, once)
 	}
 	b.Run("impl=seq", func(b *testing.B) {
 		run(b, func() (n, sum int64) {
@@ -127,9 +120,9 @@ func BenchmarkKisFlowJSON(b *testing.B) {
 	})
 	// kisflow commits every row with commit (before the run, as in
 	// KisFlow: the rows wait in memory), then runs the flow.
-	kisflow := func(b *testing.B, commit func(f *flow.Flow, i int) error) {
+	kisflow := func(b *testing.B, must []string, commit func(f *flow.Flow, i int) error) {
 		var n, sum atomic.Int64
-		f := jsonFlow(b, &n, &sum)
+		f := jsonFlow(b, &n, &sum, must)
 		run(b, func() (int64, int64) {
 			n.Store(0)
 			sum.Store(0)
@@ -145,9 +138,13 @@ func BenchmarkKisFlowJSON(b *testing.B) {
 		})
 	}
 	b.Run("impl=kisflow-typed", func(b *testing.B) {
-		kisflow(b, func(f *flow.Flow, i int) error { return f.CommitRow(rows[i]) })
+		kisflow(b, nil, func(f *flow.Flow, i int) error { return f.CommitRow(rows[i]) })
 	})
 	b.Run("impl=kisflow-json", func(b *testing.B) {
-		kisflow(b, func(f *flow.Flow, i int) error { return f.CommitRow(texts[i]) })
+		kisflow(b, nil, func(f *flow.Flow, i int) error { return f.CommitRow(texts[i]) })
+	})
+	// With source.must: every row is also checked for its required fields.
+	b.Run("impl=kisflow-json-must", func(b *testing.B) {
+		kisflow(b, []string{"stu_id"}, func(f *flow.Flow, i int) error { return f.CommitRow(texts[i]) })
 	})
 }

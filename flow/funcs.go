@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"strings"
 	"time"
 
 	"github.com/kisflow/kisflow/config"
@@ -289,9 +288,8 @@ func (t *typedInput[In]) row(row any) (In, error) {
 func (t *typedInput[In]) decode(data []byte, v *In) error {
 	err := json.Unmarshal(data, v)
 	if err == nil && len(t.must) > 0 {
-		var fields map[string]json.RawMessage
-		if err = json.Unmarshal(data, &fields); err == nil {
-			err = present(fields, t.must)
+		if m := missing(data, t.must); m != "" {
+			err = fmt.Errorf("missing field %q (source.must)", m)
 		}
 	}
 	if err != nil {
@@ -302,18 +300,3 @@ func (t *typedInput[In]) decode(data []byte, v *In) error {
 }
 
 func (t *typedInput[In]) close() { t.in.Close() }
-
-// present checks that every field named in must has a non-null value.
-// Names match without regard to case, as encoding/json matches them.
-func present(fields map[string]json.RawMessage, must []string) error {
-next:
-	for _, m := range must {
-		for k, v := range fields {
-			if strings.EqualFold(k, m) && string(v) != "null" {
-				continue next
-			}
-		}
-		return fmt.Errorf("missing field %q (source.must)", m)
-	}
-	return nil
-}

@@ -1,6 +1,7 @@
 package flow_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,20 +34,31 @@ func wantRow(data []byte) (fuzzRow, bool) {
 	if json.Unmarshal(data, &v) != nil {
 		return fuzzRow{}, false
 	}
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(data, &fields) != nil {
-		return fuzzRow{}, false
-	}
-	// A required field must be there with a value other than null; its
-	// name matches without regard to case, as encoding/json matches it.
-	for _, m := range fuzzMust {
-		found := false
-		for k, raw := range fields {
-			if strings.EqualFold(k, m) && strings.TrimSpace(string(raw)) != "null" {
-				found = true
+	// A required field is there when the last top-level key matching its
+	// name without regard to case (as encoding/json matches keys) has a
+	// value other than null. Read through the token stream, independently
+	// of the flow's own scanner.
+	dec := json.NewDecoder(bytes.NewReader(data))
+	seen := make([]bool, len(fuzzMust))
+	if tok, err := dec.Token(); err == nil && tok == json.Delim('{') {
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return fuzzRow{}, false
+			}
+			var raw json.RawMessage
+			if dec.Decode(&raw) != nil {
+				return fuzzRow{}, false
+			}
+			for j, m := range fuzzMust {
+				if strings.EqualFold(tok.(string), m) {
+					seen[j] = string(raw) != "null"
+				}
 			}
 		}
-		if !found {
+	}
+	for _, ok := range seen {
+		if !ok {
 			return fuzzRow{}, false
 		}
 	}
