@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -184,7 +183,7 @@ func TestKisFlowConfigsLoad(t *testing.T) {
 	// this registry has no type for: a clear error at start.
 	f, err := reg.NewFlow("StuAvg")
 	require.NoError(t, err)
-	require.NoError(t, f.CommitRow(`{"stu_id":101, "score_1":100, "score_2":90, "score_3":80}`))
+	require.NoError(t, f.CommitRow(row101))
 	require.NoError(t, f.Run(context.Background()))
 	assert.Equal(t, wantLines[:1], out.get())
 
@@ -195,8 +194,6 @@ func TestKisFlowConfigsLoad(t *testing.T) {
 	require.ErrorIs(t, err, flow.ErrConnector)
 	assert.Contains(t, err.Error(), "ConnName1")
 }
-
-var _ sync.Mutex
 
 // With the conn param writers set to the number of savers, savers and
 // loaders can all simply Run at once: the key waits for both savers.

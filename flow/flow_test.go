@@ -64,6 +64,12 @@ func studentFuncs(t *testing.T, reg *flow.Registry, out *lines) {
 	}))
 }
 
+// Rows of KisFlow's quick start, as JSON text.
+const (
+	row101 = `{"stu_id":101, "score_1":100, "score_2":90, "score_3":80}`
+	row102 = `{"stu_id":102, "score_1":100, "score_2":70, "score_3":60}`
+)
+
 var wantLines = []string{"stuid: [101], avg score: [90]", "stuid: [102], avg score: [76.66666666666667]"}
 
 func TestQuickStartInCode(t *testing.T) {
@@ -73,8 +79,8 @@ func TestQuickStartInCode(t *testing.T) {
 	f := reg.Define("CalStuAvgScore")
 	require.NoError(t, f.Link(&config.Func{Name: "AvgStuScore", Mode: config.ModeCalculate}, nil))
 	require.NoError(t, f.Link(&config.Func{Name: "PrintStuAvgScore", Mode: config.ModeExpand}, nil))
-	require.NoError(t, f.CommitRow(`{"stu_id":101, "score_1":100, "score_2":90, "score_3":80}`))
-	require.NoError(t, f.CommitRow(`{"stu_id":102, "score_1":100, "score_2":70, "score_3":60}`))
+	require.NoError(t, f.CommitRow(row101))
+	require.NoError(t, f.CommitRow(row102))
 	require.NoError(t, f.Run(context.Background()))
 	assert.Equal(t, wantLines, out.get())
 
@@ -90,15 +96,24 @@ var quickStartYAML = fstest.MapFS{
 	"conf/func-PrintStuAvgScore.yml": {Data: []byte("kistype: func\nfname: PrintStuAvgScore\nfmode: Expand\nsource:\n  name: 学生学分\n  must:\n    - stu_id\n")},
 }
 
-func TestQuickStartFromYAML(t *testing.T) {
+// yamlQuickStart loads KisFlow's quick start from YAML into a registry
+// with its functions and returns a new instance of its flow and the lines
+// the flow prints.
+func yamlQuickStart(t *testing.T) (*flow.Registry, *flow.Flow, *lines) {
+	t.Helper()
 	reg := flow.NewRegistry()
-	var out lines
-	studentFuncs(t, reg, &out)
+	out := &lines{}
+	studentFuncs(t, reg, out)
 	require.NoError(t, reg.LoadFS(quickStartYAML, "conf"))
 	f, err := reg.NewFlow("CalStuAvgScore")
 	require.NoError(t, err)
-	require.NoError(t, f.CommitRow(`{"stu_id":101, "score_1":100, "score_2":90, "score_3":80}`))
-	require.NoError(t, f.CommitRow(`{"stu_id":102, "score_1":100, "score_2":70, "score_3":60}`))
+	return reg, f, out
+}
+
+func TestQuickStartFromYAML(t *testing.T) {
+	reg, f, out := yamlQuickStart(t)
+	require.NoError(t, f.CommitRow(row101))
+	require.NoError(t, f.CommitRow(row102))
 	require.NoError(t, f.Run(context.Background()))
 	assert.Equal(t, wantLines, out.get())
 
@@ -106,23 +121,18 @@ func TestQuickStartFromYAML(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, reg.Export(dir))
 	reg2 := flow.NewRegistry()
-	studentFuncs(t, reg2, &out)
+	studentFuncs(t, reg2, out)
 	require.NoError(t, reg2.LoadDir(dir))
 	assert.Equal(t, reg.Config().Flows["CalStuAvgScore"], reg2.Config().Flows["CalStuAvgScore"])
-	_, err = reg2.NewFlow("CalStuAvgScore")
+	_, err := reg2.NewFlow("CalStuAvgScore")
 	require.NoError(t, err)
 }
 
 func TestBadRowsAreCountedAndTheRestFlows(t *testing.T) {
-	reg := flow.NewRegistry()
-	var out lines
-	studentFuncs(t, reg, &out)
-	require.NoError(t, reg.LoadFS(quickStartYAML, "conf"))
-	f, err := reg.NewFlow("CalStuAvgScore")
-	require.NoError(t, err)
+	_, f, out := yamlQuickStart(t)
 	require.NoError(t, f.Start(context.Background()))
-	require.NoError(t, f.CommitRow(`{"stu_id":101, "score_1":100, "score_2":90, "score_3":80}`))
-	err = f.CommitRow(`{"stu_id":"x"`)
+	require.NoError(t, f.CommitRow(row101))
+	err := f.CommitRow(`{"stu_id":"x"`)
 	require.ErrorIs(t, err, flow.ErrBadRow)
 	assert.Contains(t, err.Error(), "flow CalStuAvgScore: function AvgStuScore")
 	err = f.CommitRow(`{"score_1":1}`)
@@ -130,7 +140,7 @@ func TestBadRowsAreCountedAndTheRestFlows(t *testing.T) {
 	assert.Contains(t, err.Error(), `missing field "stu_id"`)
 	err = f.CommitRow(42)
 	require.ErrorIs(t, err, flow.ErrTypeMismatch)
-	require.NoError(t, f.CommitRow(`{"stu_id":102, "score_1":100, "score_2":70, "score_3":60}`))
+	require.NoError(t, f.CommitRow(row102))
 	p := f.Pipeline()
 	f.Stop()
 	require.NoError(t, f.Wait())
@@ -382,12 +392,7 @@ func TestTypedStages(t *testing.T) {
 }
 
 func TestMustFieldsMatchLikeDecoding(t *testing.T) {
-	reg := flow.NewRegistry()
-	var out lines
-	studentFuncs(t, reg, &out)
-	require.NoError(t, reg.LoadFS(quickStartYAML, "conf"))
-	f, err := reg.NewFlow("CalStuAvgScore")
-	require.NoError(t, err)
+	_, f, out := yamlQuickStart(t)
 	require.NoError(t, f.CommitRow(`{"STU_ID":101, "score_1":100, "score_2":90, "score_3":80}`), "names match without regard to case, as decoding does")
 	require.ErrorIs(t, f.CommitRow(`{"stu_id":null}`), flow.ErrBadRow, "a null value is missing")
 	require.NoError(t, f.Run(context.Background()))

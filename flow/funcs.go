@@ -46,7 +46,7 @@ type jumpTo struct {
 func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
 
 // mismatch reports that stream or rows of type have cannot feed fn.
-func mismatch(r *run, lf *linkedFunc, have any, want reflect.Type) error {
+func mismatch(r *run, lf *linkedFunc, want reflect.Type) error {
 	from := "the flow's input"
 	if lf.idx > 0 {
 		prev := r.funcs[lf.idx-1]
@@ -127,7 +127,7 @@ type kisFunc[In, Out any] struct {
 func (k *kisFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error) {
 	s, ok := prev.(pipeline.Stream[In])
 	if !ok {
-		return nil, mismatch(r, lf, prev, typeOf[In]())
+		return nil, mismatch(r, lf, typeOf[In]())
 	}
 	opts := append(append([]stage.Option(nil), k.opts...), retryOpts(lf.conf)...)
 	process := func(ctx context.Context, rows []In) ([]Out, error) {
@@ -199,7 +199,7 @@ var kinds = map[config.Mode]stage.Kind{
 func (f *stageFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error) {
 	s, ok := prev.(pipeline.Stream[In])
 	if !ok {
-		return nil, mismatch(r, lf, prev, typeOf[In]())
+		return nil, mismatch(r, lf, typeOf[In]())
 	}
 	st := f.build(lf.params)
 	if st == nil {

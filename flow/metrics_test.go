@@ -12,14 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kisflow/kisflow/config"
-	"github.com/kisflow/kisflow/flow"
 )
 
 func TestGlobalConfigStartsMetrics(t *testing.T) {
-	reg := flow.NewRegistry()
-	var out lines
-	studentFuncs(t, reg, &out)
-	require.NoError(t, reg.LoadFS(quickStartYAML, "conf"))
+	reg, _, _ := yamlQuickStart(t)
 	srv, err := reg.StartMetrics(nil)
 	require.NoError(t, err)
 	assert.Nil(t, srv, "no global configuration: nothing to start")
@@ -35,7 +31,7 @@ func TestGlobalConfigStartsMetrics(t *testing.T) {
 
 	f, err := reg.NewFlow("CalStuAvgScore")
 	require.NoError(t, err)
-	require.NoError(t, f.CommitRow(`{"stu_id":101, "score_1":100, "score_2":90, "score_3":80}`))
+	require.NoError(t, f.CommitRow(row101))
 	require.NoError(t, f.Run(context.Background()))
 
 	resp, err := http.Get("http://" + srv.Addr() + "/metrics")

@@ -53,5 +53,3 @@ func conserved(t *testing.T, st pipeline.Stats) {
 			st.In, st.Delivered, st.Filtered, st.Dropped, st.Failed)
 	}
 }
-
-var _ = pipeline.New // keep the import when helpers change
