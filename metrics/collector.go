@@ -7,9 +7,9 @@ import (
 // Descriptions of the metrics read from pipeline stats at scrape time.
 var (
 	descDataTotal = prometheus.NewDesc("kisflow_data_total",
-		"Rows emitted by the sources of every flow (KisFlow: all data).", nil, nil)
+		"Rows offered to the sources of every flow (KisFlow: all data): rows they emitted plus input they refused as bad (a row that does not decode or lacks a source.must field), which also counts as failed.", nil, nil)
 	descFlowData = prometheus.NewDesc("flow_data_total",
-		"Rows emitted by the sources of each flow (KisFlow: data per flow).", []string{LabelFlowName}, nil)
+		"Rows offered to the sources of each flow (KisFlow: data per flow): rows they emitted plus input they refused as bad, which also counts as failed.", []string{LabelFlowName}, nil)
 
 	descFlowRows = prometheus.NewDesc("kisflow_flow_rows_total",
 		"Rows of each flow by outcome: delivered to sinks, filtered, dropped by edges, failed.",

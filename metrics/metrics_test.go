@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -173,4 +174,29 @@ func TestBatchDoesNotAllocate(t *testing.T) {
 	m.Batch(flow, stage, 1, time.Millisecond)
 	allocs := testing.AllocsPerRun(1000, func() { m.Batch(flow, stage, 256, time.Millisecond) })
 	assert.Zero(t, allocs)
+}
+
+// kisflow_data_total counts pipeline.Stats.In: rows the sources emitted
+// plus input they refused as bad. Its help must say so, not "rows emitted".
+func TestDataTotalCountsRefusedInputAndSaysSo(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg)
+	require.NoError(t, err)
+	p := pipeline.New("commits", pipeline.WithObserver(m))
+	in, s := pipeline.NewInput[int](p, "input")
+	pipeline.Discard(s, "end")
+	m.Watch(p)
+	require.NoError(t, p.Start(t.Context()))
+	require.NoError(t, in.Submit(t.Context(), 1))
+	in.Fail(errors.New("bad row")) // refused: counted in and failed, never emitted
+	p.Stop()
+	require.NoError(t, p.Wait())
+	g := gather(t, reg)
+	assert.Equal(t, 2.0, g.value(t, "kisflow_data_total"))
+	assert.Equal(t, 2.0, g.value(t, "flow_data_total", "flow_name", "commits"))
+	for _, name := range []string{"kisflow_data_total", "flow_data_total"} {
+		help := g[name].GetHelp()
+		assert.NotContains(t, help, "Rows emitted", name)
+		assert.Contains(t, help, "refused as bad", name)
+	}
 }
