@@ -32,8 +32,10 @@
 // [Registry.LoadDir] reads KisFlow's YAML (kistype flow, func, conn,
 // global); [Registry.NewFlow] makes an instance of a named flow;
 // [Registry.Define] and [Flow.Link] build one in code. Rows committed with
-// [Flow.CommitRow] before [Flow.Run] wait in memory, as in KisFlow; during
-// a run ([Flow.Start] ... [Flow.Stop], [Flow.Wait]) they stream in.
+// [Flow.CommitRow] before [Flow.Run] wait in memory (up to a limit), as in
+// KisFlow; during a run ([Flow.Start] ... [Flow.Stop] or [Flow.Shutdown],
+// [Flow.Wait]) they stream in. Every row CommitRow accepted is counted in
+// the Stats of the run that takes it; see [Flow] for the lifecycle rules.
 //
 // # Actions, streaming meaning
 //

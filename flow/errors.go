@@ -28,6 +28,9 @@ var (
 	// ErrConnector: a Save or Load function's connector is missing or
 	// failed to start.
 	ErrConnector = errors.New("flow: connector")
+	// ErrHeldFull: a row committed while no run takes rows was refused
+	// because the flow holds its limit of rows (see WithMaxHeld).
+	ErrHeldFull = errors.New("flow: held rows full")
 	// ErrRunning: the flow is already running.
 	ErrRunning = errors.New("flow: already running")
 )

@@ -223,11 +223,14 @@ func (f *stageFunc[In, Out]) inline(_ context.Context, r *run, lf *linkedFunc, _
 
 // committer feeds committed rows into a flow.
 type committer interface {
-	// hold decodes row and keeps it until flush: for rows committed
-	// before the run starts.
-	hold(row any) error
-	// flush submits the held rows.
-	flush(ctx context.Context) error
+	// hold decodes row and keeps it until flush, for rows committed
+	// while no run takes them; at most max rows are held.
+	hold(row any, max int) error
+	// count returns how many rows are held.
+	count() int
+	// flush submits the held rows; a row that cannot enter (the run
+	// failed or was cancelled) is counted failed with the cause.
+	flush(ctx context.Context)
 	// submit decodes row and submits it to the running flow.
 	submit(ctx context.Context, row any) error
 	close()
@@ -238,21 +241,35 @@ type typedInput[In any] struct {
 	flow, fn string
 	in       *pipeline.Input[In]
 	must     []string
-	held     []In // guarded by the run's lock
+	held     []In // guarded by the run's lock while it is idle
 }
 
-func (t *typedInput[In]) hold(row any) error {
+func (t *typedInput[In]) hold(row any, max int) error {
 	v, err := t.row(row)
-	if err == nil {
-		t.held = append(t.held, v)
+	if err != nil {
+		return err
 	}
-	return err
+	if len(t.held) >= max {
+		return fmt.Errorf("flow %s: %w: %d rows wait for the next run (see WithMaxHeld)", t.flow, ErrHeldFull, len(t.held))
+	}
+	t.held = append(t.held, v)
+	return nil
 }
 
-func (t *typedInput[In]) flush(ctx context.Context) error {
+func (t *typedInput[In]) count() int { return len(t.held) }
+
+func (t *typedInput[In]) flush(ctx context.Context) {
 	held := t.held
 	t.held = nil
-	return t.in.SubmitBatch(ctx, held)
+	for i, v := range held {
+		if err := t.in.Submit(ctx, v); err != nil {
+			err = fmt.Errorf("flow %s: a row held for the run could not enter it: %w", t.flow, err)
+			for range held[i:] {
+				t.in.Fail(err)
+			}
+			return
+		}
+	}
 }
 
 func (t *typedInput[In]) submit(ctx context.Context, row any) error {

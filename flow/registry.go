@@ -24,6 +24,7 @@ import (
 // Registry is safe for concurrent use.
 type Registry struct {
 	logger    *slog.Logger
+	maxHeld   int
 	connTypes *connectors.Registry
 
 	mu       sync.RWMutex
@@ -50,12 +51,27 @@ func WithMetrics(m *metrics.Metrics) Option { return func(r *Registry) { r.metri
 // has the in-memory topic).
 func WithConnectors(c *connectors.Registry) Option { return func(r *Registry) { r.connTypes = c } }
 
+// DefaultMaxHeld is how many rows a flow holds, by default, while no run
+// takes them (see Flow).
+const DefaultMaxHeld = 1 << 16
+
+// WithMaxHeld sets how many rows each flow of the registry holds while no
+// run takes them (default DefaultMaxHeld); past it CommitRow returns an
+// error wrapping ErrHeldFull. It panics if n < 1.
+func WithMaxHeld(n int) Option {
+	if n < 1 {
+		panic("flow: WithMaxHeld: the limit must be at least 1")
+	}
+	return func(r *Registry) { r.maxHeld = n }
+}
+
 // NewRegistry returns an empty registry.
 func NewRegistry(opts ...Option) *Registry {
 	r := &Registry{
-		funcs: make(map[string]funcImpl),
-		conf:  &config.Set{},
-		conns: make(map[string]connectors.Connector),
+		maxHeld: DefaultMaxHeld,
+		funcs:   make(map[string]funcImpl),
+		conf:    &config.Set{},
+		conns:   make(map[string]connectors.Connector),
 	}
 	for _, o := range opts {
 		o(r)
