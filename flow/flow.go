@@ -27,9 +27,8 @@ import (
 // committed after it started. CommitRow during a run's start waits until
 // the held rows are in; during a run it blocks while the flow pushes back.
 // Once the run stops taking rows (Stop, Shutdown, the Abort action, or Run
-// having submitted the held rows), CommitRow returns an error wrapping
-// pipeline.ErrStopped until the run has ended; after that rows are held
-// for the next run.
+// having submitted the held rows), CommitRow waits for the run to end and
+// then holds the row for the next run (Submit honours its ctx meanwhile).
 //
 // Every row CommitRow accepted (returned nil for) is counted in the
 // pipeline Stats of the run that takes it (Stats.In), and ends there
@@ -194,14 +193,19 @@ func (f *Flow) Submit(ctx context.Context, row any) error {
 				return context.Cause(ctx)
 			}
 		default:
+			ex := r.ex
 			r.mu.Unlock()
-			if err := r.in.submit(ctx, row); err != nil {
-				if errors.Is(err, pipeline.ErrStopped) {
-					return fmt.Errorf("flow %s: the run is stopping: %w", f.name, err)
-				}
+			err := r.in.submit(ctx, row)
+			if !errors.Is(err, pipeline.ErrStopped) {
 				return err
 			}
-			return nil
+			// The run stopped taking rows: wait for it to end, then hold
+			// the row for the next one.
+			select {
+			case <-ex.done:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
 		}
 	}
 }
