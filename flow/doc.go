@@ -21,7 +21,12 @@
 //
 //	flow.Register(reg, "AvgStuScore", AvgStuScore)
 //
-// Its mode comes from its configuration (fmode). [RegisterStage] registers
+// Its mode comes from its configuration (fmode). A Verify function
+// filters: its input and output types are the same, the rows it commits go
+// on, and the rows of its chunk it does not commit are counted Filtered
+// (Stats.Filtered); linking a Verify function whose types differ fails
+// with ErrTypeMismatch. A Calculate function's commits replace its rows;
+// an Expand function at the end of a flow delivers its rows. [RegisterStage] registers
 // a typed stage of package stage instead, for per-row functions with the
 // full set of stage options. Adjacent functions must have identical types:
 // the output type of one is the input type of the next; otherwise linking

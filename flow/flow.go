@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 
 	"github.com/kisflow/kisflow/config"
@@ -65,16 +67,26 @@ func (r *Registry) NewFlow(name string) (*Flow, error) {
 }
 
 // Define starts a flow built in code: an enabled flow named name with no
-// functions yet, added to the registry's configuration by the first Link.
+// functions yet. The first Link adds it to the registry's configuration
+// (so NewFlow(name) makes instances of it and Export writes it) and each
+// later Link updates it there. Linking fails with ErrDuplicate when the
+// registry has another flow of that name (loaded from YAML, added with
+// AddConfig, or defined by another Define).
 func (r *Registry) Define(name string) *Flow {
 	return &Flow{reg: r, name: name, defined: &config.Flow{Name: name, Status: config.StatusEnabled}}
 }
 
 // Link appends a function to a flow built with Define: fc is its
-// configuration (added to the registry if it is not there yet) and params
-// the flow's parameters for it, which override fc's default_params. It
-// returns an error when the function is not registered or its types do not
-// fit the previous one.
+// configuration and params the flow's parameters for it, which override
+// fc's default_params. fc is added to the registry's configuration if no
+// function of its name is configured; if one is, fc must agree with it in
+// every setting (fmode, source, cname, retry_times, return_duration,
+// default_params), or Link returns an error wrapping ErrDuplicate that
+// names the flow, the function and the first setting that differs: a
+// function has one configuration, shared by every flow that links it. Link
+// returns an error when the function is not registered, its types do not
+// fit the previous one (ErrTypeMismatch), the flow is running, or rows are
+// held for its next run.
 func (f *Flow) Link(fc *config.Func, params map[string]string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -92,27 +104,58 @@ func (f *Flow) Link(fc *config.Func, params map[string]string) error {
 			return fmt.Errorf("flow %s: Link: rows are held for the next run; run them first", f.name)
 		}
 	}
+	if fc == nil {
+		return fmt.Errorf("flow %s: Link: nil function configuration", f.name)
+	}
 	f.reg.mu.RLock()
 	have, known := f.reg.conf.Funcs[fc.Name]
 	f.reg.mu.RUnlock()
-	if !known {
-		if err := f.reg.AddConfig(fc); err != nil {
-			return fmt.Errorf("flow %s: Link %s: %w", f.name, fc.Name, err)
+	if known {
+		if field, was, now := funcDiff(have, fc); field != "" {
+			return fmt.Errorf("flow %s: Link %s: %w: function %s is configured already with %s %v, not %v",
+				f.name, fc.Name, ErrDuplicate, fc.Name, field, was, now)
 		}
-	} else if have.Mode != fc.Mode {
-		return fmt.Errorf("flow %s: Link %s: configured already with fmode %s, not %s", f.name, fc.Name, have.Mode, fc.Mode)
+	} else if err := f.reg.AddConfig(fc); err != nil {
+		return fmt.Errorf("flow %s: Link %s: %w", f.name, fc.Name, err)
 	}
 	next := *f.defined
 	next.Funcs = append(append([]config.FlowFunc(nil), f.defined.Funcs...), config.FlowFunc{Name: fc.Name, Params: params})
 	old, oldRun := f.defined, f.cur
 	f.defined = &next
 	f.cur = nil
-	if _, err := f.prepareLocked(); err != nil {
+	_, err := f.prepareLocked()
+	if err == nil {
+		err = f.reg.putFlow(fc.Name, &next, old)
+	}
+	if err != nil {
 		f.defined = old
 		f.cur = oldRun
 		return err
 	}
 	return nil
+}
+
+// funcDiff returns the first setting in which want differs from have, the
+// configuration of the same function: its YAML field and both values; ""
+// when they agree.
+func funcDiff(have, want *config.Func) (field string, was, now any) {
+	switch {
+	case have.Mode != want.Mode:
+		return "fmode", have.Mode, want.Mode
+	case have.Source.Name != want.Source.Name:
+		return "source.name", have.Source.Name, want.Source.Name
+	case !slices.Equal(have.Source.Must, want.Source.Must):
+		return "source.must", have.Source.Must, want.Source.Must
+	case have.Option.Conn != want.Option.Conn:
+		return "option.cname", have.Option.Conn, want.Option.Conn
+	case have.Option.RetryTimes != want.Option.RetryTimes:
+		return "option.retry_times", have.Option.RetryTimes, want.Option.RetryTimes
+	case have.Option.ReturnDuration != want.Option.ReturnDuration:
+		return "option.return_duration", have.Option.ReturnDuration, want.Option.ReturnDuration
+	case !maps.Equal(have.Option.DefaultParams, want.Option.DefaultParams):
+		return "option.default_params", have.Option.DefaultParams, want.Option.DefaultParams
+	}
+	return "", nil, nil
 }
 
 // Name returns the flow's name.

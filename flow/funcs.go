@@ -129,6 +129,10 @@ func (k *kisFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error) {
 	if !ok {
 		return nil, mismatch(r, lf, typeOf[In]())
 	}
+	if lf.mode == config.ModeVerify && typeOf[In]() != typeOf[Out]() {
+		return nil, fmt.Errorf("flow %s: %w: function %s has fmode Verify, which passes on some of its input rows, but its input type %v differs from its output type %v",
+			r.flow.name, ErrTypeMismatch, lf.name, typeOf[In](), typeOf[Out]())
+	}
 	opts := append(append([]stage.Option(nil), k.opts...), retryOpts(lf.conf)...)
 	process := func(ctx context.Context, rows []In) ([]Out, error) {
 		out, next, err := k.call(ctx, r, lf, rows)
@@ -150,7 +154,7 @@ func (k *kisFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error) {
 			return err
 		}, opts...))
 		return nil, nil
-	case lf.mode == config.ModeVerify && typeOf[In]() == typeOf[Out]():
+	case lf.mode == config.ModeVerify:
 		// Rows the function does not commit count as filtered.
 		st := stage.VerifyBatch(lf.name, func(ctx context.Context, rows []In) ([]In, error) {
 			out, err := process(ctx, rows)

@@ -221,6 +221,35 @@ func (r *Registry) AddConfig(items ...config.Item) error {
 	return r.merge(set)
 }
 
+// putFlow adds fc, a flow built in code whose last Link linked function
+// fn, to the configuration in place of prev (its configuration from its
+// previous Link, if any). It fails with ErrDuplicate when the
+// configuration holds another flow of fc's name.
+func (r *Registry) putFlow(fn string, fc, prev *config.Flow) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if have, ok := r.conf.Flows[fc.Name]; ok && have != prev {
+		from := r.conf.File(config.KindFlow, fc.Name)
+		if from == "" {
+			from = "code"
+		}
+		return fmt.Errorf("flow %s: Link %s: %w: a flow named %s is configured already (from %s)", fc.Name, fn, ErrDuplicate, fc.Name, from)
+	}
+	next := &config.Set{}
+	if err := next.Merge(r.conf); err != nil {
+		return err
+	}
+	delete(next.Flows, fc.Name)
+	if err := next.Add("(code)", fc); err != nil {
+		return fmt.Errorf("flow %s: Link %s: %w", fc.Name, fn, err)
+	}
+	if err := next.Validate(); err != nil {
+		return fmt.Errorf("flow %s: Link %s: %w", fc.Name, fn, err)
+	}
+	r.conf = next
+	return nil
+}
+
 // Config returns a copy of the registry's configuration.
 func (r *Registry) Config() *config.Set {
 	r.mu.RLock()
