@@ -252,7 +252,8 @@ func (t *typedInput[In]) hold(row any) error {
 func (t *typedInput[In]) flush(ctx context.Context) error {
 	held := t.held
 	t.held = nil
-	return t.in.SubmitBatch(ctx, held)
+	_, err := t.in.SubmitBatch(ctx, held)
+	return err
 }
 
 func (t *typedInput[In]) submit(ctx context.Context, row any) error {
