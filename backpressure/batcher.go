@@ -40,6 +40,39 @@ type Batcher[T any] struct {
 	born   time.Time // when cur was started
 	closed bool
 	kick   chan struct{}
+
+	// added and flushed count rows as they are accepted and as they are
+	// put on the edge; set by Count before use.
+	added, flushed func(rows int)
+}
+
+// Count makes the batcher call added with the number of rows every Add or
+// AddBatch accepts, and flushed with the number of rows of every batch it
+// puts on the edge, while holding its lock: a caller that closes the
+// batcher with Abandon then reads exact counts. Call it before the batcher
+// is used; either may be nil.
+func (b *Batcher[T]) Count(added, flushed func(rows int)) { b.added, b.flushed = added, flushed }
+
+func (b *Batcher[T]) sent(n int) {
+	if b.flushed != nil {
+		b.flushed(n)
+	}
+}
+
+func (b *Batcher[T]) took(n int) {
+	if b.added != nil && n > 0 {
+		b.added(n)
+	}
+}
+
+// Abandon closes the batcher without flushing, once its run has ended: the
+// rows of the partial batch are abandoned, their trackers unreleased, and
+// later Adds fail with ErrBatcherClosed.
+func (b *Batcher[T]) Abandon() {
+	_ = b.mu.Acquire(context.Background(), 1) // holders give up once the run's stop channel is closed
+	defer b.mu.Release(1)
+	b.closed = true
+	b.cur = nil
 }
 
 // NewBatcher returns a batcher that sends batches of up to size rows (zero
@@ -79,45 +112,46 @@ func (b *Batcher[T]) Add(ctx context.Context, v T) error {
 		return err
 	}
 	b.cur.Rows = append(b.cur.Rows, v)
+	b.took(1)
 	return nil
 }
 
 // AddBatch adds rows in order, attaching t (which may be nil) to every batch
-// that receives some of them: t is released once all of them are handled.
-// The batcher takes over the caller's reference of t. It returns how many
-// rows were added: all of them, or on error the ones before the failure, in
-// which case t still completes once the added rows are handled.
+// that receives some of them. The batcher takes over the caller's reference
+// of t. It returns how many rows were added: all of them, or on error the
+// ones before the failure. t completes (runs its done function) once every
+// added row is handled, and only if all of rows were added: on error t is
+// abandoned, so input that was not wholly accepted is never acknowledged.
 func (b *Batcher[T]) AddBatch(ctx context.Context, rows []T, t *row.Tracker) (int, error) {
-	if err := b.mu.Acquire(ctx, 1); err != nil {
-		if t != nil {
-			t.Release()
+	added, err := b.addBatch(ctx, rows, t)
+	if t != nil {
+		if err != nil {
+			t.Abandon()
 		}
+		t.Release() // the caller's reference; each batch holds its own
+	}
+	return added, err
+}
+
+func (b *Batcher[T]) addBatch(ctx context.Context, rows []T, t *row.Tracker) (int, error) {
+	if err := b.mu.Acquire(ctx, 1); err != nil {
 		return 0, context.Cause(ctx)
 	}
 	defer b.mu.Release(1)
-	attached := false
 	added := 0
+	defer func() { b.took(added) }()
 	for len(rows) > 0 {
 		if err := b.room(ctx); err != nil {
-			if t != nil {
-				t.Release()
-			}
 			return added, err
 		}
 		if t != nil {
-			if attached {
-				t.Retain(1)
-			}
+			t.Retain(1)
 			b.cur.Track(t)
-			attached = true
 		}
 		n := min(b.size-len(b.cur.Rows), len(rows))
 		b.cur.Rows = append(b.cur.Rows, rows[:n]...)
 		rows = rows[n:]
 		added += n
-	}
-	if t != nil && !attached {
-		t.Release()
 	}
 	return added, nil
 }
@@ -149,6 +183,7 @@ func (b *Batcher[T]) flush(ctx context.Context) error {
 	if b.cur == nil || len(b.cur.Rows) == 0 {
 		return nil
 	}
+	n := len(b.cur.Rows)
 	if err := b.edge.send(ctx, b.stop, b.cur); err != nil {
 		if errors.Is(err, errStopped) {
 			return ErrBatcherClosed
@@ -156,6 +191,7 @@ func (b *Batcher[T]) flush(ctx context.Context) error {
 		return err
 	}
 	b.cur = nil
+	b.sent(n)
 	return nil
 }
 
@@ -203,8 +239,9 @@ func (b *Batcher[T]) Run(ctx context.Context, closing <-chan struct{}) error {
 				// Flush without blocking: under backpressure the batch
 				// keeps filling and is tried again a linger later, and
 				// the lock is never held while the edge is full.
-				if b.edge.trySend(b.cur) {
+				if n := len(b.cur.Rows); b.edge.trySend(b.cur) {
 					b.cur = nil
+					b.sent(n)
 					b.mu.Release(1)
 					break
 				}
@@ -226,7 +263,7 @@ func (b *Batcher[T]) Run(ctx context.Context, closing <-chan struct{}) error {
 // Close flushes what is left, closes the batcher (later Adds fail with
 // ErrBatcherClosed) and closes its side of the edge. It is safe to call more
 // than once; only the first call does anything. If the final flush fails
-// with ctx's error the partial batch is discarded unreleased.
+// the partial batch is abandoned: its trackers are not released.
 func (b *Batcher[T]) Close(ctx context.Context) error {
 	if err := b.mu.Acquire(ctx, 1); err != nil {
 		return context.Cause(ctx)

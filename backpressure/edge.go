@@ -47,6 +47,24 @@ var ErrOverflow = errors.New("backpressure: edge full")
 // it zero.
 const DefaultCapacity = 8
 
+// MaxCapacity is the largest capacity, in batches, an edge may have: a
+// channel's buffer is allocated up front.
+const MaxCapacity = 1 << 16
+
+// ErrConfig is the cause of an error for a configuration out of range.
+var ErrConfig = errors.New("backpressure: bad configuration")
+
+// Validate reports a capacity out of range or an unknown policy.
+func (c Config) Validate() error {
+	if c.Capacity < 0 || c.Capacity > MaxCapacity {
+		return fmt.Errorf("%w: capacity %d batches out of range 0..%d", ErrConfig, c.Capacity, MaxCapacity)
+	}
+	if c.Policy < Block || c.Policy > Fail {
+		return fmt.Errorf("%w: unknown overflow policy %v", ErrConfig, c.Policy)
+	}
+	return nil
+}
+
 // Config configures an edge. The zero value is a blocking edge of
 // DefaultCapacity batches.
 type Config struct {
@@ -70,6 +88,9 @@ type Stats struct {
 	Sent int64
 	// Dropped is the number of rows discarded by the overflow policy.
 	Dropped int64
+	// Abandoned is the number of rows still queued when the run ended
+	// without draining them (a cancelled or failed run).
+	Abandoned int64
 	// Blocked is the total time senders waited for room.
 	Blocked time.Duration
 }
@@ -83,16 +104,17 @@ type Edge[T any] struct {
 	pool    *row.Pool[T]
 	writers atomic.Int32
 
-	sent    atomic.Int64
-	dropped atomic.Int64
-	blocked atomic.Int64 // nanoseconds
+	sent      atomic.Int64
+	dropped   atomic.Int64
+	abandoned atomic.Int64
+	blocked   atomic.Int64 // nanoseconds
 }
 
 // NewEdge returns an edge named name (used in errors and stats) with the given
 // configuration and number of writers. Each writer must call CloseWriter once.
 func NewEdge[T any](name string, cfg Config, writers int) *Edge[T] {
-	if cfg.Capacity < 0 {
-		panic("backpressure: negative edge capacity")
+	if err := cfg.Validate(); err != nil {
+		panic("backpressure: NewEdge " + name + ": " + err.Error())
 	}
 	if cfg.Capacity == 0 {
 		cfg.Capacity = DefaultCapacity
@@ -128,6 +150,19 @@ func (e *Edge[T]) C() <-chan *row.Batch[T] { return e.ch }
 func (e *Edge[T]) Send(ctx context.Context, b *row.Batch[T]) error {
 	return e.send(ctx, nil, b)
 }
+
+// SendUntil is Send that also gives up, with ErrStopped, when stop (which
+// may be nil) is closed: for a sender whose ctx is not the run's.
+func (e *Edge[T]) SendUntil(ctx context.Context, stop <-chan struct{}, b *row.Batch[T]) error {
+	err := e.send(ctx, stop, b)
+	if errors.Is(err, errStopped) {
+		return ErrStopped
+	}
+	return err
+}
+
+// ErrStopped is returned by SendUntil when its stop channel closed first.
+var ErrStopped = errors.New("backpressure: stopped")
 
 // trySend puts b on the edge if there is room now, and reports whether it
 // did. It never drops and never waits.
@@ -208,15 +243,33 @@ func (e *Edge[T]) CloseWriter() {
 	}
 }
 
+// Abandon empties the edge after its run ended, counting the rows left in
+// it as abandoned. Their trackers are not released: input they derive from
+// is never acknowledged. Call it only once no goroutine uses the edge.
+func (e *Edge[T]) Abandon() {
+	for {
+		select {
+		case b, ok := <-e.ch:
+			if !ok {
+				return
+			}
+			e.abandoned.Add(int64(len(b.Rows)))
+		default:
+			return
+		}
+	}
+}
+
 // Stats returns a snapshot of the edge's counters.
 func (e *Edge[T]) Stats() Stats {
 	return Stats{
-		Name:     e.name,
-		Policy:   e.policy,
-		Capacity: cap(e.ch),
-		Depth:    len(e.ch),
-		Sent:     e.sent.Load(),
-		Dropped:  e.dropped.Load(),
-		Blocked:  time.Duration(e.blocked.Load()),
+		Name:      e.name,
+		Policy:    e.policy,
+		Capacity:  cap(e.ch),
+		Depth:     len(e.ch),
+		Sent:      e.sent.Load(),
+		Dropped:   e.dropped.Load(),
+		Abandoned: e.abandoned.Load(),
+		Blocked:   time.Duration(e.blocked.Load()),
 	}
 }

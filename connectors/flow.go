@@ -76,7 +76,7 @@ func Load[T any](p *pipeline.Pipeline, name string, r Reader, codec Codec[T]) pi
 				ack()
 				continue
 			}
-			if err := emit.Emit(ctx, rows, ack); err != nil {
+			if _, err := emit.Emit(ctx, rows, ack); err != nil {
 				return err
 			}
 		}

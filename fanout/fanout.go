@@ -21,7 +21,7 @@ func Broadcast[T any](ctx context.Context, in *backpressure.Edge[T], outs []*bac
 	defer closeAll(outs)
 	pool := row.PoolOf[T]()
 	copies := make([]*row.Batch[T], len(outs))
-	return each(ctx, in, func(b *row.Batch[T]) error {
+	return each(ctx, in, c, func(b *row.Batch[T]) error {
 		n := int64(len(b.Rows))
 		last := len(outs) - 1
 		for i := range last {
@@ -31,13 +31,14 @@ func Broadcast[T any](ctx context.Context, in *backpressure.Edge[T], outs []*bac
 			copies[i] = cp
 		}
 		copies[last] = b
-		c.Add(n, n*int64(len(outs)))
 		for i, out := range outs {
 			if err := out.Send(ctx, copies[i]); err != nil {
 				return err
 			}
 			copies[i] = nil
+			c.Pass(0, n)
 		}
+		c.Pass(n, 0)
 		return nil
 	})
 }
@@ -69,7 +70,7 @@ func split[T any](ctx context.Context, in *backpressure.Edge[T], outs []*backpre
 	defer closeAll(outs)
 	pool := row.PoolOf[T]()
 	parts := make([]*row.Batch[T], len(outs))
-	return each(ctx, in, func(b *row.Batch[T]) error {
+	return each(ctx, in, c, func(b *row.Batch[T]) error {
 		for _, v := range b.Rows {
 			i, err := pick(v)
 			if err != nil {
@@ -81,8 +82,6 @@ func split[T any](ctx context.Context, in *backpressure.Edge[T], outs []*backpre
 			}
 			parts[i].Rows = append(parts[i].Rows, v)
 		}
-		n := int64(len(b.Rows))
-		c.Add(n, n)
 		for _, p := range parts {
 			if p != nil {
 				row.ShareTrackers(p, b)
@@ -94,22 +93,25 @@ func split[T any](ctx context.Context, in *backpressure.Edge[T], outs []*backpre
 				continue
 			}
 			parts[i] = nil
+			n := int64(len(p.Rows))
 			if err := outs[i].Send(ctx, p); err != nil {
 				return err
 			}
+			c.Pass(n, n)
 		}
 		return nil
 	})
 }
 
 // each calls fn on every batch of in until in is closed or ctx is done.
-func each[T any](ctx context.Context, in *backpressure.Edge[T], fn func(*row.Batch[T]) error) error {
+func each[T any](ctx context.Context, in *backpressure.Edge[T], c *stage.Counters, fn func(*row.Batch[T]) error) error {
 	for {
 		select {
 		case b, ok := <-in.C():
 			if !ok {
 				return nil
 			}
+			c.Take(int64(len(b.Rows)))
 			if err := fn(b); err != nil {
 				if ctx.Err() != nil {
 					return nil // the run is ending; its cause is reported elsewhere

@@ -265,13 +265,12 @@ func (t *typedInput[In]) count() int { return len(t.held) }
 func (t *typedInput[In]) flush(ctx context.Context) {
 	held := t.held
 	t.held = nil
-	for i, v := range held {
-		if err := t.in.Submit(ctx, v); err != nil {
-			err = fmt.Errorf("flow %s: a row held for the run could not enter it: %w", t.flow, err)
-			for range held[i:] {
-				t.in.Fail(err)
-			}
-			return
+	n, err := t.in.SubmitBatch(ctx, held)
+	if err != nil {
+		// The run failed or was cancelled before these rows got in.
+		err = fmt.Errorf("flow %s: a row held for the run could not enter it: %w", t.flow, err)
+		for range held[n:] {
+			t.in.Fail(err)
 		}
 	}
 }

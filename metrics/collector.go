@@ -12,7 +12,7 @@ var (
 		"Rows offered to the sources of each flow (KisFlow: data per flow): rows they emitted plus input they refused as bad, which also counts as failed.", []string{LabelFlowName}, nil)
 
 	descFlowRows = prometheus.NewDesc("kisflow_flow_rows_total",
-		"Rows of each flow by outcome: delivered to sinks, filtered, dropped by edges, failed.",
+		"Rows of each flow by outcome: delivered to sinks, filtered, dropped by edges, failed, dead_lettered, abandoned (left in flight by a run that did not drain).",
 		[]string{LabelFlow, LabelOutcome}, nil)
 	descFlowPipelines = prometheus.NewDesc("kisflow_flow_pipelines",
 		"Watched pipelines of each flow by state: idle, running, stopping, done, failed.",
@@ -20,7 +20,9 @@ var (
 
 	stageLabels      = []string{LabelFlow, LabelStage, LabelKind}
 	descStageIn      = prometheus.NewDesc("kisflow_stage_rows_in_total", "Rows received by each node.", stageLabels, nil)
-	descStageOut     = prometheus.NewDesc("kisflow_stage_rows_out_total", "Rows emitted by each node; for an Expand stage, rows consumed.", stageLabels, nil)
+	descStageOut     = prometheus.NewDesc("kisflow_stage_rows_out_total", "Rows each node sent on (0 for an Expand stage).", stageLabels, nil)
+	descStageDeliv   = prometheus.NewDesc("kisflow_stage_rows_delivered_total", "Rows each node handled successfully: passed on, or consumed by an Expand stage.", stageLabels, nil)
+	descStageAband   = prometheus.NewDesc("kisflow_stage_rows_abandoned_total", "Rows each node held when a run ended without draining.", stageLabels, nil)
 	descStageFilter  = prometheus.NewDesc("kisflow_stage_rows_filtered_total", "Rows dropped by each Verify stage.", stageLabels, nil)
 	descStageFailed  = prometheus.NewDesc("kisflow_stage_rows_failed_total", "Rows whose function failed after retries, per node.", stageLabels, nil)
 	descStageRetries = prometheus.NewDesc("kisflow_stage_retries_total", "Retry attempts per stage.", stageLabels, nil)
@@ -48,7 +50,7 @@ type collector struct{ w *watched }
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descDataTotal, descFlowData, descFlowRows, descFlowPipelines,
-		descStageIn, descStageOut, descStageFilter, descStageFailed, descStageRetries,
+		descStageIn, descStageOut, descStageDeliv, descStageAband, descStageFilter, descStageFailed, descStageRetries,
 		descStageDead, descStageBatches, descStageBusy, descStageWorkers, descStageRunning,
 		descEdgeDepth, descEdgeCapacity, descEdgeSent, descEdgeDropped, descEdgeBlocked,
 	} {
@@ -81,6 +83,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descFlowRows, f.filtered, flow, "filtered")
 		counter(descFlowRows, f.dropped, flow, "dropped")
 		counter(descFlowRows, f.failed, flow, "failed")
+		counter(descFlowRows, f.deadLettered, flow, "dead_lettered")
+		counter(descFlowRows, f.abandoned, flow, "abandoned")
 		for i, st := range flowStates {
 			gauge(descFlowPipelines, f.states[i], flow, st)
 		}
@@ -91,6 +95,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		l := []string{k.flow, k.stage, k.kind}
 		counter(descStageIn, n.in, l...)
 		counter(descStageOut, n.out, l...)
+		counter(descStageDeliv, n.delivered, l...)
+		counter(descStageAband, n.abandoned, l...)
 		counter(descStageFilter, n.filtered, l...)
 		counter(descStageFailed, n.failed, l...)
 		counter(descStageRetries, n.retried, l...)

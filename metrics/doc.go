@@ -70,7 +70,9 @@
 // units:
 //
 //	kisflow_stage_rows_in_total{flow,stage,kind}            counter  rows received
-//	kisflow_stage_rows_out_total{flow,stage,kind}           counter  rows emitted (Expand: consumed)
+//	kisflow_stage_rows_out_total{flow,stage,kind}           counter  rows sent on (Expand: 0)
+//	kisflow_stage_rows_delivered_total{flow,stage,kind}     counter  rows passed on, or consumed by an Expand stage
+//	kisflow_stage_rows_abandoned_total{flow,stage,kind}     counter  rows held when a run ended without draining
 //	kisflow_stage_rows_filtered_total{flow,stage,kind}      counter  rows a Verify dropped
 //	kisflow_stage_rows_failed_total{flow,stage,kind}        counter  rows that failed after retries
 //	kisflow_stage_retries_total{flow,stage,kind}            counter  retry attempts
@@ -84,7 +86,7 @@
 //	kisflow_edge_rows_sent_total{flow,edge}                 counter  rows put on the edge
 //	kisflow_edge_rows_dropped_total{flow,edge}              counter  rows its overflow policy dropped
 //	kisflow_edge_blocked_seconds_total{flow,edge}           counter  time senders waited for room
-//	kisflow_flow_rows_total{flow,outcome}                   counter  delivered, filtered, dropped, failed
+//	kisflow_flow_rows_total{flow,outcome}                   counter  delivered, filtered, dropped, failed, dead_lettered, abandoned
 //	kisflow_flow_pipelines{flow,state}                      gauge    watched pipelines per state
 //	kisflow_flow_runs_failed_total{flow}                    counter  runs that ended with an error
 //

@@ -32,11 +32,11 @@ func TestRunCounts(t *testing.T) {
 
 	// Rows per stage: 1000 in, 500 odd ones filtered, the 100 multiples of
 	// 10 failed.
-	want := map[string][4]float64{ // in, out, filtered, failed
-		"ints":   {1000, 1000, 0, 0},
-		"even":   {1000, 500, 500, 0},
-		"double": {500, 500, 0, 0},
-		"store":  {500, 400, 0, 100},
+	want := map[string][5]float64{ // in, out, filtered, failed, delivered
+		"ints":   {1000, 1000, 0, 0, 1000},
+		"even":   {1000, 500, 500, 0, 500},
+		"double": {500, 500, 0, 0, 500},
+		"store":  {500, 0, 0, 100, 400},
 	}
 	for name, w := range want {
 		l := []string{"flow", "orders", "stage", name}
@@ -44,6 +44,8 @@ func TestRunCounts(t *testing.T) {
 		assert.Equal(t, w[1], g.value(t, "kisflow_stage_rows_out_total", l...), name)
 		assert.Equal(t, w[2], g.value(t, "kisflow_stage_rows_filtered_total", l...), name)
 		assert.Equal(t, w[3], g.value(t, "kisflow_stage_rows_failed_total", l...), name)
+		assert.Equal(t, w[4], g.value(t, "kisflow_stage_rows_delivered_total", l...), name)
+		assert.Equal(t, 0.0, g.value(t, "kisflow_stage_rows_abandoned_total", l...), name)
 	}
 	assert.Equal(t, 2.0, g.value(t, "kisflow_stage_workers", "stage", "double", "kind", "Calculate"))
 	assert.Equal(t, 0.0, g.value(t, "kisflow_stage_running", "stage", "double"))

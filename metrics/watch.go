@@ -30,14 +30,14 @@ type nodeKey struct{ flow, stage, kind string }
 type edgeKey struct{ flow, edge string }
 
 type flowTotals struct {
-	in, delivered, filtered, dropped, failed int64
-	states                                   [len(flowStates)]int // gauge: watched pipelines per state
+	in, delivered, filtered, dropped, failed, deadLettered, abandoned int64
+	states                                                            [len(flowStates)]int // gauge: watched pipelines per state
 }
 
 type nodeTotals struct {
-	in, out, filtered, failed, retried, deadLettered, batches int64
-	busy                                                      time.Duration
-	workers, running                                          int // gauges
+	in, out, delivered, abandoned, filtered, failed, retried, deadLettered, batches int64
+	busy                                                                            time.Duration
+	workers, running                                                                int // gauges
 }
 
 type edgeTotals struct {
@@ -122,6 +122,8 @@ func (t totals) add(s pipeline.Stats, gauges bool) {
 	f.filtered += s.Filtered
 	f.dropped += s.Dropped
 	f.failed += s.Failed
+	f.deadLettered += s.DeadLettered
+	f.abandoned += s.Abandoned
 	if gauges {
 		for i, st := range flowStates {
 			if st == s.State {
@@ -138,6 +140,8 @@ func (t totals) add(s pipeline.Stats, gauges bool) {
 		}
 		nt.in += n.In
 		nt.out += n.Out
+		nt.delivered += n.Delivered
+		nt.abandoned += n.Abandoned
 		nt.filtered += n.Filtered
 		nt.failed += n.Failed
 		nt.retried += n.Retried

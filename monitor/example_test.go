@@ -42,7 +42,7 @@ func Example() {
 	for _, f := range snap.Flows {
 		fmt.Printf("%s %s: in %d, delivered %d, filtered %d\n", f.Name, f.State, f.In, f.Delivered, f.Filtered)
 		for _, n := range f.Nodes {
-			fmt.Printf("  %s (%s) %s: in %d, out %d\n", n.Name, n.Kind, n.State, n.In, n.Out)
+			fmt.Printf("  %s (%s) %s: in %d, delivered %d\n", n.Name, n.Kind, n.State, n.In, n.Delivered)
 		}
 		for _, e := range f.Edges {
 			fmt.Printf("  %s: %d rows, queue %d/%d\n", e.Name, e.Sent, e.Depth, e.Capacity)
@@ -50,9 +50,9 @@ func Example() {
 	}
 	// Output:
 	// CalStuAvgScore done: in 5, delivered 3, filtered 2
-	//   students (Source) done: in 5, out 5
-	//   Passed (Verify) done: in 5, out 3
-	//   Print (Expand) done: in 3, out 3
+	//   students (Source) done: in 5, delivered 5
+	//   Passed (Verify) done: in 5, delivered 3
+	//   Print (Expand) done: in 3, delivered 3
 	//   students->Passed: 5 rows, queue 0/8
 	//   Passed->Print: 3 rows, queue 0/8
 }

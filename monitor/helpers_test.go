@@ -125,7 +125,7 @@ func startLive(t *testing.T, rate int, cost time.Duration) *pipeline.Pipeline {
 				id++
 				batch[i] = Order{ID: id, Amount: int64(id % 20)} // one in 20 invalid
 			}
-			if err := in.SubmitBatch(ctx, batch); err != nil {
+			if _, err := in.SubmitBatch(ctx, batch); err != nil {
 				if errors.Is(err, pipeline.ErrStopped) || ctx.Err() != nil {
 					err = nil
 				}

@@ -50,7 +50,8 @@ func TestFlowsReflectLivePipeline(t *testing.T) {
 	for i := range rows {
 		rows[i] = i
 	}
-	require.NoError(t, in.SubmitBatch(t.Context(), rows))
+	_, err := in.SubmitBatch(t.Context(), rows)
+	require.NoError(t, err)
 	<-seen // the sink has the 50 even rows: keep has counted them all
 
 	s = snapshot(t, srv)
@@ -111,10 +112,10 @@ func TestSchema(t *testing.T) {
 	require.NoError(t, json.Unmarshal(body, &doc))
 	assert.ElementsMatch(t, []string{"time", "uptime_s", "title", "refresh_ms", "flows"}, keys(doc))
 	flow := doc["flows"].([]any)[0].(map[string]any)
-	assert.ElementsMatch(t, []string{"id", "name", "state", "in", "delivered", "filtered", "dropped", "failed", "nodes", "edges"}, keys(flow))
+	assert.ElementsMatch(t, []string{"id", "name", "state", "in", "delivered", "filtered", "dropped", "failed", "dead_lettered", "abandoned", "nodes", "edges"}, keys(flow))
 	nodes := flow["nodes"].([]any)
 	assert.ElementsMatch(t, []string{"name", "kind", "concurrency", "ordered", "state", "dead_letter", "in", "out",
-		"filtered", "failed", "retried", "dead_lettered", "batches", "busy_ns", "last_error"}, keys(nodes[1].(map[string]any)))
+		"delivered", "abandoned", "filtered", "failed", "retried", "dead_lettered", "batches", "busy_ns", "last_error"}, keys(nodes[1].(map[string]any)))
 	assert.NotContains(t, keys(nodes[0].(map[string]any)), "last_error", "omitted when empty")
 	assert.Equal(t, assert.AnError.Error(), nodes[1].(map[string]any)["last_error"])
 	assert.EqualValues(t, 3, nodes[1].(map[string]any)["failed"])

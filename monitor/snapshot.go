@@ -31,13 +31,16 @@ type Flow struct {
 	Name string `json:"name"`
 	// State is "idle", "running", "stopping", "done" or "failed".
 	State string `json:"state"`
-	// In counts rows the sources emitted; Delivered, Filtered, Dropped and
-	// Failed what became of them (see pipeline.Stats).
-	In        int64 `json:"in"`
-	Delivered int64 `json:"delivered"`
-	Filtered  int64 `json:"filtered"`
-	Dropped   int64 `json:"dropped"`
-	Failed    int64 `json:"failed"`
+	// In counts rows that entered the graph; Delivered, Filtered, Dropped,
+	// Failed, DeadLettered and Abandoned what became of them (see
+	// pipeline.Stats).
+	In           int64 `json:"in"`
+	Delivered    int64 `json:"delivered"`
+	Filtered     int64 `json:"filtered"`
+	Dropped      int64 `json:"dropped"`
+	Failed       int64 `json:"failed"`
+	DeadLettered int64 `json:"dead_lettered"`
+	Abandoned    int64 `json:"abandoned"`
 	// Nodes are the sources, stages and fan-out nodes, in the order they
 	// were added to the pipeline.
 	Nodes []Node `json:"nodes"`
@@ -59,6 +62,8 @@ type Node struct {
 	DeadLetter   bool  `json:"dead_letter"`
 	In           int64 `json:"in"`
 	Out          int64 `json:"out"`
+	Delivered    int64 `json:"delivered"`
+	Abandoned    int64 `json:"abandoned"`
 	Filtered     int64 `json:"filtered"`
 	Failed       int64 `json:"failed"`
 	Retried      int64 `json:"retried"`
@@ -93,16 +98,18 @@ type Edge struct {
 
 func flowOf(id int, s pipeline.Stats) Flow {
 	f := Flow{
-		ID:        id,
-		Name:      s.Flow,
-		State:     s.State,
-		In:        s.In,
-		Delivered: s.Delivered,
-		Filtered:  s.Filtered,
-		Dropped:   s.Dropped,
-		Failed:    s.Failed,
-		Nodes:     make([]Node, 0, len(s.Nodes)),
-		Edges:     make([]Edge, 0, len(s.Edges)),
+		ID:           id,
+		Name:         s.Flow,
+		State:        s.State,
+		In:           s.In,
+		Delivered:    s.Delivered,
+		Filtered:     s.Filtered,
+		Dropped:      s.Dropped,
+		Failed:       s.Failed,
+		DeadLettered: s.DeadLettered,
+		Abandoned:    s.Abandoned,
+		Nodes:        make([]Node, 0, len(s.Nodes)),
+		Edges:        make([]Edge, 0, len(s.Edges)),
 	}
 	for _, n := range s.Nodes {
 		f.Nodes = append(f.Nodes, Node{
@@ -114,6 +121,8 @@ func flowOf(id int, s pipeline.Stats) Flow {
 			DeadLetter:   n.DeadLetter,
 			In:           n.In,
 			Out:          n.Out,
+			Delivered:    n.Delivered,
+			Abandoned:    n.Abandoned,
 			Filtered:     n.Filtered,
 			Failed:       n.Failed,
 			Retried:      n.Retried,

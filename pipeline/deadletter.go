@@ -15,7 +15,7 @@ import (
 type deadLetters struct {
 	p       *Pipeline
 	batcher *backpressure.Batcher[stage.Failure]
-	c       *stage.Counters
+	n       *node
 	ended   chan struct{}
 	edge    func() *backpressure.Edge[stage.Failure]
 }
@@ -23,18 +23,20 @@ type deadLetters struct {
 // DeadLetters returns the pipeline's dead-letter stream: every row that a
 // stage with the stage.DeadLetter policy gives up on arrives here as a
 // stage.Failure, with the error and the stage's name. The stream ends when
-// the last such stage has finished. It panics if called twice.
+// the last such stage has finished. Stages fed by this stream cannot use
+// the DeadLetter policy themselves (Start refuses it with ErrConfig). It
+// panics if called twice.
 func DeadLetters(p *Pipeline) Stream[stage.Failure] {
 	if p.deadLetters != nil {
 		panic("pipeline: DeadLetters called twice")
 	}
 	const name = "dead-letters"
-	d := &deadLetters{p: p, ended: make(chan struct{})}
+	d := &deadLetters{p: p}
 	p.deadLetters = d
 	s := newStream[stage.Failure](p, name)
 	s.port.dl = true
 	d.edge = func() *backpressure.Edge[stage.Failure] { return s.port.edge }
-	n := p.addNode(&node{
+	d.n = p.addNode(&node{
 		dlBranch:   true,
 		name:       name,
 		kind:       "DeadLetters",
@@ -48,15 +50,22 @@ func DeadLetters(p *Pipeline) Stream[stage.Failure] {
 				return err
 			})
 		},
+		finish: func() {
+			if d.batcher != nil {
+				d.batcher.Abandon()
+			}
+		},
 	})
-	d.c = &n.counters
 	return s
 }
 
 // prepare creates the batcher and arranges for the stream to end when every
 // stage that can send to it has finished. It runs before any node starts.
 func (d *deadLetters) prepare(ctx context.Context, nodes []*node) {
+	d.ended = make(chan struct{})
 	d.batcher = backpressure.NewBatcher(d.edge(), d.p.cfg.batchSize, 0, ctx.Done())
+	c := &d.n.counters
+	d.batcher.Count(func(rows int) { c.Take(int64(rows)) }, func(rows int) { c.Pass(int64(rows), int64(rows)) })
 	var left atomic.Int32
 	for _, n := range nodes {
 		if !n.deadLetter {
@@ -82,6 +91,5 @@ func (d *deadLetters) send(ctx context.Context, f stage.Failure) error {
 		}
 		return err
 	}
-	d.c.Add(1, 1)
 	return nil
 }

@@ -10,27 +10,49 @@ import (
 	"github.com/kisflow/kisflow/stage"
 )
 
-// Emitter is how a FromFunc source sends rows into the pipeline.
+// Emitter is how a FromFunc source sends rows into the pipeline. It may be
+// used only by the goroutine running the source's function, until that
+// function returns.
 type Emitter[T any] struct {
 	p    *Pipeline
 	name string
 	out  *backpressure.Edge[T]
 	c    *stage.Counters
 	pool *row.Pool[T]
+	stop <-chan struct{} // closed when the source must stop: Stop, or the run ending
 }
 
 // Emit sends rows now, in batches of at most the pipeline's batch size, and
 // calls ack (if not nil) once every row derived from them has been handled;
 // see Input.SubmitAck. It blocks under backpressure and returns ctx's error
-// if ctx ends first; rows not sent then are never acknowledged.
-func (e *Emitter[T]) Emit(ctx context.Context, rows []T, ack func()) error {
+// if ctx ends first, or ErrStopped once the source must stop (Stop, or the
+// end of the run), whatever ctx it was given. It returns how many rows were
+// sent: those go on through the pipeline; ack is called only when all of
+// them were.
+func (e *Emitter[T]) Emit(ctx context.Context, rows []T, ack func()) (int, error) {
 	var t *row.Tracker
 	if ack != nil {
 		t = row.NewTracker(ack)
-		defer t.Release() // the emitter's own reference
 	}
+	sent, err := e.emit(ctx, rows, t)
+	if t != nil {
+		if err != nil {
+			t.Abandon()
+		}
+		t.Release() // the emitter's own reference
+	}
+	return sent, err
+}
+
+func (e *Emitter[T]) emit(ctx context.Context, rows []T, t *row.Tracker) (int, error) {
 	size := e.p.cfg.batchSize
+	sent := 0
 	for len(rows) > 0 {
+		select {
+		case <-e.stop:
+			return sent, fmt.Errorf("pipeline %s: source %s: %w", e.p.name, e.name, ErrStopped)
+		default:
+		}
 		n := min(size, len(rows))
 		b := e.pool.Get(n)
 		b.Rows = append(b.Rows, rows[:n]...)
@@ -38,21 +60,25 @@ func (e *Emitter[T]) Emit(ctx context.Context, rows []T, ack func()) error {
 			t.Retain(1)
 			b.Track(t)
 		}
-		if err := e.out.Send(ctx, b); err != nil {
-			// b is abandoned with its reference: the tracker never
-			// completes, so rows that were never handled are not acked.
-			return err
+		if err := e.out.SendUntil(ctx, e.stop, b); err != nil {
+			e.pool.Put(b) // never sent: not rows of the run; releases its reference
+			if err == backpressure.ErrStopped {
+				err = fmt.Errorf("pipeline %s: source %s: %w", e.p.name, e.name, ErrStopped)
+			}
+			return sent, err
 		}
-		e.c.Add(int64(n), int64(n))
+		e.c.Take(int64(n))
+		e.c.Pass(int64(n), int64(n))
+		sent += n
 		rows = rows[n:]
 	}
-	return nil
+	return sent, nil
 }
 
 // Fail counts one input row that the source could not turn into a row (a
 // message that does not decode), with the error that says why.
 func (e *Emitter[T]) Fail(err error) {
-	e.c.Add(1, 0)
+	e.c.Take(1)
 	e.c.AddFailed(1, fmt.Errorf("flow %s: source %s: %w", e.p.name, e.name, err))
 }
 
@@ -66,8 +92,8 @@ func (e *Emitter[T]) Warn(err error) {
 // FromFunc returns a stream fed by fn, through a source named name: fn runs
 // in a goroutine of the pipeline and sends rows with the Emitter. The ctx
 // it gets is cancelled on Stop and when the run ends, so fn should return
-// when ctx is done; an error it returns fails the run. FromFunc is how
-// connectors and other custom sources join a pipeline.
+// when ctx is done; an error it returns fails the run, and so does a panic.
+// FromFunc is how connectors and other custom sources join a pipeline.
 func FromFunc[T any](p *Pipeline, name string, fn func(ctx context.Context, emit *Emitter[T]) error) Stream[T] {
 	if fn == nil {
 		panic("pipeline: FromFunc: nil function")
@@ -94,7 +120,7 @@ func FromFunc[T any](p *Pipeline, name string, fn func(ctx context.Context, emit
 		}
 		mu.Unlock()
 		defer cc()
-		err := fn(srcCtx, &Emitter[T]{p: p, name: name, out: out, c: c, pool: row.PoolOf[T]()})
+		err := fn(srcCtx, &Emitter[T]{p: p, name: name, out: out, c: c, pool: row.PoolOf[T](), stop: srcCtx.Done()})
 		if err != nil && srcCtx.Err() != nil {
 			return nil // stopped or cancelled: the cause, if any, is reported elsewhere
 		}

@@ -33,18 +33,27 @@ func NewInput[T any](p *Pipeline, name string) (*Input[T], Stream[T]) {
 		name:       name,
 		kind:       kindSource,
 		goroutines: 1,
-		start: func(ctx context.Context, env *stage.Env) {
-			b := backpressure.NewBatcher(s.port.edge, p.cfg.batchSize, 0, ctx.Done())
-			in.batcher.Store(b)
-			env.Go(func() error {
-				err := b.Run(ctx, in.closed)
-				if err != nil && ctx.Err() != nil {
-					return nil
-				}
-				return err
-			})
-		},
 	})
+	n.start = func(ctx context.Context, env *stage.Env) {
+		b := backpressure.NewBatcher(s.port.edge, p.cfg.batchSize, 0, ctx.Done())
+		b.Count(func(rows int) { n.counters.Take(int64(rows)) }, func(rows int) { n.counters.Pass(int64(rows), int64(rows)) })
+		in.batcher.Store(b)
+		env.Go(func() error {
+			err := b.Run(ctx, in.closed)
+			if err != nil && ctx.Err() != nil {
+				return nil
+			}
+			if err != nil {
+				err = fmt.Errorf("input %s: %w", in.name, err)
+			}
+			return err
+		})
+	}
+	n.finish = func() {
+		if b := in.batcher.Load(); b != nil {
+			b.Abandon()
+		}
+	}
 	in.c = &n.counters
 	p.closers = append(p.closers, in.Close)
 	return in, s
@@ -63,11 +72,20 @@ func (in *Input[T]) usable() (*backpressure.Batcher[T], error) {
 	}
 }
 
+// wrap names the input in err. An overflow under the Fail policy fails the
+// run as well: the input's edge could not take what was submitted.
 func (in *Input[T]) wrap(err error) error {
-	if errors.Is(err, backpressure.ErrBatcherClosed) {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, backpressure.ErrBatcherClosed):
 		return fmt.Errorf("pipeline %s: input %s: %w", in.p.name, in.name, ErrStopped)
+	case errors.Is(err, backpressure.ErrOverflow):
+		err = &stage.Error{Flow: in.p.name, Stage: in.name, Err: err}
+		in.p.fail(err)
+		return err
 	}
-	return err
+	return fmt.Errorf("pipeline %s: input %s: %w", in.p.name, in.name, err)
 }
 
 // Submit sends one row into the pipeline. It blocks while the pipeline
@@ -79,43 +97,42 @@ func (in *Input[T]) Submit(ctx context.Context, v T) error {
 	if err != nil {
 		return err
 	}
-	if err := b.Add(ctx, v); err != nil {
-		return in.wrap(err)
-	}
-	in.c.Add(1, 1)
-	return nil
+	return in.wrap(b.Add(ctx, v))
 }
 
-// SubmitBatch sends rows in order, as Submit does for each.
-func (in *Input[T]) SubmitBatch(ctx context.Context, rows []T) error {
+// SubmitBatch sends rows in order, as Submit does for each, and returns
+// how many were accepted: all of them, or on error the ones before the
+// failure (those go on through the pipeline; retry only the rest).
+func (in *Input[T]) SubmitBatch(ctx context.Context, rows []T) (int, error) {
 	return in.SubmitAck(ctx, rows, nil)
 }
 
-// SubmitAck sends rows in order and calls ack (if not nil) once, after
-// every row derived from them has been handled: delivered, filtered,
-// dropped by an overflow policy or failed into the dead-letter stream. ack
-// is never called for rows lost to a failed or cancelled run: a broker
-// source that acknowledges through ack gets at-least-once delivery.
-func (in *Input[T]) SubmitAck(ctx context.Context, rows []T, ack func()) error {
+// SubmitAck is SubmitBatch that also calls ack (if not nil) once, after
+// every row derived from rows has been handled: delivered, filtered,
+// dropped by an overflow policy, failed under the Skip policy or sent to
+// the dead-letter stream. ack is called only if every row was accepted
+// (the error is nil), and never for rows abandoned by a failed, cancelled
+// or shut-down run: a broker source that acknowledges through ack gets
+// at-least-once delivery.
+func (in *Input[T]) SubmitAck(ctx context.Context, rows []T, ack func()) (int, error) {
 	b, err := in.usable()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var t *row.Tracker
 	if ack != nil {
 		t = row.NewTracker(ack)
 	}
 	n, err := b.AddBatch(ctx, rows, t)
-	in.c.Add(int64(n), int64(n))
-	return in.wrap(err)
+	return n, in.wrap(err)
 }
 
 // Fail counts one input row that could not be submitted because it is bad
 // (a JSON row that does not decode, a missing field), with the error that
-// says why. The row counts as received and failed, so the accounting rule
+// says why. The row counts as taken and failed, so the accounting rule
 // still holds.
 func (in *Input[T]) Fail(err error) {
-	in.c.Add(1, 0)
+	in.c.Take(1)
 	in.c.AddFailed(1, err)
 }
 

@@ -48,8 +48,14 @@ func inc(_ context.Context, v int) (int, error) { return v + 1, nil }
 // conserved asserts the accounting rule on a drained run.
 func conserved(t *testing.T, st pipeline.Stats) {
 	t.Helper()
-	if st.In != st.Delivered+st.Filtered+st.Dropped+st.Failed {
-		t.Errorf("rows in %d != delivered %d + filtered %d + dropped %d + failed %d",
-			st.In, st.Delivered, st.Filtered, st.Dropped, st.Failed)
+	if st.In != st.Delivered+st.Filtered+st.Dropped+st.Failed+st.DeadLettered+st.Abandoned {
+		t.Errorf("rows in %d != delivered %d + filtered %d + dropped %d + failed %d + dead-lettered %d + abandoned %d",
+			st.In, st.Delivered, st.Filtered, st.Dropped, st.Failed, st.DeadLettered, st.Abandoned)
+	}
+	for _, n := range st.Nodes {
+		if n.In != n.Delivered+n.Filtered+n.Failed+n.DeadLettered+n.Abandoned {
+			t.Errorf("node %s: in %d != delivered %d + filtered %d + failed %d + dead-lettered %d + abandoned %d",
+				n.Name, n.In, n.Delivered, n.Filtered, n.Failed, n.DeadLettered, n.Abandoned)
+		}
 	}
 }

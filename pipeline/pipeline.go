@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,7 +32,13 @@ var (
 	ErrNoDeadLetter = stage.ErrNoDeadLetter
 	// ErrEmpty is returned by Start for a pipeline with no source.
 	ErrEmpty = errors.New("pipeline: no source")
+	// ErrConfig is returned by Start for a size, capacity or policy out of
+	// range, and for a dead-letter branch that would feed itself.
+	ErrConfig = errors.New("pipeline: bad configuration")
 )
+
+// MaxBatchSize is the largest batch size a pipeline accepts.
+const MaxBatchSize = 1 << 20
 
 // Option configures a pipeline.
 type Option func(*config)
@@ -66,11 +73,9 @@ func WithLogger(l *slog.Logger) Option {
 
 // BatchSize sets how many rows a source puts in one batch (default
 // backpressure.DefaultBatchSize). Larger batches cost less per row and hold
-// more rows in each edge. It panics if n < 1.
+// more rows in each edge. Start refuses a size outside 1..MaxBatchSize
+// with ErrConfig.
 func BatchSize(n int) Option {
-	if n < 1 {
-		panic("pipeline: batch size must be at least 1")
-	}
 	return func(c *config) { c.batchSize = n }
 }
 
@@ -90,11 +95,14 @@ type Pipeline struct {
 
 	deadLetters *deadLetters
 	closers     []func() // close every Input on Stop
+	forwards    int      // Balance branches forwarded into a merge, for unique names
 
-	started  atomic.Bool
+	started  atomic.Bool   // set once Start got past its checks
 	stopped  chan struct{} // closed by Stop
 	stopped1 sync.Once
 	ended    chan struct{} // closed when the run is over: every goroutine has exited
+
+	startMu sync.Mutex // serialises Start, so Wait never sees a half-started run
 
 	mu     sync.Mutex
 	cancel context.CancelCauseFunc
@@ -134,11 +142,20 @@ type node struct {
 	deadLetter bool // a stage with the DeadLetter policy
 	dlBranch   bool // fed by the dead-letter stream: kept out of the flow's totals
 	goroutines int
+	sink       bool // consumes rows and sends none on
 	counters   stage.Counters
 	state      atomic.Int32 // index into nodeStates
 	start      func(ctx context.Context, env *stage.Env)
 	// done, if set, runs when the node's last goroutine has exited.
 	done func()
+	// check, if set, validates the node's configuration at Start.
+	check func() error
+	// finish, if set, runs once the run is over, before the counters are
+	// settled: it closes what callers could still add rows to.
+	finish func()
+	// feedsMain marks a dead-letter node whose output a merge brings back
+	// into the main graph.
+	feedsMain bool
 }
 
 func (p *Pipeline) addNode(n *node) *node {
@@ -167,12 +184,15 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // Start checks the graph and starts every node, then returns. The run ends
 // when every source is exhausted and every row drained, when Stop is called
 // and the rows in flight drained, on the first error, or when ctx is done.
+// A Start that fails its checks starts nothing and may be called again once
+// the graph is fixed.
 func (p *Pipeline) Start(ctx context.Context) error {
-	if !p.started.CompareAndSwap(false, true) {
+	p.startMu.Lock()
+	defer p.startMu.Unlock()
+	if p.started.Load() {
 		return fmt.Errorf("pipeline %s: %w", p.name, ErrStarted)
 	}
 	if err := p.check(); err != nil {
-		p.started.Store(false)
 		return err
 	}
 	total := 0
@@ -181,13 +201,13 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	}
 	pool, err := ants.NewPool(total, ants.WithDisablePurge(true))
 	if err != nil {
-		p.started.Store(false)
 		return fmt.Errorf("pipeline %s: %w", p.name, err)
 	}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	p.mu.Lock()
 	p.cancel = cancel
 	p.mu.Unlock()
+	p.started.Store(true)
 
 	if p.deadLetters != nil {
 		p.deadLetters.prepare(runCtx, p.nodes)
@@ -210,7 +230,7 @@ func (p *Pipeline) Start(ctx context.Context) error {
 				defer wg.Done()
 				defer func() {
 					if left.Add(-1) == 0 {
-						n.state.Store(2)
+						n.state.Store(int32(nodeDone))
 						p.cfg.logger.Debug("node done", "stage", n.name, "kind", n.kind)
 						if n.done != nil {
 							n.done()
@@ -227,7 +247,7 @@ func (p *Pipeline) Start(ctx context.Context) error {
 				p.fail(fmt.Errorf("pipeline %s: node %s: %w", p.name, n.name, err))
 			}
 		}
-		n.state.Store(1)
+		n.state.Store(int32(nodeRunning))
 		n.start(runCtx, env)
 	}
 	began := time.Now()
@@ -235,17 +255,49 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	go func() {
 		wg.Wait()
 		if runCtx.Err() != nil && p.Err() == nil {
-			p.fail(context.Cause(runCtx)) // ctx was cancelled from outside
+			// ctx was cancelled from outside, or Shutdown ran out of time.
+			p.fail(fmt.Errorf("pipeline %s: %w", p.name, context.Cause(runCtx)))
 		}
 		cancel(nil)
 		pool.Release()
+		p.settle()
 		err := p.Err()
 		if o := p.cfg.observer; o != nil {
-			o.Run(p.name, time.Since(began), err)
+			if perr := p.safe("observer", func() { o.Run(p.name, time.Since(began), err) }); perr != nil {
+				p.fail(perr)
+				err = p.Err()
+			}
 		}
 		p.logEnd(time.Since(began), err)
 		close(p.ended)
 	}()
+	return nil
+}
+
+// settle accounts for what a run that did not drain left behind: rows in
+// the edges and rows the nodes held count as abandoned.
+func (p *Pipeline) settle() {
+	for _, n := range p.nodes {
+		if n.finish != nil {
+			n.finish()
+		}
+	}
+	for _, e := range p.edges {
+		e.abandon()
+	}
+	for _, n := range p.nodes {
+		n.counters.Settle()
+	}
+}
+
+// safe runs a user callback outside a node, turning a panic into an error.
+func (p *Pipeline) safe(what string, fn func()) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("pipeline %s: %s: %w", p.name, what, &stage.PanicError{Value: r, Stack: debug.Stack()})
+		}
+	}()
+	fn()
 	return nil
 }
 
@@ -257,7 +309,7 @@ func (p *Pipeline) logEnd(took time.Duration, err error) {
 	}
 	st := p.Stats()
 	totals := slog.Group("rows", "in", st.In, "delivered", st.Delivered, "filtered", st.Filtered,
-		"dropped", st.Dropped, "failed", st.Failed)
+		"dropped", st.Dropped, "failed", st.Failed, "dead_lettered", st.DeadLettered, "abandoned", st.Abandoned)
 	if err != nil {
 		l.Error("pipeline failed", "err", err, "errors", len(p.Errors()), "took", took, totals)
 		return
@@ -270,7 +322,7 @@ func (p *Pipeline) logEnd(took time.Duration, err error) {
 func (p *Pipeline) call(n *node, fn func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = &stage.Error{Flow: p.name, Stage: n.name, Err: &stage.PanicError{Value: r}}
+			err = &stage.Error{Flow: p.name, Stage: n.name, Err: &stage.PanicError{Value: r, Stack: debug.Stack()}}
 		}
 	}()
 	err = fn()
@@ -304,9 +356,10 @@ func (p *Pipeline) fail(err error) {
 }
 
 // Stop asks the pipeline to finish: sources stop reading, inputs refuse new
-// rows with ErrStopped, and the rows already in flight drain through. Stop
-// returns at once; Wait waits for the drain. Calling Stop more than once,
-// or before Start, is allowed.
+// rows with ErrStopped, and the rows already in flight drain through;
+// rows a source had already taken are delivered. Stop returns at once;
+// Wait waits for the drain. Calling Stop more than once, or before Start,
+// is allowed: a pipeline stopped before it starts ends as soon as it does.
 func (p *Pipeline) Stop() {
 	p.stopped1.Do(func() {
 		p.cfg.logger.Info("pipeline stopping")
@@ -317,11 +370,41 @@ func (p *Pipeline) Stop() {
 	})
 }
 
+// Shutdown stops the pipeline gracefully and waits, like
+// http.Server.Shutdown: it calls Stop and waits for the rows in flight to
+// drain. If ctx ends first, it cancels the run, whose remaining rows are
+// counted as abandoned, waits for every goroutine to exit and returns
+// ctx's error; otherwise it returns the run's error, as Wait does. On a
+// pipeline that was never started it only calls Stop and returns nil.
+func (p *Pipeline) Shutdown(ctx context.Context) error {
+	p.Stop()
+	p.startMu.Lock()
+	started := p.started.Load()
+	p.startMu.Unlock()
+	if !started {
+		return nil
+	}
+	select {
+	case <-p.ended:
+		return p.Err()
+	case <-ctx.Done():
+	}
+	err := fmt.Errorf("pipeline %s: shutdown: %w", p.name, context.Cause(ctx))
+	p.fail(err)
+	<-p.ended
+	return err
+}
+
 // Wait blocks until the run is over and every goroutine has exited, and
 // returns the first error: a stage failure, or the cause of ctx when it was
 // cancelled. A run stopped with Stop that drained cleanly returns nil.
+// Before Start (or after a Start that failed its checks) it returns
+// ErrNotStarted.
 func (p *Pipeline) Wait() error {
-	if !p.started.Load() {
+	p.startMu.Lock()
+	started := p.started.Load()
+	p.startMu.Unlock()
+	if !started {
 		return fmt.Errorf("pipeline %s: %w", p.name, ErrNotStarted)
 	}
 	<-p.ended
@@ -365,9 +448,32 @@ func (p *Pipeline) check() error {
 			errs = append(errs, fmt.Errorf("pipeline %s: output of %s: %w (end it with To or Discard)", p.name, u.producer(), ErrUnconsumed))
 		}
 	}
+	for _, e := range p.edges {
+		if e.dl {
+			continue
+		}
+		for _, from := range e.from {
+			for _, n := range p.nodes {
+				if n.name == from && n.dlBranch {
+					n.feedsMain = true
+				}
+			}
+		}
+	}
+	if p.cfg.batchSize < 1 || p.cfg.batchSize > MaxBatchSize {
+		errs = append(errs, fmt.Errorf("pipeline %s: %w: batch size %d out of range 1..%d", p.name, ErrConfig, p.cfg.batchSize, MaxBatchSize))
+	}
 	for _, n := range p.nodes {
 		if n.deadLetter && p.deadLetters == nil {
 			errs = append(errs, fmt.Errorf("pipeline %s: stage %s: %w: call DeadLetters", p.name, n.name, ErrNoDeadLetter))
+		}
+		if n.deadLetter && n.dlBranch {
+			errs = append(errs, fmt.Errorf("pipeline %s: stage %s: %w: it reads the dead-letter stream, so its own failures cannot go there (use Skip or FailFlow)", p.name, n.name, ErrConfig))
+		}
+		if n.check != nil {
+			if err := n.check(); err != nil {
+				errs = append(errs, fmt.Errorf("pipeline %s: stage %s: %w: %w", p.name, n.name, ErrConfig, err))
+			}
 		}
 	}
 	return errors.Join(errs...)

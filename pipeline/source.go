@@ -31,7 +31,9 @@ func sourceNode[T any](p *Pipeline, name string, run func(ctx context.Context, o
 	return s
 }
 
-// emitter fills batches for a single-goroutine source.
+// emitter fills batches for a single-goroutine source. Rows count in when
+// the source takes them and delivered when their batch is sent; rows taken
+// and not sent when the run ends are abandoned.
 type emitter[T any] struct {
 	p    *Pipeline
 	out  *backpressure.Edge[T]
@@ -45,25 +47,33 @@ func newEmitter[T any](p *Pipeline, out *backpressure.Edge[T], c *stage.Counters
 	return &emitter[T]{p: p, out: out, c: c, pool: row.PoolOf[T](), size: p.cfg.batchSize}
 }
 
-// add appends v, flushing a full batch. It reports false when the source
-// must stop: Stop was called or the run is ending.
+// stopping reports whether Stop was called: the source takes no more rows.
+func (e *emitter[T]) stopping() bool {
+	select {
+	case <-e.p.stopped:
+		return true
+	default:
+		return false
+	}
+}
+
+// add takes v, flushing a full batch. It reports false when the source
+// must stop: the run is ending.
 func (e *emitter[T]) add(ctx context.Context, v T) (bool, error) {
 	if e.b == nil {
 		e.b = e.pool.Get(e.size)
 	}
 	e.b.Rows = append(e.b.Rows, v)
+	e.c.Take(1)
 	if len(e.b.Rows) < e.size {
 		return true, nil
 	}
 	return e.flush(ctx)
 }
 
+// flush sends the partial batch. It reports false when the run is ending,
+// leaving the batch's rows to be counted as abandoned.
 func (e *emitter[T]) flush(ctx context.Context) (bool, error) {
-	select {
-	case <-e.p.stopped:
-		return false, nil // rows of the partial batch were never counted in
-	default:
-	}
 	if e.b == nil || len(e.b.Rows) == 0 {
 		return true, nil
 	}
@@ -74,20 +84,22 @@ func (e *emitter[T]) flush(ctx context.Context) (bool, error) {
 		}
 		return false, err
 	}
-	e.c.Add(n, n)
+	e.c.Pass(n, n)
 	e.b = nil
 	return true, nil
 }
 
 // FromSlice returns a stream of rows, through a source named name. Rows
-// are copied into batches in bulk.
+// are copied into batches in bulk. After Stop it takes no more rows and
+// sends those it has taken.
 func FromSlice[T any](p *Pipeline, name string, rows []T) Stream[T] {
 	return sourceNode(p, name, func(ctx context.Context, out *backpressure.Edge[T], c *stage.Counters) error {
 		e := newEmitter(p, out, c)
-		for len(rows) > 0 {
+		for len(rows) > 0 && !e.stopping() {
 			n := min(e.size, len(rows))
 			e.b = e.pool.Get(n)
 			e.b.Rows = append(e.b.Rows, rows[:n]...)
+			c.Take(int64(n))
 			rows = rows[n:]
 			if more, err := e.flush(ctx); !more {
 				return err
@@ -98,22 +110,31 @@ func FromSlice[T any](p *Pipeline, name string, rows []T) Stream[T] {
 }
 
 // FromSeq returns a stream of the values of seq, through a source named
-// name. The source checks for Stop and cancellation once per batch; a seq
-// that blocks must watch for those itself.
+// name. The source checks for Stop and cancellation once per value: after
+// Stop it pulls no more values and sends the ones it has taken. A seq that
+// blocks must watch for those itself. A panic in seq fails the run.
 func FromSeq[T any](p *Pipeline, name string, seq iter.Seq[T]) Stream[T] {
 	if seq == nil {
 		panic("pipeline: FromSeq: nil seq")
 	}
 	return sourceNode(p, name, func(ctx context.Context, out *backpressure.Edge[T], c *stage.Counters) error {
 		e := newEmitter(p, out, c)
+		if e.stopping() {
+			return nil
+		}
 		var err error
+		ending := false
 		for v := range seq {
 			var more bool
 			if more, err = e.add(ctx, v); !more {
+				ending = true
+				break
+			}
+			if e.stopping() {
 				break
 			}
 		}
-		if err != nil {
+		if ending {
 			return err
 		}
 		_, err = e.flush(ctx)
@@ -122,8 +143,9 @@ func FromSeq[T any](p *Pipeline, name string, seq iter.Seq[T]) Stream[T] {
 }
 
 // FromChan returns a stream of the values received from ch, through a
-// source named name. It ends when ch is closed or on Stop. A partial batch
-// is sent after at most backpressure.DefaultLinger.
+// source named name. It ends when ch is closed or on Stop; either way it
+// sends every value it has received. A partial batch is sent after at most
+// backpressure.DefaultLinger.
 func FromChan[T any](p *Pipeline, name string, ch <-chan T) Stream[T] {
 	if ch == nil {
 		panic("pipeline: FromChan: nil channel")
@@ -153,7 +175,8 @@ func FromChan[T any](p *Pipeline, name string, ch <-chan T) Stream[T] {
 					return err
 				}
 			case <-p.stopped:
-				return nil
+				_, err := e.flush(ctx)
+				return err
 			case <-ctx.Done():
 				return nil
 			}

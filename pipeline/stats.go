@@ -6,9 +6,15 @@ import (
 )
 
 // Stats is a snapshot of a pipeline's counters: one entry per node and per
-// edge, and the totals that the conservation rule relates. Once a run has
-// drained, for a graph of one-to-one stages (Verify, Map, Expand) without
-// broadcasts: In = Delivered + Filtered + Dropped + Failed.
+// edge, and the flow's totals. Once a run is over, whatever its ending
+// (drained, stopped, shut down, cancelled, failed):
+//
+//	In = Delivered + Filtered + Failed + Dropped + DeadLettered + Abandoned
+//
+// and the same holds for every node (see stage.Stats, where Dropped is
+// always zero: drops happen on edges). The totals leave out the nodes fed
+// only by the dead-letter stream: their rows are already counted as
+// DeadLettered.
 type Stats struct {
 	Flow string
 	// State is "idle", "running", "stopping" (after Stop, while draining),
@@ -20,18 +26,29 @@ type Stats struct {
 	Nodes []NodeStats
 	// Edges are the bounded edges between nodes.
 	Edges []EdgeStats
-	// In counts rows offered to the sources: rows they emitted plus input
-	// they failed to turn into rows (a message that does not decode).
+	// In counts the rows that entered the graph: those the sources took
+	// (input they failed to turn into rows included), plus Created.
 	In int64
-	// Delivered counts rows consumed by Expand stages (those fed by the
-	// dead-letter stream excepted: their rows are already counted Failed).
+	// Created counts the rows nodes made inside the graph: a broadcast's
+	// copies, the extra results of FlatMap and MapBatch (less, when a
+	// stage returns fewer rows than it got, the rows it combined), and
+	// dead letters that a merge brought back into the main graph.
+	Created int64
+	// Delivered counts rows consumed by sinks.
 	Delivered int64
 	// Filtered counts rows dropped by Verify stages.
 	Filtered int64
+	// Failed counts rows that failed in any node and were not
+	// dead-lettered.
+	Failed int64
 	// Dropped counts rows discarded by edge overflow policies.
 	Dropped int64
-	// Failed counts rows that failed in any node.
-	Failed int64
+	// DeadLettered counts failed rows sent to the dead-letter stream.
+	DeadLettered int64
+	// Abandoned counts rows left in flight when the run ended without
+	// draining (in a node or queued on an edge). Their input is never
+	// acknowledged.
+	Abandoned int64
 }
 
 // NodeStats is one node's description and counters.
@@ -47,8 +64,8 @@ type NodeStats struct {
 	// State is "idle" before the run, "running", then "done" once every
 	// goroutine of the node has exited.
 	State string
-	// DeadLetter marks the dead-letter source and the nodes it feeds; their
-	// rows are not counted in the flow's totals.
+	// DeadLetter marks the dead-letter source and the nodes it alone
+	// feeds; their rows are not counted in the flow's totals.
 	DeadLetter bool
 	stage.Stats
 }
@@ -60,10 +77,14 @@ type EdgeStats struct {
 }
 
 // Stats returns a snapshot of the counters. It may be called at any time,
-// from any goroutine, before, during or after a run.
+// from any goroutine, before, during or after a run. During a run it reads
+// every node after the nodes downstream of it, so a snapshot never shows
+// more rows delivered than taken in.
 func (p *Pipeline) Stats() Stats {
 	s := Stats{Flow: p.name, State: p.state()}
-	for _, n := range p.nodes {
+	s.Nodes = make([]NodeStats, len(p.nodes))
+	for i := len(p.nodes) - 1; i >= 0; i-- {
+		n := p.nodes[i]
 		ns := NodeStats{
 			Name:        n.name,
 			Kind:        n.kind,
@@ -73,28 +94,46 @@ func (p *Pipeline) Stats() Stats {
 			DeadLetter:  n.dlBranch,
 			Stats:       n.counters.Snapshot(),
 		}
-		s.Nodes = append(s.Nodes, ns)
-		if n.dlBranch {
+		s.Nodes[i] = ns
+		switch {
+		case n.dlBranch && !n.feedsMain:
 			continue
-		}
-		switch n.kind {
-		case kindSource:
+		case n.dlBranch:
+			// Its output enters the main graph through a merge.
+			s.Created += ns.Out
+			continue
+		case n.kind == kindSource:
 			s.In += ns.In
-		case stage.KindExpand.String():
-			s.Delivered += ns.Out
+		case n.sink:
+			s.Delivered += ns.Delivered
+		default:
+			s.Created += ns.Out - ns.Delivered
 		}
 		s.Filtered += ns.Filtered
 		s.Failed += ns.Failed
+		s.DeadLettered += ns.DeadLettered
+		s.Abandoned += ns.Abandoned
 	}
 	for _, e := range p.edges {
 		es := e.stats()
 		if !e.dl {
 			s.Dropped += es.Dropped
+			s.Abandoned += es.Abandoned
 		}
 		s.Edges = append(s.Edges, EdgeStats{Stats: es, From: e.from, To: e.to})
 	}
+	s.In += s.Created
 	return s
 }
+
+// nodeState is a node's place in its run.
+type nodeState int32
+
+const (
+	nodeIdle nodeState = iota
+	nodeRunning
+	nodeDone
+)
 
 var nodeStates = [...]string{"idle", "running", "done"}
 

@@ -34,16 +34,18 @@ type port[T any] struct {
 	dl       bool       // carries dead letters: kept out of the flow's totals
 }
 
+// deadLetter reports whether the port carries only dead letters: a merge
+// with the main graph carries main rows.
 func (pt *port[T]) deadLetter() bool {
-	if pt.dl {
-		return true
+	if pt.merged == nil {
+		return pt.dl
 	}
 	for _, m := range pt.merged {
-		if m.deadLetter() {
-			return true
+		if !m.deadLetter() {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 type unbound interface {
@@ -91,6 +93,7 @@ type edgeInfo struct {
 	from, to []string
 	dl       bool
 	stats    func() backpressure.Stats
+	abandon  func()
 }
 
 func newStream[T any](p *Pipeline, from string) Stream[T] {
@@ -119,7 +122,7 @@ func consume[T any](s Stream[T], to string, cfg backpressure.Config) *backpressu
 	}
 	froms := pt.froms()
 	e := backpressure.NewEdge[T](strings.Join(froms, "+")+"->"+to, cfg, pt.leaves())
-	info := &edgeInfo{from: froms, to: []string{to}, stats: e.Stats, dl: pt.deadLetter()}
+	info := &edgeInfo{from: froms, to: []string{to}, stats: e.Stats, abandon: e.Abandon, dl: pt.deadLetter()}
 	s.p.edges = append(s.p.edges, info)
 	pt.bind(e, info)
 	return e
@@ -128,16 +131,22 @@ func consume[T any](s Stream[T], to string, cfg backpressure.Config) *backpressu
 // stageNode adds st as a node reading s.
 func stageNode[In, Out any](s Stream[In], st *stage.Stage[In, Out], out func() *backpressure.Edge[Out]) {
 	s.check(st.Name())
-	in := consume(s, st.Name(), st.Input())
+	cfg := st.Input()
+	if cfg.Validate() != nil {
+		cfg = backpressure.Config{} // reported by the node's check at Start
+	}
+	in := consume(s, st.Name(), cfg)
 	dl := s.port.deadLetter()
 	s.p.addNode(&node{
 		dlBranch:   dl,
 		name:       st.Name(),
 		kind:       st.Kind().String(),
+		sink:       st.Kind() == stage.KindExpand,
 		workers:    st.Concurrency(),
 		ordered:    st.Ordered(),
 		deadLetter: st.ErrorPolicy() == stage.DeadLetter,
 		goroutines: st.Goroutines(),
+		check:      st.Input().Validate,
 		start: func(ctx context.Context, env *stage.Env) {
 			st.Start(ctx, env, in, out())
 		},
@@ -181,13 +190,17 @@ func Merge[T any](streams ...Stream[T]) Stream[T] {
 	if len(streams) == 0 {
 		panic("pipeline: Merge of no streams")
 	}
+	streams[0].check("Merge")
 	p := streams[0].p
 	pt := &port[T]{}
 	for _, s := range streams {
-		pt.dl = pt.dl || s.port.deadLetter()
 		s.check("Merge")
 		if s.p != p {
 			panic("pipeline: Merge of streams from different pipelines")
+		}
+		if s.port.shared && !s.port.consumed {
+			// A Balance branch is read, not written: forward it.
+			s = forward(s)
 		}
 		if s.port.consumed {
 			panic(fmt.Sprintf("pipeline: %s: Merge: output of %s consumed twice", p.name, strings.Join(s.port.froms(), "+")))
@@ -216,6 +229,36 @@ func Balance[T any](s Stream[T], n int, cfg backpressure.Config) []Stream[T] {
 		out[i] = Stream[T]{p: s.p, port: pt}
 	}
 	return out
+}
+
+// forward returns a stream carrying the rows of the Balance branch s,
+// through a one-goroutine node that reads the branch and sends every batch
+// on, so that the branch can be merged.
+func forward[T any](s Stream[T]) Stream[T] {
+	s.p.forwards++
+	name := fmt.Sprintf("%s.balance%d", s.port.from, s.p.forwards)
+	return fanNode(s, name, "Forward", 1, func(ctx context.Context, in *backpressure.Edge[T], outs []*backpressure.Edge[T], c *stage.Counters) error {
+		defer outs[0].CloseWriter()
+		for {
+			select {
+			case b, ok := <-in.C():
+				if !ok {
+					return nil
+				}
+				n := int64(len(b.Rows))
+				c.Take(n)
+				if err := outs[0].Send(ctx, b); err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					return err
+				}
+				c.Pass(n, n)
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	})[0]
 }
 
 // fanNode adds a one-goroutine node named name that reads s and writes n

@@ -156,8 +156,9 @@ func TestDeadLetters(t *testing.T) {
 		assert.Equal(t, 1, f.Row.(int)%2)
 	}
 	st := p.Stats()
-	assert.EqualValues(t, 50, st.Failed)
-	assert.EqualValues(t, 50, st.Delivered, "dead letters are counted failed, not delivered")
+	assert.EqualValues(t, 50, st.DeadLettered)
+	assert.Zero(t, st.Failed, "dead-lettered rows are not counted failed as well")
+	assert.EqualValues(t, 50, st.Delivered, "dead letters are not counted delivered")
 	conserved(t, st)
 }
 

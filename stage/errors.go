@@ -33,9 +33,10 @@ func newPanicError(v any) *PanicError {
 	return &PanicError{Value: v, Stack: debug.Stack()}
 }
 
-// Error implements error.
+// Error implements error: one line with the panic value. The stack stays
+// in the Stack field.
 func (e *PanicError) Error() string {
-	return fmt.Sprintf("panic: %v\n\n%s", e.Value, e.Stack)
+	return fmt.Sprintf("panic: %v", e.Value)
 }
 
 // Unwrap returns the panic value when it is an error.

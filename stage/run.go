@@ -54,6 +54,7 @@ func (s *Stage[In, Out]) Start(ctx context.Context, env *Env, in *backpressure.E
 					if !ok {
 						return nil
 					}
+					env.Counters.Take(int64(len(b.Rows)))
 					if err := w.step(ctx, b, out); err != nil {
 						return ending(err)
 					}
@@ -67,21 +68,21 @@ func (s *Stage[In, Out]) Start(ctx context.Context, env *Env, in *backpressure.E
 
 	type task struct {
 		b    *row.Batch[In]
-		slot chan *row.Batch[Out]
+		slot chan result[Out]
 	}
 	ordered := s.Ordered()
 	// The work queue and the reorder window hold a few chunks more than
 	// there are workers, so a worker that finishes a chunk finds the next
 	// one queued even before the dispatcher and emitter get a CPU.
 	work := make(chan task, 2*n)
-	var order, free chan chan *row.Batch[Out]
+	var order, free chan chan result[Out]
 	if ordered {
 		// A window of 4n result slots bounds how far the fastest worker
 		// can run ahead of the oldest unfinished chunk.
-		order = make(chan chan *row.Batch[Out], 4*n)
-		free = make(chan chan *row.Batch[Out], 4*n)
+		order = make(chan chan result[Out], 4*n)
+		free = make(chan chan result[Out], 4*n)
 		for range 4 * n {
-			free <- make(chan *row.Batch[Out], 1)
+			free <- make(chan result[Out], 1)
 		}
 	}
 
@@ -104,6 +105,7 @@ func (s *Stage[In, Out]) Start(ctx context.Context, env *Env, in *backpressure.E
 			case <-ctx.Done():
 				return nil
 			}
+			env.Counters.Take(int64(len(b.Rows)))
 			chunks = split(pool, b, n, chunks[:0])
 			for i, c := range chunks {
 				t := task{b: c}
@@ -150,11 +152,11 @@ func (s *Stage[In, Out]) Start(ctx context.Context, env *Env, in *backpressure.E
 						}
 						continue
 					}
-					o, err := w.process(ctx, t.b)
+					o, passed, err := w.process(ctx, t.b)
 					if err != nil {
 						return ending(err)
 					}
-					t.slot <- o // never blocks: a slot holds one result
+					t.slot <- result[Out]{o, passed} // never blocks: a slot holds one result
 				case <-ctx.Done():
 					return nil
 				}
@@ -168,7 +170,7 @@ func (s *Stage[In, Out]) Start(ctx context.Context, env *Env, in *backpressure.E
 			defer closeOut()
 			w := newWorker(s, env)
 			for {
-				var slot chan *row.Batch[Out]
+				var slot chan result[Out]
 				var ok bool
 				select {
 				case slot, ok = <-order:
@@ -179,9 +181,9 @@ func (s *Stage[In, Out]) Start(ctx context.Context, env *Env, in *backpressure.E
 					return nil
 				}
 				select {
-				case o := <-slot:
+				case r := <-slot:
 					free <- slot // never blocks: free has room for every slot
-					if err := w.send(ctx, o, out); err != nil {
+					if err := w.send(ctx, r.b, r.passed, out); err != nil {
 						return err
 					}
 				case <-ctx.Done():
@@ -201,23 +203,33 @@ func ending(err error) error {
 	return err
 }
 
+// result is a processed chunk waiting in its reorder slot: the output
+// batch and how many input rows it passes on.
+type result[Out any] struct {
+	b      *row.Batch[Out]
+	passed int64
+}
+
 // step processes one batch and sends the result on.
 func (w *worker[In, Out]) step(ctx context.Context, b *row.Batch[In], out *backpressure.Edge[Out]) error {
-	o, err := w.process(ctx, b)
+	o, passed, err := w.process(ctx, b)
 	if err != nil {
 		return err
 	}
-	return w.send(ctx, o, out)
+	return w.send(ctx, o, passed, out)
 }
 
-// send passes a non-empty result to out; an empty one is given back, which
-// marks the rows it derived from as handled.
-func (w *worker[In, Out]) send(ctx context.Context, o *row.Batch[Out], out *backpressure.Edge[Out]) error {
+// send passes a non-empty result to out, then counts the passed input rows
+// delivered; an empty one is given back, which marks the rows it derived
+// from as handled. A result that cannot be sent is abandoned uncounted.
+func (w *worker[In, Out]) send(ctx context.Context, o *row.Batch[Out], passed int64, out *backpressure.Edge[Out]) error {
 	if o == nil {
-		return nil // an Expand stage: nothing to send
+		return nil // a sink: nothing to send
 	}
-	if len(o.Rows) == 0 {
+	n := int64(len(o.Rows))
+	if n == 0 {
 		w.outPool.Put(o)
+		w.env.Counters.Pass(passed, 0)
 		return nil
 	}
 	if err := out.Send(ctx, o); err != nil {
@@ -226,6 +238,7 @@ func (w *worker[In, Out]) send(ctx context.Context, o *row.Batch[Out], out *back
 		}
 		return &Error{Flow: w.env.Flow, Stage: w.s.name, Err: err}
 	}
+	w.env.Counters.Pass(passed, n)
 	return nil
 }
 

@@ -117,7 +117,7 @@ func Verify[T any](name string, fn func(ctx context.Context, row T) (bool, error
 		out := w.out.Rows
 		defer func() { w.out.Rows = out }()
 		for i, v := range rows {
-			w.pos = i
+			w.pos, w.mark = i, len(out)
 			keep, err := fn(ctx, v)
 			switch {
 			case err != nil:
@@ -144,7 +144,7 @@ func Map[In, Out any](name string, fn func(ctx context.Context, row In) (Out, er
 		out := w.out.Rows
 		defer func() { w.out.Rows = out }()
 		for i, v := range rows {
-			w.pos = i
+			w.pos, w.mark = i, len(out)
 			o, err := fn(ctx, v)
 			if err != nil {
 				return i, err
@@ -157,8 +157,9 @@ func Map[In, Out any](name string, fn func(ctx context.Context, row In) (Out, er
 }
 
 // FlatMap returns a Calculate stage that emits any number of results per
-// row by calling emit. Rows emitted by a call that then fails are discarded.
-// emit must not be used after fn returns.
+// row by calling emit. Rows emitted by a call that then fails (an error or a
+// panic) are discarded, so a retried row never emits twice. emit must not
+// be used after fn returns.
 func FlatMap[In, Out any](name string, fn func(ctx context.Context, row In, emit func(Out)) error, opts ...Option) *Stage[In, Out] {
 	if fn == nil {
 		panic("stage: FlatMap " + name + ": nil function")
@@ -175,11 +176,9 @@ func FlatMap[In, Out any](name string, fn func(ctx context.Context, row In, emit
 	}
 	s.loop = func(ctx context.Context, w *worker[In, Out], rows []In) (int, error) {
 		for i, v := range rows {
-			w.pos = i
-			mark := len(w.out.Rows)
+			w.pos, w.mark = i, len(w.out.Rows)
 			if err := call(ctx, v, w.emit); err != nil {
-				clear(w.out.Rows[mark:])
-				w.out.Rows = w.out.Rows[:mark]
+				w.truncate(w.mark)
 				return i, err
 			}
 		}
@@ -285,6 +284,51 @@ func VerifyBatch[T any](name string, fn func(ctx context.Context, rows []T) ([]T
 		}
 		w.out.Rows = append(w.out.Rows, kept...)
 		w.filtered += int64(max(0, len(rows)-len(kept)))
+		return nil
+	}
+	return s
+}
+
+// Chunk returns a stage of the given kind that hands fn a whole chunk of
+// rows at once, like MapBatch, and lets fn fail single rows: fail(i, err)
+// marks rows[i] as failed. Marked rows are retried alone (fn is called
+// again with just that row) and then get the error policy one by one; the
+// rest of the chunk goes on with the rows fn returned. An error returned by
+// fn fails (or retries) the whole chunk. For a Verify stage the rows fn
+// does not return (and did not fail) count as filtered; a sink (KindExpand)
+// delivers every row it did not fail and its results are ignored. It is
+// how adapters such as package flow run chunk-at-a-time functions.
+func Chunk[In, Out any](name string, kind Kind, fn func(ctx context.Context, rows []In, fail func(i int, err error)) ([]Out, error), opts ...Option) *Stage[In, Out] {
+	if fn == nil {
+		panic("stage: Chunk " + name + ": nil function")
+	}
+	if kind < KindVerify || kind > KindExpand {
+		panic("stage: Chunk " + name + ": unknown kind")
+	}
+	s := newStage[In, Out](name, kind, opts)
+	if s.cfg.timeout > 0 {
+		inner, d := fn, s.cfg.timeout
+		fn = func(ctx context.Context, rows []In, fail func(int, error)) ([]Out, error) {
+			ctx, cancel := context.WithTimeout(ctx, d)
+			defer cancel()
+			return inner(ctx, rows, fail)
+		}
+	}
+	s.all = func(ctx context.Context, w *worker[In, Out], rows []In) error {
+		out, err := fn(ctx, rows, w.fail)
+		if err != nil {
+			return err
+		}
+		ok := int64(len(rows) - len(w.marks))
+		switch kind {
+		case KindExpand:
+			w.delivered += ok
+		case KindVerify:
+			w.filtered += max(0, ok-int64(len(out)))
+			fallthrough
+		default:
+			w.out.Rows = append(w.out.Rows, out...)
+		}
 		return nil
 	}
 	return s

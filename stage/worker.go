@@ -19,22 +19,34 @@ type worker[In, Out any] struct {
 	out     *row.Batch[Out]
 	emit    func(Out)
 
-	pos                                                int // index of the row being processed, for panics
+	pos  int // index of the row being processed, for panics
+	mark int // len(out.Rows) before the row being processed: its results start there
+	// marks are the rows a chunk function failed one by one (see Chunk).
+	marks []rowMark
+
 	filtered, failed, retried, deadLettered, delivered int64
 	lastErr                                            error
+}
+
+// rowMark is one row a chunk function failed on its own.
+type rowMark struct {
+	i   int
+	err error
 }
 
 func newWorker[In, Out any](s *Stage[In, Out], env *Env) *worker[In, Out] {
 	w := &worker[In, Out]{s: s, env: env, inPool: row.PoolOf[In](), outPool: row.PoolOf[Out]()}
 	w.emit = func(v Out) { w.out.Rows = append(w.out.Rows, v) }
-	w.pos = 0
 	return w
 }
 
-// process runs the stage over one input batch and returns the output batch,
-// which carries the input's trackers. The input batch is given back to its
-// pool. A non-nil error fails the pipeline; the output is then nil.
-func (w *worker[In, Out]) process(ctx context.Context, in *row.Batch[In]) (*row.Batch[Out], error) {
+// process runs the stage over one input batch, whose rows the caller has
+// already counted in, and returns the output batch, which carries the
+// input's trackers, with the number of input rows it passed on (0 for a
+// sink, which counts what it consumes itself). The input batch is given
+// back to its pool. A non-nil error fails the pipeline or says the run is
+// ending: both batches are then abandoned, their trackers unreleased.
+func (w *worker[In, Out]) process(ctx context.Context, in *row.Batch[In]) (*row.Batch[Out], int64, error) {
 	start := time.Now()
 	n := len(in.Rows)
 	if w.s.kind != KindExpand {
@@ -49,22 +61,12 @@ func (w *worker[In, Out]) process(ctx context.Context, in *row.Batch[In]) (*row.
 	c := w.env.Counters
 	d := time.Since(start)
 	c.busy.Add(int64(d))
-	if w.env.Observe != nil {
-		w.env.Observe(n, d)
-	}
 	c.batches.Add(1)
-	c.in.Add(int64(n))
-	out := w.out
-	w.out = nil
-	if out != nil {
-		c.out.Add(int64(len(out.Rows)))
-	} else {
-		c.out.Add(w.delivered)
-	}
+	handled := w.filtered + w.failed + w.deadLettered
 	if w.filtered != 0 {
 		c.filtered.Add(w.filtered)
 	}
-	if w.failed != 0 {
+	if w.failed != 0 || w.deadLettered != 0 {
 		c.failed.Add(w.failed)
 		c.deadLettered.Add(w.deadLettered)
 		c.setErr(w.lastErr)
@@ -72,20 +74,28 @@ func (w *worker[In, Out]) process(ctx context.Context, in *row.Batch[In]) (*row.
 	if w.retried != 0 {
 		c.retried.Add(w.retried)
 	}
+	if w.delivered != 0 {
+		c.delivered.Add(w.delivered) // a sink: consumed rows are delivered, whatever comes next
+	}
 	w.filtered, w.failed, w.retried, w.deadLettered, w.delivered, w.lastErr = 0, 0, 0, 0, 0, nil
+	out := w.out
+	w.out = nil
+	if w.env.Observe != nil {
+		w.env.Observe(n, d)
+	}
 	if err != nil {
-		// The run is failing: abandon both batches without releasing
-		// their trackers, so their source input is not acknowledged.
 		if ctx.Err() != nil {
 			err = errEnding
 		}
-		return nil, err
+		return nil, 0, err
 	}
-	if out != nil {
-		row.MoveTrackers(out, in)
+	if out == nil { // a sink
+		w.inPool.Put(in)
+		return nil, 0, nil
 	}
+	row.MoveTrackers(out, in)
 	w.inPool.Put(in)
-	return out, nil
+	return out, int64(n) - handled, nil
 }
 
 // errEnding is what process returns when the run's context ended under
@@ -110,14 +120,23 @@ func (w *worker[In, Out]) each(ctx context.Context, rows []In) error {
 }
 
 // eachSafe runs the loop, turning a panic into an error for the row at
-// w.pos.
+// w.pos and discarding what that row's call emitted.
 func (w *worker[In, Out]) eachSafe(ctx context.Context, rows []In) (i int, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			i, err = w.pos, newPanicError(r)
+			w.truncate(w.mark)
 		}
 	}()
 	return w.s.loop(ctx, w, rows)
+}
+
+// truncate drops the results from index mark on: those of a failed call.
+func (w *worker[In, Out]) truncate(mark int) {
+	if w.out != nil && len(w.out.Rows) > mark {
+		clear(w.out.Rows[mark:])
+		w.out.Rows = w.out.Rows[:mark]
+	}
 }
 
 // rowFailed handles the one row of v whose function returned err: it
@@ -135,30 +154,75 @@ func (w *worker[In, Out]) rowFailed(ctx context.Context, v []In, err error) erro
 }
 
 // chunk calls the stage's chunk function on all rows at once, retrying and
-// applying the error policy to every row of the chunk together.
+// applying the error policy to every row of the chunk together. Rows the
+// function failed one by one (Chunk's fail) are then retried and given up
+// on one at a time.
 func (w *worker[In, Out]) chunk(ctx context.Context, rows []In) error {
+	err := w.retry(ctx, w.attempt(ctx, rows), func() error { return w.attempt(ctx, rows) })
+	if err != nil {
+		for _, v := range rows {
+			if err := w.giveUp(ctx, err, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(w.marks) == 0 {
+		return nil
+	}
+	marks := append([]rowMark(nil), w.marks...)
+	w.marks = w.marks[:0]
+	for _, m := range marks {
+		v := rows[m.i : m.i+1]
+		attempt := func() error {
+			if err := w.attempt(ctx, v); err != nil {
+				return err
+			}
+			if len(w.marks) > 0 {
+				err := w.marks[0].err
+				w.marks = w.marks[:0]
+				return err
+			}
+			return nil
+		}
+		if err := w.retry(ctx, m.err, attempt); err != nil {
+			if err := w.giveUp(ctx, err, v[0]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// attempt makes one call of the chunk function on rows; on failure (an
+// error or a panic) its results are discarded.
+func (w *worker[In, Out]) attempt(ctx context.Context, rows []In) error {
 	mark := 0
 	if w.out != nil {
 		mark = len(w.out.Rows)
 	}
-	attempt := func() error {
-		err := w.safe(func() error { return w.s.all(ctx, w, rows) })
-		if err != nil && w.out != nil {
-			clear(w.out.Rows[mark:])
-			w.out.Rows = w.out.Rows[:mark]
-		}
-		return err
+	w.marks = w.marks[:0]
+	delivered, filtered := w.delivered, w.filtered
+	err := w.safe(func() error { return w.s.all(ctx, w, rows) })
+	if err != nil {
+		w.truncate(mark)
+		w.marks = w.marks[:0]
+		w.delivered, w.filtered = delivered, filtered
 	}
-	err := w.retry(ctx, attempt(), attempt)
+	return err
+}
+
+// fail records that row i of the chunk being processed failed with err.
+func (w *worker[In, Out]) fail(i int, err error) {
+	for _, m := range w.marks {
+		if m.i == i {
+			return // failed once already
+		}
+	}
 	if err == nil {
-		return nil
+		err = errors.New("row failed")
 	}
-	for _, v := range rows {
-		if err := w.giveUp(ctx, err, v); err != nil {
-			return err
-		}
-	}
-	return nil
+	w.marks = append(w.marks, rowMark{i, err})
 }
 
 // safe calls fn, turning a panic into a *PanicError.
@@ -172,13 +236,13 @@ func (w *worker[In, Out]) safe(fn func() error) (err error) {
 }
 
 // retry calls attempt while err is not nil and retries are left, waiting
-// with exponential backoff in between. It returns the last error, or ctx's
-// cause if ctx ends during a wait.
+// with exponential backoff, capped by MaxBackoff, in between. It returns the
+// last error, or ctx's cause if ctx ends during a wait.
 func (w *worker[In, Out]) retry(ctx context.Context, err error, attempt func() error) error {
 	if err == nil || w.s.cfg.retries == 0 {
 		return err
 	}
-	wait := w.s.cfg.backoff
+	wait := min(w.s.cfg.backoff, MaxBackoff)
 	var t *time.Timer
 	for try := 0; try < w.s.cfg.retries; try++ {
 		if ctx.Err() != nil {
@@ -212,18 +276,23 @@ func (w *worker[In, Out]) giveUp(ctx context.Context, err error, v In) error {
 		// The run is ending; the row is abandoned, not failed on its own.
 		return context.Cause(ctx)
 	}
-	w.failed++
 	w.lastErr = err
 	switch w.s.cfg.onError {
 	case Skip:
+		w.failed++
 		return nil
 	case DeadLetter:
 		if w.env.DeadLetter == nil {
+			w.failed++
 			return &Error{Flow: w.env.Flow, Stage: w.s.name, Err: errors.Join(ErrNoDeadLetter, err)}
 		}
+		if err := w.env.DeadLetter(ctx, Failure{Flow: w.env.Flow, Stage: w.s.name, Row: v, Err: err}); err != nil {
+			return err // not taken: the row is abandoned with the run
+		}
 		w.deadLettered++
-		return w.env.DeadLetter(ctx, Failure{Flow: w.env.Flow, Stage: w.s.name, Row: v, Err: err})
+		return nil
 	default:
+		w.failed++
 		return &Error{Flow: w.env.Flow, Stage: w.s.name, Err: err}
 	}
 }

@@ -72,7 +72,7 @@ func feed(ctx context.Context, in *pipeline.Input[Order], rate int, log *slog.Lo
 				batch[i].Amount = 0
 			}
 		}
-		if err := in.SubmitBatch(ctx, batch); err != nil {
+		if _, err := in.SubmitBatch(ctx, batch); err != nil {
 			if errors.Is(err, pipeline.ErrStopped) || ctx.Err() != nil {
 				return nil
 			}
