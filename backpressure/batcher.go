@@ -139,7 +139,6 @@ func (b *Batcher[T]) addBatch(ctx context.Context, rows []T, t *row.Tracker) (in
 	}
 	defer b.mu.Release(1)
 	added := 0
-	defer func() { b.took(added) }()
 	for len(rows) > 0 {
 		if err := b.room(ctx); err != nil {
 			return added, err
@@ -152,6 +151,7 @@ func (b *Batcher[T]) addBatch(ctx context.Context, rows []T, t *row.Tracker) (in
 		b.cur.Rows = append(b.cur.Rows, rows[:n]...)
 		rows = rows[n:]
 		added += n
+		b.took(n)
 	}
 	return added, nil
 }
