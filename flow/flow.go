@@ -33,9 +33,10 @@ import (
 // then holds the row for the next run (Submit honours its ctx meanwhile).
 //
 // Every row CommitRow accepted (returned nil for) is counted in the
-// pipeline Stats of the run that takes it (Stats.In), and ends there
-// delivered, filtered, failed or dropped; a held row that a failing or
-// cancelled run could not take in is counted failed with the cause.
+// pipeline Stats of the run that takes it (its input node's In, so
+// Stats.In), and ends there delivered, filtered, failed, dropped,
+// dead-lettered or abandoned; a held row that a failing or cancelled run
+// could not take in is counted failed by its input, with the cause.
 //
 // Stop and Shutdown on a flow that is not running do nothing: the held rows
 // stay for the next run. A Stop that races with Start (or Run) takes effect
@@ -305,13 +306,14 @@ func (f *Flow) Wait() error {
 }
 
 // Shutdown ends the most recent run gracefully, as http.Server.Shutdown
-// does a server: it stops taking rows (as Stop), lets the rows in flight
-// drain, and returns the run's result once it has ended. If ctx ends
-// first, Shutdown cancels what is left of the run (its rows in flight are
-// abandoned, and the run fails with ctx's cause) and returns ctx's error
-// without waiting for the run's goroutines to exit: Wait waits for them.
-// On a flow that has no run started it returns nil at once; held rows stay
-// for the next run.
+// does a server: it stops taking rows (as Stop: once the held rows are in,
+// when the run is starting), lets the rows in flight drain, and returns the
+// run's result (what Wait returns) once it has ended. If ctx ends first,
+// Shutdown cancels what is left of the run (pipeline.Pipeline.Shutdown:
+// its rows in flight are counted Abandoned, and the run fails with the
+// cause) and returns ctx's error once the run's goroutines have exited. On
+// a flow that has no run started it returns nil at once; held rows stay for
+// the next run.
 func (f *Flow) Shutdown(ctx context.Context) error {
 	f.mu.Lock()
 	r, ex := f.cur, f.lastEx
@@ -325,15 +327,16 @@ func (f *Flow) Shutdown(ctx context.Context) error {
 	select {
 	case <-ex.done:
 		return ex.err
-	default:
+	case <-ctx.Done():
 	}
 	select {
 	case <-ex.done:
 		return ex.err
-	case <-ctx.Done():
-		ex.cancel(fmt.Errorf("flow %s: shutdown: %w", f.name, context.Cause(ctx)))
-		return ctx.Err()
+	default:
 	}
+	_ = ex.p.Shutdown(ctx) // ctx has ended: it cancels the run and waits for it
+	<-ex.done
+	return ctx.Err()
 }
 
 // Pipeline returns the pipeline of the current run (holding rows, starting

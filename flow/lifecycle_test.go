@@ -189,5 +189,8 @@ func TestShutdownCancelsWhenCtxEnds(t *testing.T) {
 	require.ErrorIs(t, f.Shutdown(ctx), context.Canceled)
 	err := f.Wait()
 	require.ErrorIs(t, err, context.Canceled)
-	assert.Contains(t, err.Error(), "flow f: shutdown")
+	assert.Contains(t, err.Error(), "shutdown")
+	st := f.Pipeline().Stats()
+	assert.EqualValues(t, 1, st.In)
+	assert.EqualValues(t, 1, st.Abandoned, "the row in flight is abandoned")
 }
