@@ -26,7 +26,11 @@
 // on, and the rows of its chunk it does not commit are counted Filtered
 // (Stats.Filtered); linking a Verify function whose types differ fails
 // with ErrTypeMismatch. A Calculate function's commits replace its rows;
-// an Expand function at the end of a flow delivers its rows. [RegisterStage] registers
+// an Expand function at the end of a flow delivers its rows.
+//
+// An error a function returns fails its whole chunk (see [Func]);
+// [Handle.FailRow] fails one row alone: counted Failed once, the error
+// policy applied to it alone, retried alone when retry_times is set. [RegisterStage] registers
 // a typed stage of package stage instead, for per-row functions with the
 // full set of stage options. Adjacent functions must have identical types:
 // the output type of one is the input type of the next; otherwise linking

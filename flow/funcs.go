@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"time"
@@ -134,8 +135,8 @@ func (k *kisFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error) {
 			r.flow.name, ErrTypeMismatch, lf.name, typeOf[In](), typeOf[Out]())
 	}
 	opts := append(append([]stage.Option(nil), k.opts...), retryOpts(lf.conf)...)
-	process := func(ctx context.Context, rows []In) ([]Out, error) {
-		out, next, err := k.call(ctx, r, lf, rows)
+	process := func(ctx context.Context, rows []In, fail func(int, error)) ([]Out, error) {
+		out, next, err := k.call(ctx, r, lf, rows, fail)
 		if err != nil {
 			return nil, err
 		}
@@ -147,29 +148,30 @@ func (k *kisFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error) {
 	last := lf.idx == len(r.funcs)-1
 	switch {
 	case lf.mode == config.ModeExpand && last:
-		// The end of the flow: the rows are delivered here, and what the
-		// function commits has nowhere to go.
-		pipeline.To(s, stage.ExpandBatch(lf.name, func(ctx context.Context, rows []In) error {
-			_, err := process(ctx, rows)
-			return err
+		// The end of the flow: the rows it did not fail are delivered
+		// here, and what the function commits has nowhere to go.
+		pipeline.To(s, stage.Chunk(lf.name, stage.KindExpand, func(ctx context.Context, rows []In, fail func(int, error)) ([]struct{}, error) {
+			_, err := process(ctx, rows, fail)
+			return nil, err
 		}, opts...))
 		return nil, nil
 	case lf.mode == config.ModeVerify:
-		// Rows the function does not commit count as filtered.
-		st := stage.VerifyBatch(lf.name, func(ctx context.Context, rows []In) ([]In, error) {
-			out, err := process(ctx, rows)
-			return any(out).([]In), err
-		}, opts...)
-		return pipeline.Then(s, st), nil
+		// Rows the function neither commits nor fails count as filtered.
+		return pipeline.Then(s, stage.Chunk(lf.name, stage.KindVerify, process, opts...)), nil
 	}
-	return pipeline.Then(s, stage.MapBatch(lf.name, process, opts...)), nil
+	return pipeline.Then(s, stage.Chunk(lf.name, stage.KindCalculate, process, opts...)), nil
 }
 
-func (k *kisFunc[In, Out]) call(ctx context.Context, r *run, lf *linkedFunc, rows []In) ([]Out, jumpTo, error) {
-	h := &Handle[In, Out]{run: r, fn: lf, rows: rows}
+// call calls the function on rows. fail fails one row alone (nil for rows
+// that jumped: a row the function fails then fails the call).
+func (k *kisFunc[In, Out]) call(ctx context.Context, r *run, lf *linkedFunc, rows []In, fail func(int, error)) ([]Out, jumpTo, error) {
+	h := &Handle[In, Out]{run: r, fn: lf, rows: rows, failRow: fail}
 	err := k.fn(ctx, h, rows)
 	if err == nil {
 		err = h.actErr
+	}
+	if err == nil && fail == nil && len(h.failErrs) > 0 {
+		err = errors.Join(h.failErrs...)
 	}
 	if err != nil {
 		return nil, jumpTo{}, err
@@ -184,7 +186,7 @@ func (k *kisFunc[In, Out]) inline(ctx context.Context, r *run, lf *linkedFunc, r
 		return nil, jumpTo{}, fmt.Errorf("flow %s: %w: rows of type %T cannot jump to function %s (input %v)",
 			r.flow.name, ErrTypeMismatch, rows, lf.name, typeOf[In]())
 	}
-	return k.call(ctx, r, lf, in)
+	return k.call(ctx, r, lf, in, nil)
 }
 
 // stageFunc is a registered typed stage.

@@ -87,8 +87,12 @@ func NewRegistry(opts ...Option) *Registry {
 var Default = NewRegistry()
 
 // Func is a KisFlow-style function: it gets a chunk of rows and passes
-// results on with h.CommitRow. Its error fails the chunk (retried when the
-// function's configuration sets retry_times).
+// results on with h.CommitRow. An error it returns (or a panic) fails the
+// whole chunk: every row of it is counted Failed and gets the function's
+// error policy (with stage.OnError(stage.Skip) the chunk is skipped, by
+// default the run fails), and when the configuration sets retry_times the
+// whole chunk is retried first. To fail single rows, use h.FailRow: only
+// those rows fail, each alone.
 type Func[In, Out any] func(ctx context.Context, h *Handle[In, Out], rows []In) error
 
 // InputFunc is KisFlow's other function shape: it reads its rows from
