@@ -32,7 +32,16 @@ type Registry struct {
 	gatherer prometheus.Gatherer
 	funcs    map[string]funcImpl
 	conf     *config.Set
-	conns    map[string]connectors.Connector // started connectors, by name
+	conns    map[string]*connEntry // connectors started or starting, by name
+}
+
+// connEntry is a connector being initialised (done open) or started. Its
+// Init runs without the registry's lock; the entry makes others wait for
+// it instead of initialising the connector again.
+type connEntry struct {
+	done chan struct{} // closed when Init has returned
+	c    connectors.Connector
+	err  error // Init's error; the entry is then removed, so a later call retries
 }
 
 // Option configures a Registry.
@@ -71,7 +80,7 @@ func NewRegistry(opts ...Option) *Registry {
 		maxHeld: DefaultMaxHeld,
 		funcs:   make(map[string]funcImpl),
 		conf:    &config.Set{},
-		conns:   make(map[string]connectors.Connector),
+		conns:   make(map[string]*connEntry),
 	}
 	for _, o := range opts {
 		o(r)
@@ -272,37 +281,68 @@ func (r *Registry) Connectors() *connectors.Registry { return r.connTypes }
 
 // connector returns the started connector named cname, creating and
 // initialising it on first use. Flows of one registry share it: that is
-// how a Save in one flow reaches a Load in another.
+// how a Save in one flow reaches a Load in another. Init runs outside the
+// registry's lock (it may do network I/O): callers that want the same
+// connector meanwhile wait for that Init, honouring ctx, and others are
+// not held up.
 func (r *Registry) connector(ctx context.Context, cname string) (connectors.Connector, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if c, ok := r.conns[cname]; ok {
-		return c, nil
+	if e, ok := r.conns[cname]; ok {
+		r.mu.Unlock()
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w %q: waiting for its init: %w", ErrConnector, cname, context.Cause(ctx))
+		}
+		return e.c, e.err
 	}
 	cc, ok := r.conf.Conns[cname]
 	if !ok {
+		r.mu.Unlock()
 		return nil, fmt.Errorf("%w %q: no such connector configured", ErrConnector, cname)
 	}
+	e := &connEntry{done: make(chan struct{})}
+	r.conns[cname] = e
+	r.mu.Unlock()
+
 	c, err := r.connTypes.New(connectors.Config{Name: cc.Name, Type: cc.Type, Addrs: cc.Addrs, Key: cc.Key, Params: cc.Params})
 	if err != nil {
-		return nil, fmt.Errorf("%w %q: %w", ErrConnector, cname, err)
+		err = fmt.Errorf("%w %q: %w", ErrConnector, cname, err)
+	} else if err = c.Init(ctx); err != nil {
+		err = fmt.Errorf("%w %q: init: %w", ErrConnector, cname, err)
 	}
-	if err := c.Init(ctx); err != nil {
-		return nil, fmt.Errorf("%w %q: init: %w", ErrConnector, cname, err)
+	r.mu.Lock()
+	if err != nil {
+		e.err = err
+		if r.conns[cname] == e {
+			delete(r.conns, cname)
+		}
+	} else {
+		e.c = c
 	}
-	r.conns[cname] = c
-	return c, nil
+	r.mu.Unlock()
+	close(e.done)
+	return e.c, e.err
 }
 
-// Close closes every connector the registry started.
+// Close closes every connector the registry started, waiting (as long
+// as ctx allows) for those still initialising.
 func (r *Registry) Close(ctx context.Context) error {
 	r.mu.Lock()
 	conns := r.conns
-	r.conns = make(map[string]connectors.Connector)
+	r.conns = make(map[string]*connEntry)
 	r.mu.Unlock()
 	var errs []error
-	for _, c := range conns {
-		errs = append(errs, c.Close(ctx))
+	for name, e := range conns {
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("%w %q: still initialising: %w", ErrConnector, name, context.Cause(ctx)))
+			continue
+		}
+		if e.c != nil {
+			errs = append(errs, e.c.Close(ctx))
+		}
 	}
 	return errors.Join(errs...)
 }
