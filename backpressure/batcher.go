@@ -44,7 +44,13 @@ type Batcher[T any] struct {
 	// added and flushed count rows as they are accepted and as they are
 	// put on the edge; set by Count before use.
 	added, flushed func(rows int)
+	// fresh, if set, is called with every new batch before rows go in.
+	fresh func(*row.Batch[T])
 }
+
+// OnNewBatch makes the batcher call fn with every batch it starts, before
+// any row goes in. Call it before the batcher is used.
+func (b *Batcher[T]) OnNewBatch(fn func(*row.Batch[T])) { b.fresh = fn }
 
 // Count makes the batcher call added with the number of rows every Add or
 // AddBatch accepts, and flushed with the number of rows of every batch it
@@ -169,6 +175,9 @@ func (b *Batcher[T]) room(ctx context.Context) error {
 	}
 	if b.cur == nil {
 		b.cur = b.pool.Get(b.size)
+		if b.fresh != nil {
+			b.fresh(b.cur)
+		}
 		b.born = time.Now()
 		select {
 		case b.kick <- struct{}{}:
