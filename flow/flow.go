@@ -35,8 +35,10 @@ import (
 // Every row CommitRow accepted (returned nil for) is counted in the
 // pipeline Stats of the run that takes it (its input node's In, so
 // Stats.In), and ends there delivered, filtered, failed, dropped,
-// dead-lettered or abandoned; a held row that a failing or cancelled run
-// could not take in is counted failed by its input, with the cause.
+// dead-lettered or abandoned. Held rows that a run could not take in
+// because it ended first (it failed, or was cancelled or shut down while
+// they entered) are not counted in it: they are held again, for the next
+// run.
 //
 // Stop and Shutdown on a flow that is not running do nothing: the held rows
 // stay for the next run. A Stop that races with Start (or Run) takes effect
@@ -52,6 +54,7 @@ type Flow struct {
 	mu      sync.Mutex
 	cur     *run               // the run that takes commits: holding, starting or running
 	lastEx  *exec              // the most recent run started, for Wait and Shutdown
+	pending []any              // held rows ([]In) a run could not take in, for the next run
 	last    *pipeline.Pipeline // the pipeline of the last run that ended
 	defined *config.Flow
 }
@@ -96,7 +99,7 @@ func (f *Flow) Link(fc *config.Func, params map[string]string) error {
 	}
 	if r := f.cur; r != nil {
 		r.mu.Lock()
-		busy, held := r.state != stateIdle, r.in != nil && r.in.count() > 0
+		busy, held := r.state != stateIdle, r.in != nil && r.in.count() > 0 || len(f.pending) > 0
 		r.mu.Unlock()
 		if busy {
 			return fmt.Errorf("flow %s: Link: %w", f.name, ErrRunning)
@@ -399,6 +402,10 @@ func (f *Flow) begin(ctx context.Context, closeIn bool) (*exec, error) {
 		f.mu.Unlock()
 		return nil, fmt.Errorf("flow %s: %w", f.name, ErrRunning)
 	}
+	if len(f.pending) > 0 && r.in != nil {
+		r.in.adopt(f.pending)
+		f.pending = nil
+	}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	ex := &exec{p: r.p, done: make(chan struct{}), cancel: cancel}
 	r.state, r.ex, r.wake, r.stopReq = stateStarting, ex, make(chan struct{}), false
@@ -560,10 +567,20 @@ func (r *run) start(ctx context.Context, ex *exec, closeIn bool) error {
 		}
 		return fail(errors.Join(err, r.closeAll()))
 	}
+	if hook := r.flow.reg.onRunStart; hook != nil {
+		hook(r.flow, r.p)
+	}
 	go r.finish(ex)
 	if r.in != nil {
 		// Only the idle state holds rows, so nothing adds to them now.
-		r.in.flush(ctx)
+		if rest := r.in.flush(ctx); rest != nil {
+			// The run ended (failed, cancelled, shut down) before these
+			// rows got in: they are the next run's.
+			f := r.flow
+			f.mu.Lock()
+			f.pending = append(f.pending, rest)
+			f.mu.Unlock()
+		}
 	}
 	r.mu.Lock()
 	r.state = stateRunning

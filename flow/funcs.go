@@ -234,9 +234,12 @@ type committer interface {
 	hold(row any, max int) error
 	// count returns how many rows are held.
 	count() int
-	// flush submits the held rows; a row that cannot enter (the run
-	// failed or was cancelled) is counted failed with the cause.
-	flush(ctx context.Context)
+	// flush submits the held rows and returns those that could not
+	// enter because the run ended first (a []In), or nil.
+	flush(ctx context.Context) (rest any)
+	// adopt puts rows (each a []In that flush returned) before the held
+	// rows, in order.
+	adopt(rows []any)
 	// submit decodes row and submits it to the running flow.
 	submit(ctx context.Context, row any) error
 	close()
@@ -264,17 +267,22 @@ func (t *typedInput[In]) hold(row any, max int) error {
 
 func (t *typedInput[In]) count() int { return len(t.held) }
 
-func (t *typedInput[In]) flush(ctx context.Context) {
+func (t *typedInput[In]) flush(ctx context.Context) any {
 	held := t.held
 	t.held = nil
 	n, err := t.in.SubmitBatch(ctx, held)
-	if err != nil {
-		// The run failed or was cancelled before these rows got in.
-		err = fmt.Errorf("flow %s: a row held for the run could not enter it: %w", t.flow, err)
-		for range held[n:] {
-			t.in.Fail(err)
-		}
+	if err != nil && n < len(held) {
+		return held[n:]
 	}
+	return nil
+}
+
+func (t *typedInput[In]) adopt(rows []any) {
+	var all []In
+	for _, r := range rows {
+		all = append(all, r.([]In)...)
+	}
+	t.held = append(all, t.held...)
 }
 
 func (t *typedInput[In]) submit(ctx context.Context, row any) error {

@@ -142,9 +142,9 @@ func TestHeldRowsAreBounded(t *testing.T) {
 	assert.Panics(t, func() { flow.WithMaxHeld(0) })
 }
 
-// Rows held for a run whose context is already cancelled are still
-// counted in that run.
-func TestHeldRowsOfACancelledRunAreCounted(t *testing.T) {
+// Rows held for a run whose context is already cancelled are counted in
+// it if they got in (as abandoned), and otherwise held for the next run.
+func TestHeldRowsOfACancelledRunAreNotLost(t *testing.T) {
 	var got atomic.Int64
 	f := countingFlow(t, flow.NewRegistry(), "f", &got)
 	require.NoError(t, f.CommitRowBatch(1, 2, 3))
@@ -152,7 +152,13 @@ func TestHeldRowsOfACancelledRunAreCounted(t *testing.T) {
 	cancel()
 	err := f.Run(ctx)
 	require.ErrorIs(t, err, context.Canceled)
-	assert.EqualValues(t, 3, f.Pipeline().Stats().In)
+	st := f.Pipeline().Stats()
+	assert.Equal(t, st.In, st.Delivered+st.Abandoned)
+	require.NoError(t, f.Run(context.Background()))
+	st2 := f.Pipeline().Stats()
+	assert.EqualValues(t, 3, st.In+st2.In, "each row is taken by one of the two runs")
+	assert.Equal(t, st.Delivered+st2.Delivered, got.Load())
+	assert.Equal(t, st2.In, st2.Delivered)
 }
 
 func TestShutdownDrains(t *testing.T) {
