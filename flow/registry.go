@@ -15,6 +15,7 @@ import (
 	"github.com/kisflow/kisflow/config"
 	"github.com/kisflow/kisflow/connectors"
 	"github.com/kisflow/kisflow/metrics"
+	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
 
@@ -33,6 +34,8 @@ type Registry struct {
 	funcs    map[string]funcImpl
 	conf     *config.Set
 	conns    map[string]*connEntry // connectors started or starting, by name
+
+	onRunStart func(f *Flow, p *pipeline.Pipeline) // for tests: called when a run's pipeline started
 }
 
 // connEntry is a connector being initialised (done open) or started. Its
