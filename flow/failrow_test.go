@@ -187,3 +187,28 @@ func TestFailRowWithDataReuseAndForeignRows(t *testing.T) {
 	assert.EqualValues(t, 2, st.Failed, "FailRow of a foreign row fails the whole call")
 	assert.Contains(t, st.Nodes[1].LastError, "not one of this call's rows")
 }
+
+// Item 25: return_duration is KisFlow's retry interval, not a per-call
+// timeout: the function's calls get no deadline from it, and a failing
+// call is retried.
+func TestReturnDurationIsTheRetryInterval(t *testing.T) {
+	reg := flow.NewRegistry()
+	var calls atomic.Int32
+	var deadlines atomic.Int32
+	require.NoError(t, flow.Register(reg, "once", func(ctx context.Context, h *flow.Handle[int, int], rows []int) error {
+		if _, ok := ctx.Deadline(); ok {
+			deadlines.Add(1)
+		}
+		if calls.Add(1) == 1 {
+			return errInjected
+		}
+		return nil
+	}))
+	f := reg.Define("f")
+	require.NoError(t, f.Link(&config.Func{Name: "once", Mode: config.ModeExpand, Option: config.FuncOption{RetryTimes: 1, ReturnDuration: 1}}, nil))
+	require.NoError(t, f.CommitRow(1))
+	require.NoError(t, f.Run(context.Background()))
+	assert.EqualValues(t, 2, calls.Load(), "retried once after return_duration")
+	assert.Zero(t, deadlines.Load(), "no call had a deadline")
+	assert.EqualValues(t, 1, f.Pipeline().Stats().Delivered)
+}
