@@ -47,20 +47,21 @@ type fnSpec struct {
 	failHow int // 0 FailRow, 1 return an error (the chunk fails), 2 panic (the chunk fails)
 	skip    bool
 	retries int
+	workers int
 }
 
 const abortAt = 777
 
 func (s fnSpec) String() string {
-	return fmt.Sprintf("{%s op=%d keep%%%d action=%d fail=%d%%%d how=%d skip=%v retries=%d}",
-		s.mode, s.op, s.keepMod, s.action, s.failRem, s.failMod, s.failHow, s.skip, s.retries)
+	return fmt.Sprintf("{%s op=%d keep%%%d action=%d fail=%d%%%d how=%d skip=%v retries=%d workers=%d}",
+		s.mode, s.op, s.keepMod, s.action, s.failRem, s.failMod, s.failHow, s.skip, s.retries, s.workers)
 }
 
 func genSpecs(rng *rand.Rand) []fnSpec {
 	n := 1 + rng.IntN(4)
 	specs := make([]fnSpec, n)
 	for i := range specs {
-		s := fnSpec{skip: rng.IntN(3) > 0, retries: rng.IntN(3)}
+		s := fnSpec{skip: rng.IntN(3) > 0, retries: rng.IntN(3), workers: 1 + rng.IntN(3)}
 		switch {
 		case i == n-1 && rng.IntN(3) > 0:
 			s.mode = config.ModeExpand
@@ -89,7 +90,7 @@ func genSpecs(rng *rand.Rand) []fnSpec {
 
 // register registers spec as function name.
 func (s fnSpec) register(reg *flow.Registry, name string) error {
-	var opts []stage.Option
+	opts := []stage.Option{stage.Concurrency(s.workers)}
 	if s.skip {
 		opts = append(opts, stage.OnError(stage.Skip))
 	}
