@@ -97,16 +97,18 @@ func (f *Flow) Link(fc *config.Func, params map[string]string) error {
 	if f.defined == nil {
 		return fmt.Errorf("flow %s: Link on a flow not made with Define", f.name)
 	}
+	busy, held := false, len(f.pending) > 0
 	if r := f.cur; r != nil {
 		r.mu.Lock()
-		busy, held := r.state != stateIdle, r.in != nil && r.in.count() > 0 || len(f.pending) > 0
+		busy = r.state != stateIdle
+		held = held || r.in != nil && r.in.count() > 0
 		r.mu.Unlock()
-		if busy {
-			return fmt.Errorf("flow %s: Link: %w", f.name, ErrRunning)
-		}
-		if held {
-			return fmt.Errorf("flow %s: Link: rows are held for the next run; run them first", f.name)
-		}
+	}
+	if busy {
+		return fmt.Errorf("flow %s: Link: %w", f.name, ErrRunning)
+	}
+	if held {
+		return fmt.Errorf("flow %s: Link: rows are held for the next run; run them first", f.name)
 	}
 	if fc == nil {
 		return fmt.Errorf("flow %s: Link: nil function configuration", f.name)
@@ -407,7 +409,7 @@ func (f *Flow) begin(ctx context.Context, closeIn bool) (*exec, error) {
 		f.pending = nil
 	}
 	runCtx, cancel := context.WithCancelCause(ctx)
-	ex := &exec{p: r.p, done: make(chan struct{}), cancel: cancel}
+	ex := &exec{p: r.p, in: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
 	r.state, r.ex, r.wake, r.stopReq = stateStarting, ex, make(chan struct{}), false
 	r.mu.Unlock()
 	f.lastEx = ex
@@ -459,6 +461,7 @@ type run struct {
 type exec struct {
 	p      *pipeline.Pipeline
 	cancel context.CancelCauseFunc // cancels the ctx the pipeline started with
+	in     chan struct{}           // closed when the held rows are in (or held again)
 	done   chan struct{}           // closed when it has ended
 	err    error                   // set before done closes
 }
@@ -590,6 +593,7 @@ func (r *run) start(ctx context.Context, ex *exec, closeIn bool) error {
 		r.in.close()
 	}
 	r.mu.Unlock()
+	close(ex.in)
 	if stop {
 		r.p.Stop()
 	}
@@ -606,6 +610,9 @@ func (r *run) finish(ex *exec) {
 		r.metrics.Unwatch(r.p)
 	}
 	ex.err = errors.Join(err, r.closeAll())
+	// Held rows the run could not take in are held again before anyone
+	// learns that it ended.
+	<-ex.in
 	f := r.flow
 	f.mu.Lock()
 	if f.cur == r {
