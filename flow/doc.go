@@ -51,9 +51,13 @@
 //   - Abort stops the flow: its input closes, rows in flight drain.
 //   - DataReuse passes the function's input rows on instead of its commits.
 //   - ForceEntryNext calls the next function even when nothing was committed.
-//   - JumpFunc(name) sends the committed rows to the named function; they
-//     run from there to the end of the flow in the worker that jumped, and
-//     more than MaxHops jumps fail with ErrJumpLoop.
+//   - JumpFunc(name) sends the rows the function passes on (its commits,
+//     or its input under DataReuse; when it passes on none, its input, as
+//     KisFlow runs the target again on data it had) to the named function,
+//     through that function's own stage: counted there, under its error
+//     policy, retries and concurrency. Rows that jumped more than MaxHops
+//     times fail with ErrJumpLoop, naming both functions; a loop that
+//     changes nothing therefore ends in ErrJumpLoop, never silently.
 //
 // # Save and Load
 //

@@ -185,7 +185,7 @@ func TestFailRowWithDataReuseAndForeignRows(t *testing.T) {
 	require.NoError(t, f.Run(context.Background()))
 	st = f.Pipeline().Stats()
 	assert.EqualValues(t, 2, st.Failed, "FailRow of a foreign row fails the whole call")
-	assert.Contains(t, st.Nodes[1].LastError, "not one of this call's rows")
+	assert.Contains(t, nodeStats(t, st, "reuse").LastError, "not one of this call's rows")
 }
 
 // Item 25: return_duration is KisFlow's retry interval, not a per-call

@@ -428,7 +428,9 @@ type linkedFunc struct {
 	conf   *config.Func
 	params map[string]string
 	impl   funcImpl
-	writer connectors.Writer // Save functions with a connector, set at start
+	// enter sends rows (nil for none) from function from into this
+	// function's input, through its feedback stream; set by entry.
+	enter func(ctx context.Context, from *linkedFunc, rows any) error
 }
 
 // Run states: what a run does with committed rows.
@@ -524,6 +526,7 @@ func build(f *Flow, fc *config.Flow) (*run, error) {
 		} else if lf.mode == config.ModeLoad {
 			return nil, fmt.Errorf("flow %s: flows[%d]: function %s: a Load function must come first", f.name, i, lf.name)
 		}
+		stream = lf.impl.entry(r, lf, stream)
 		out, err := lf.impl.link(r, lf, stream)
 		if err != nil {
 			return nil, err
@@ -659,50 +662,16 @@ func (r *run) closeAll() error {
 // abort stops the flow for the Abort action.
 func (r *run) abort() { r.stop() }
 
-// runFrom runs rows, the result of function lf, through the rest of the
-// flow in the caller's goroutine, starting at next's target (a jump) or at
-// the function after lf (ForceEntryNext).
-func (r *run) runFrom(ctx context.Context, lf *linkedFunc, rows any, next jumpTo) error {
-	hops := 0
-	for {
-		var i int
-		switch {
-		case next.target != "":
-			hops++
-			if hops > MaxHops {
-				return fmt.Errorf("flow %s: function %s: %w: more than %d jumps (last to %s); is there a loop?",
-					r.flow.name, lf.name, ErrJumpLoop, MaxHops, next.target)
-			}
-			i = r.index[next.target]
-		case next.force:
-			i = lf.idx + 1
-		default:
-			return nil
-		}
-		for ; i < len(r.funcs); i++ {
-			lf = r.funcs[i]
-			out, nx, err := lf.impl.inline(ctx, r, lf, rows)
-			if err != nil {
-				return err
-			}
-			if lf.writer != nil {
-				if err := lf.impl.save(ctx, lf.writer, out); err != nil {
-					return fmt.Errorf("flow %s: function %s: save: %w", r.flow.name, lf.name, err)
-				}
-			}
-			rows = out
-			if nx.target != "" {
-				next = nx
-				break
-			}
-			if nx.n == 0 && !nx.force {
-				return nil
-			}
-		}
-		if i >= len(r.funcs) {
-			return nil
-		}
+// jump sends rows, passed on by function from, to the function named
+// target, through the target's own stage: counted there, under its error
+// policy, retries and concurrency. Rows that have jumped MaxHops times
+// fail with ErrJumpLoop instead.
+func (r *run) jump(ctx context.Context, from *linkedFunc, target string, rows any) error {
+	if hops := pipeline.Hops(ctx) + 1; hops > MaxHops {
+		return fmt.Errorf("flow %s: function %s: %w: rows jumped %d times, the last from %s to %s; is there a loop?",
+			r.flow.name, from.name, ErrJumpLoop, MaxHops, from.name, target)
 	}
+	return r.funcs[r.index[target]].enter(ctx, from, rows)
 }
 
 // lazyReader is the reader a Load source is built with; the connector's
@@ -761,7 +730,6 @@ func (r *run) openWriter(lf *linkedFunc, lw *lazyWriter) func(context.Context) e
 			return fmt.Errorf("flow %s: function %s: %w %q: %w", r.flow.name, lf.name, ErrConnector, cc.Name, err)
 		}
 		lw.w = w
-		lf.writer = lw
 		r.mu.Lock()
 		r.closers = append(r.closers, w.Close)
 		r.mu.Unlock()

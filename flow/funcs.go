@@ -30,18 +30,17 @@ type funcImpl interface {
 	// not nil, and discards it when it is the end of the flow. It returns
 	// the stream the next function reads.
 	finish(r *run, lf *linkedFunc, out any, w connectors.Writer, last bool) any
-	// inline runs the function on rows (a []In) in the caller's goroutine,
-	// for jumps, returning its result rows (a []Out).
-	inline(ctx context.Context, r *run, lf *linkedFunc, rows any) (out any, next jumpTo, err error)
-	// save writes rows (a []Out) to w, for rows that jumped.
-	save(ctx context.Context, w connectors.Writer, rows any) error
+	// entry merges a feedback stream into prev, the function's input, and
+	// sets lf.enter, which sends rows (a []In) through it: how rows jump
+	// to the function, and how ForceEntryNext calls it with none.
+	entry(r *run, lf *linkedFunc, prev any) any
 }
 
-// jumpTo says where a chunk's results go after an inline call.
-type jumpTo struct {
+// next says where a chunk's results go besides the next function.
+type next struct {
 	target string // JumpFunc target, or ""
 	force  bool   // ForceEntryNext
-	n      int    // how many rows the call passed on
+	input  any    // the call's input rows it did not fail (a []In), sent by a jump that passes on nothing
 }
 
 func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
@@ -106,16 +105,24 @@ func (typed[In, Out]) finish(r *run, lf *linkedFunc, out any, w connectors.Write
 	return s
 }
 
-func (typed[In, Out]) save(ctx context.Context, w connectors.Writer, rows any) error {
-	msgs := []connectors.Message{}
-	for _, v := range rows.([]Out) {
-		data, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		msgs = append(msgs, connectors.Message{Data: data})
+func (typed[In, Out]) entry(r *run, lf *linkedFunc, prev any) any {
+	s, ok := prev.(pipeline.Stream[In])
+	if !ok {
+		return prev // link reports the mismatch
 	}
-	return w.Write(ctx, msgs)
+	fb, jumps := pipeline.NewFeedback[In](r.p, lf.name+".jumps")
+	lf.enter = func(ctx context.Context, from *linkedFunc, rows any) error {
+		var in []In
+		if rows != nil {
+			var ok bool
+			if in, ok = rows.([]In); !ok {
+				return fmt.Errorf("flow %s: function %s: %w: its rows (%T) cannot go to function %s (input %v)",
+					r.flow.name, from.name, ErrTypeMismatch, rows, lf.name, typeOf[In]())
+			}
+		}
+		return fb.Send(ctx, in)
+	}
+	return pipeline.Merge(s, jumps)
 }
 
 // kisFunc is a registered KisFlow-style function.
@@ -135,17 +142,23 @@ func (k *kisFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error) {
 			r.flow.name, ErrTypeMismatch, lf.name, typeOf[In](), typeOf[Out]())
 	}
 	opts := append(append([]stage.Option(nil), k.opts...), retryOpts(lf.conf)...)
+	last := lf.idx == len(r.funcs)-1
 	process := func(ctx context.Context, rows []In, fail func(int, error)) ([]Out, error) {
-		out, next, err := k.call(ctx, r, lf, rows, fail)
-		if err != nil {
+		out, nx, err := k.call(ctx, r, lf, rows, fail)
+		switch {
+		case err != nil:
 			return nil, err
-		}
-		if next.target != "" || (next.force && len(out) == 0) {
-			return nil, r.runFrom(ctx, lf, out, next)
+		case nx.target != "":
+			var jumped any = out
+			if len(out) == 0 {
+				jumped = nx.input // KisFlow runs the target again on data it had
+			}
+			return nil, r.jump(ctx, lf, nx.target, jumped)
+		case nx.force && len(out) == 0 && !last:
+			return nil, r.funcs[lf.idx+1].enter(ctx, lf, nil)
 		}
 		return out, nil
 	}
-	last := lf.idx == len(r.funcs)-1
 	switch {
 	case lf.mode == config.ModeExpand && last:
 		// The end of the flow: the rows it did not fail are delivered
@@ -162,9 +175,8 @@ func (k *kisFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error) {
 	return pipeline.Then(s, stage.Chunk(lf.name, stage.KindCalculate, process, opts...)), nil
 }
 
-// call calls the function on rows. fail fails one row alone (nil for rows
-// that jumped: a row the function fails then fails the call).
-func (k *kisFunc[In, Out]) call(ctx context.Context, r *run, lf *linkedFunc, rows []In, fail func(int, error)) ([]Out, jumpTo, error) {
+// call calls the function on rows. fail fails one row alone.
+func (k *kisFunc[In, Out]) call(ctx context.Context, r *run, lf *linkedFunc, rows []In, fail func(int, error)) ([]Out, next, error) {
 	h := &Handle[In, Out]{run: r, fn: lf, rows: rows, failRow: fail}
 	err := k.fn(ctx, h, rows)
 	if err == nil {
@@ -174,19 +186,13 @@ func (k *kisFunc[In, Out]) call(ctx context.Context, r *run, lf *linkedFunc, row
 		err = errors.Join(h.failErrs...)
 	}
 	if err != nil {
-		return nil, jumpTo{}, err
+		return nil, next{}, err
 	}
-	out := h.result()
-	return out, jumpTo{target: h.jump, force: h.force, n: len(out)}, nil
-}
-
-func (k *kisFunc[In, Out]) inline(ctx context.Context, r *run, lf *linkedFunc, rows any) (any, jumpTo, error) {
-	in, ok := rows.([]In)
-	if !ok {
-		return nil, jumpTo{}, fmt.Errorf("flow %s: %w: rows of type %T cannot jump to function %s (input %v)",
-			r.flow.name, ErrTypeMismatch, rows, lf.name, typeOf[In]())
+	nx := next{target: h.jump, force: h.force}
+	if nx.target != "" {
+		nx.input = h.kept()
 	}
-	return k.call(ctx, r, lf, in, nil)
+	return h.result(), nx, nil
 }
 
 // stageFunc is a registered typed stage.
@@ -223,9 +229,6 @@ func (f *stageFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error)
 	return pipeline.Then(s, st), nil
 }
 
-func (f *stageFunc[In, Out]) inline(_ context.Context, r *run, lf *linkedFunc, _ any) (any, jumpTo, error) {
-	return nil, jumpTo{}, fmt.Errorf("flow %s: function %s is a typed stage; JumpFunc can only reach KisFlow-style functions", r.flow.name, lf.name)
-}
 
 // committer feeds committed rows into a flow.
 type committer interface {

@@ -162,6 +162,20 @@ func (h *Handle[In, Out]) fail(err error) error {
 
 // result returns the rows to pass on: the input rows under DataReuse
 // (less those failed with FailRow), else what was committed.
+// kept returns the input rows the call did not fail.
+func (h *Handle[In, Out]) kept() []In {
+	if len(h.failed) == 0 {
+		return h.rows
+	}
+	kept := make([]In, 0, len(h.rows)-len(h.failed))
+	for i, v := range h.rows {
+		if !h.isFailed(i) {
+			kept = append(kept, v)
+		}
+	}
+	return kept
+}
+
 func (h *Handle[In, Out]) result() []Out {
 	if !h.reuse {
 		return h.out
