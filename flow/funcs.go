@@ -229,7 +229,6 @@ func (f *stageFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error)
 	return pipeline.Then(s, st), nil
 }
 
-
 // committer feeds committed rows into a flow.
 type committer interface {
 	// hold decodes row and keeps it until flush, for rows committed
