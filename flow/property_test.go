@@ -42,7 +42,9 @@ type fnSpec struct {
 	mode    config.Mode
 	op      int // Calculate: 0 pass, 1 double, 2 duplicate, 3 sum the chunk
 	keepMod int // Verify: keep rows with v%keepMod != 0
-	action  int // 0 none, 1 DataReuse, 2 ForceEntryNext on an empty result, 3 Abort on abortAt
+	action  int // 0 none, 1 DataReuse, 2 ForceEntryNext on an empty result, 3 Abort on abortAt, 4 JumpFunc
+	jumpTo  int // action 4: index of the function jumped to, for chunks holding a row with v%jumpMod == 0
+	jumpMod int
 	failMod int // rows with v%failMod == failRem fail (0: none)
 	failRem int
 	failHow int // 0 FailRow, 1 return an error (the chunk fails), 2 panic (the chunk fails)
@@ -54,8 +56,8 @@ type fnSpec struct {
 const abortAt = 777
 
 func (s fnSpec) String() string {
-	return fmt.Sprintf("{%s op=%d keep%%%d action=%d fail=%d%%%d how=%d skip=%v retries=%d workers=%d}",
-		s.mode, s.op, s.keepMod, s.action, s.failRem, s.failMod, s.failHow, s.skip, s.retries, s.workers)
+	return fmt.Sprintf("{%s op=%d keep%%%d action=%d jump=f%d/%%%d fail=%d%%%d how=%d skip=%v retries=%d workers=%d}",
+		s.mode, s.op, s.keepMod, s.action, s.jumpTo, s.jumpMod, s.failRem, s.failMod, s.failHow, s.skip, s.retries, s.workers)
 }
 
 func genSpecs(rng *rand.Rand) []fnSpec {
@@ -74,7 +76,14 @@ func genSpecs(rng *rand.Rand) []fnSpec {
 			s.op = rng.IntN(4)
 		}
 		if s.mode != config.ModeExpand {
-			s.action = rng.IntN(4)
+			s.action = rng.IntN(5)
+		}
+		if s.action == 4 {
+			s.jumpTo = rng.IntN(n)
+			s.jumpMod = 2 + rng.IntN(20)
+			if s.op == 2 {
+				s.op = 0 // a jump of duplicated rows doubles them on every hop: 2^MaxHops times the work
+			}
 		}
 		if rng.IntN(2) == 0 {
 			s.failMod = 5 + rng.IntN(50)
@@ -141,6 +150,12 @@ func (s fnSpec) register(reg *flow.Registry, name string) error {
 			for _, v := range rows {
 				if v == abortAt {
 					return h.Next(flow.Abort)
+				}
+			}
+		case 4:
+			for _, v := range rows {
+				if v%s.jumpMod == 0 {
+					return h.Next(flow.JumpFunc("f" + strconv.Itoa(s.jumpTo)))
 				}
 			}
 		}
@@ -335,11 +350,22 @@ func propertyCase(seed uint64) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		return fail("hang: the goroutines did not finish before the deadline")
+		var where []string
+		instMu.Lock()
+		for _, fl := range instances {
+			if p := fl.Pipeline(); p != nil {
+				where = append(where, nodes(p.Stats()))
+			}
+		}
+		instMu.Unlock()
+		return fail("hang: the goroutines did not finish before the deadline; %s", strings.Join(where, "; "))
 	}
 	// The last run of every instance takes the rows still held.
 	for _, fl := range instances {
 		if err := fl.Run(ctx); hung(err) {
+			if p := fl.Pipeline(); p != nil {
+				return fail("last Run hung: %v; %s", err, nodes(p.Stats()))
+			}
 			return fail("last Run hung: %v", err)
 		}
 	}

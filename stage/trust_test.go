@@ -161,3 +161,24 @@ func TestPanicErrorIsOneLine(t *testing.T) {
 	assert.NotContains(t, res.stats.LastError, "\n")
 	assert.Contains(t, string(pe.Stack), "trust_test.go")
 }
+
+// A row failed alone and retried alone: what a failing retry returned is
+// discarded too.
+func TestChunkRetryOfFailedRowDiscardsItsOutput(t *testing.T) {
+	st := stage.Chunk("sum", stage.KindCalculate, func(_ context.Context, rows []int, fail func(int, error)) ([]int, error) {
+		sum := 0
+		for i, v := range rows {
+			if v == 3 {
+				fail(i, errBad)
+			}
+			sum += v
+		}
+		return []int{sum}, nil // commits even for a chunk whose only row failed
+	}, stage.Retry(2, 0), stage.OnError(stage.Skip))
+	res := runStage(t, st, ints(5), 5)
+	require.NoError(t, res.err)
+	assert.Equal(t, []int{10}, res.out, "the chunk's sum only: the failing retries of row 3 emit nothing")
+	assert.EqualValues(t, 1, res.stats.Failed)
+	assert.EqualValues(t, 2, res.stats.Retried)
+	assert.EqualValues(t, 4, res.stats.Delivered)
+}

@@ -161,7 +161,7 @@ func (w *worker[In, Out]) rowFailed(ctx context.Context, v []In, err error) erro
 // function failed one by one (Chunk's fail) are then retried and given up
 // on one at a time.
 func (w *worker[In, Out]) chunk(ctx context.Context, rows []In) error {
-	err := w.retry(ctx, w.attempt(ctx, rows), func() error { return w.attempt(ctx, rows) })
+	err := w.retry(ctx, w.attempt(ctx, rows, false), func() error { return w.attempt(ctx, rows, false) })
 	if err != nil {
 		for _, v := range rows {
 			if err := w.giveUp(ctx, err, v); err != nil {
@@ -177,18 +177,7 @@ func (w *worker[In, Out]) chunk(ctx context.Context, rows []In) error {
 	w.marks = w.marks[:0]
 	for _, m := range marks {
 		v := rows[m.i : m.i+1]
-		attempt := func() error {
-			if err := w.attempt(ctx, v); err != nil {
-				return err
-			}
-			if len(w.marks) > 0 {
-				err := w.marks[0].err
-				w.marks = w.marks[:0]
-				return err
-			}
-			return nil
-		}
-		if err := w.retry(ctx, m.err, attempt); err != nil {
+		if err := w.retry(ctx, m.err, func() error { return w.attempt(ctx, v, true) }); err != nil {
 			if err := w.giveUp(ctx, err, v[0]); err != nil {
 				return err
 			}
@@ -198,8 +187,9 @@ func (w *worker[In, Out]) chunk(ctx context.Context, rows []In) error {
 }
 
 // attempt makes one call of the chunk function on rows; on failure (an
-// error or a panic) its results are discarded.
-func (w *worker[In, Out]) attempt(ctx context.Context, rows []In) error {
+// error, a panic, or for a single row retried alone, failing it again)
+// its results and counts are discarded.
+func (w *worker[In, Out]) attempt(ctx context.Context, rows []In, single bool) error {
 	mark := 0
 	if w.out != nil {
 		mark = len(w.out.Rows)
@@ -207,6 +197,9 @@ func (w *worker[In, Out]) attempt(ctx context.Context, rows []In) error {
 	w.marks = w.marks[:0]
 	delivered, filtered := w.delivered, w.filtered
 	err := w.safe(func() error { return w.s.all(ctx, w, rows) })
+	if err == nil && single && len(w.marks) > 0 {
+		err = w.marks[0].err
+	}
 	if err != nil {
 		w.truncate(mark)
 		w.marks = w.marks[:0]
