@@ -34,7 +34,7 @@ func TestMetricsPassedIn(t *testing.T) {
 
 	f, err := reg.NewFlow("CalStuAvgScore")
 	require.NoError(t, err)
-	require.NoError(t, f.CommitRow(row101))
+	require.NoError(t, f.CommitRow(context.Background(), row101))
 	require.NoError(t, f.Run(context.Background()))
 
 	resp, err := http.Get("http://" + srv.Addr() + metrics.Path)
