@@ -313,7 +313,9 @@ func (f *faults) check(ctx context.Context, v int) error {
 func (f *faults) hash(v int) uint64 { return mix(uint64(v) ^ f.salt ^ 0x5bd1e995) }
 
 // out is the deterministic result of a Map-like function.
-func (f *faults) out(v int, j int) int { return int(mix(uint64(v)+uint64(j)*7919+f.salt) % 1_000_000_000) }
+func (f *faults) out(v int, j int) int {
+	return int(mix(uint64(v)+uint64(j)*7919+f.salt) % 1_000_000_000)
+}
 
 // overflowPolicy draws an edge policy; Fail, which usually ends the run,
 // is rarer than the others.
