@@ -44,7 +44,13 @@ type Batcher[T any] struct {
 	// added and flushed count rows as they are accepted and as they are
 	// put on the edge; set by Count before use.
 	added, flushed func(rows int)
+	// fresh, if set, is called with every new batch before rows go in.
+	fresh func(*row.Batch[T])
 }
+
+// OnNewBatch makes the batcher call fn with every batch it starts, before
+// any row goes in. Call it before the batcher is used.
+func (b *Batcher[T]) OnNewBatch(fn func(*row.Batch[T])) { b.fresh = fn }
 
 // Count makes the batcher call added with the number of rows every Add or
 // AddBatch accepts, and flushed with the number of rows of every batch it
@@ -139,7 +145,6 @@ func (b *Batcher[T]) addBatch(ctx context.Context, rows []T, t *row.Tracker) (in
 	}
 	defer b.mu.Release(1)
 	added := 0
-	defer func() { b.took(added) }()
 	for len(rows) > 0 {
 		if err := b.room(ctx); err != nil {
 			return added, err
@@ -152,6 +157,7 @@ func (b *Batcher[T]) addBatch(ctx context.Context, rows []T, t *row.Tracker) (in
 		b.cur.Rows = append(b.cur.Rows, rows[:n]...)
 		rows = rows[n:]
 		added += n
+		b.took(n)
 	}
 	return added, nil
 }
@@ -169,6 +175,9 @@ func (b *Batcher[T]) room(ctx context.Context) error {
 	}
 	if b.cur == nil {
 		b.cur = b.pool.Get(b.size)
+		if b.fresh != nil {
+			b.fresh(b.cur)
+		}
 		b.born = time.Now()
 		select {
 		case b.kick <- struct{}{}:

@@ -53,6 +53,8 @@ func Example() {
 	// Output:
 	// flow_data_total{flow_name=CalStuAvgScore} 5
 	// flow_schedule_cnts{flow_name=CalStuAvgScore} 1
+	// kisflow_flow_rows_total{flow=CalStuAvgScore,outcome=abandoned} 0
+	// kisflow_flow_rows_total{flow=CalStuAvgScore,outcome=dead_lettered} 0
 	// kisflow_flow_rows_total{flow=CalStuAvgScore,outcome=delivered} 3
 	// kisflow_flow_rows_total{flow=CalStuAvgScore,outcome=dropped} 0
 	// kisflow_flow_rows_total{flow=CalStuAvgScore,outcome=failed} 0

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/kisflow/kisflow/backpressure"
+	"github.com/kisflow/kisflow/row"
 	"github.com/kisflow/kisflow/stage"
 )
 
@@ -66,6 +67,7 @@ func (d *deadLetters) prepare(ctx context.Context, nodes []*node) {
 	d.batcher = backpressure.NewBatcher(d.edge(), d.p.cfg.batchSize, 0, ctx.Done())
 	c := &d.n.counters
 	d.batcher.Count(func(rows int) { c.Take(int64(rows)) }, func(rows int) { c.Pass(int64(rows), int64(rows)) })
+	d.batcher.OnNewBatch(func(b *row.Batch[stage.Failure]) { admit(d.p, b) })
 	var left atomic.Int32
 	for _, n := range nodes {
 		if !n.deadLetter {

@@ -17,7 +17,8 @@
 // A stream has exactly one consumer. To branch and merge use [Broadcast]
 // (every branch gets every row), [Partition] (by key, keeping each key in
 // order), [Balance] (each batch to the first free branch), [Route] (by a
-// name the row picks: KisFlow's JumpFunc) and [Merge].
+// name the row picks) and [Merge]. [NewFeedback] makes a loop: stage
+// functions send rows back to an earlier stage (KisFlow's JumpFunc).
 //
 // # Running
 //
@@ -33,9 +34,43 @@
 //
 // # Accounting
 //
-// Nothing is lost silently. [Pipeline.Stats] returns per-node and per-edge
-// counters; for a graph of one-to-one stages, once drained,
-// In = Delivered + Filtered + Dropped + Failed.
+// Nothing is lost silently. Every node counts the rows it takes (In) and
+// one outcome for each: Delivered (passed on, or consumed by a sink),
+// Filtered (a Verify function dropped it), Failed (its function failed
+// after retries and the row was skipped or failed the run; input a source
+// could not turn into a row), DeadLettered (sent to the [DeadLetters]
+// stream). Edges count Dropped rows (overflow policies). When a run ends
+// without draining, whatever held rows (a node, a batcher, an edge) counts
+// them Abandoned. At the end of every run, whatever its ending, for every
+// node and for the totals of [Pipeline.Stats]:
+//
+//	In = Delivered + Filtered + Failed + Dropped + DeadLettered + Abandoned
+//
+// The totals' In counts the rows the sources took plus the rows created
+// inside the graph (Stats.Created: a broadcast's copies, a FlatMap's extra
+// results), so the rule holds for every topology.
+//
+// # Endings
+//
+//   - Drained: every source ended (a slice or sequence exhausted, a channel
+//     closed, every Input closed) and every row went through. Nothing is
+//     abandoned.
+//   - [Pipeline.Stop]: sources stop taking input, and deliver what they had
+//     taken; inputs refuse new rows with [ErrStopped]; the rows in flight
+//     drain. Nothing is abandoned; Wait returns nil.
+//   - [Pipeline.Shutdown](ctx): Stop, then wait; if ctx ends first the run
+//     is cancelled and what is left is abandoned; it returns ctx's error.
+//   - ctx cancelled, or a failure (a stage under [stage.FailFlow], a panic,
+//     an edge overflowing under [backpressure.Fail]): the run stops
+//     promptly; rows in flight are abandoned; Wait returns the first error.
+//
+// # Acknowledgement
+//
+// [Input.SubmitAck] and [Emitter.Emit] take an ack function, called once
+// when every row derived from the submitted rows was handled (delivered,
+// filtered, failed under Skip, dropped, dead-lettered), and only if every
+// row was accepted; never for input any of whose rows was abandoned. A
+// broker source acknowledging through it gets at-least-once delivery.
 //
 // # Costs
 //

@@ -55,6 +55,7 @@ func (e *Emitter[T]) emit(ctx context.Context, rows []T, t *row.Tracker) (int, e
 		}
 		n := min(size, len(rows))
 		b := e.pool.Get(n)
+		admit(e.p, b)
 		b.Rows = append(b.Rows, rows[:n]...)
 		if t != nil {
 			t.Retain(1)

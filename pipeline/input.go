@@ -37,6 +37,7 @@ func NewInput[T any](p *Pipeline, name string) (*Input[T], Stream[T]) {
 	n.start = func(ctx context.Context, env *stage.Env) {
 		b := backpressure.NewBatcher(s.port.edge, p.cfg.batchSize, 0, ctx.Done())
 		b.Count(func(rows int) { n.counters.Take(int64(rows)) }, func(rows int) { n.counters.Pass(int64(rows), int64(rows)) })
+		b.OnNewBatch(func(nb *row.Batch[T]) { admit(p, nb) })
 		in.batcher.Store(b)
 		env.Go(func() error {
 			err := b.Run(ctx, in.closed)

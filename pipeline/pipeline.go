@@ -96,6 +96,8 @@ type Pipeline struct {
 	deadLetters *deadLetters
 	closers     []func() // close every Input on Stop
 	forwards    int      // Balance branches forwarded into a merge, for unique names
+	feedbacks   []func() // end every Feedback stream
+	flight      *flight  // set at Start when there are feedback streams
 
 	started  atomic.Bool   // set once Start got past its checks
 	stopped  chan struct{} // closed by Stop
@@ -212,6 +214,7 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	if p.deadLetters != nil {
 		p.deadLetters.prepare(runCtx, p.nodes)
 	}
+	p.prepareFlight()
 	var wg sync.WaitGroup
 	for _, n := range p.nodes {
 		left := atomic.Int32{}

@@ -62,6 +62,7 @@ func (e *emitter[T]) stopping() bool {
 func (e *emitter[T]) add(ctx context.Context, v T) (bool, error) {
 	if e.b == nil {
 		e.b = e.pool.Get(e.size)
+		admit(e.p, e.b)
 	}
 	e.b.Rows = append(e.b.Rows, v)
 	e.c.Take(1)
@@ -98,6 +99,7 @@ func FromSlice[T any](p *Pipeline, name string, rows []T) Stream[T] {
 		for len(rows) > 0 && !e.stopping() {
 			n := min(e.size, len(rows))
 			e.b = e.pool.Get(n)
+			admit(p, e.b)
 			e.b.Rows = append(e.b.Rows, rows[:n]...)
 			c.Take(int64(n))
 			rows = rows[n:]

@@ -102,7 +102,7 @@ func (p *Pipeline) Stats() Stats {
 			// Its output enters the main graph through a merge.
 			s.Created += ns.Out
 			continue
-		case n.kind == kindSource:
+		case n.kind == kindSource || n.kind == kindFeedback:
 			s.In += ns.In
 		case n.sink:
 			s.Delivered += ns.Delivered

@@ -12,6 +12,31 @@ type Batch[T any] struct {
 	Rows []T
 
 	trackers []*Tracker
+	hops     int // feedback hops the rows have taken (see Lineage)
+}
+
+// Lineage is what rows made from a batch inherit: the trackers of the
+// input they derive from, and how many times they went round a feedback
+// loop. It is valid while the batch it came from is being processed.
+type Lineage struct {
+	trackers []*Tracker
+	hops     int
+}
+
+// Hops reports how many feedback hops the rows have taken.
+func (l Lineage) Hops() int { return l.hops }
+
+// Lineage returns the batch's lineage.
+func (b *Batch[T]) Lineage() Lineage { return Lineage{b.trackers, b.hops} }
+
+// Inherit makes b's rows derive from l: it attaches every tracker of l,
+// retaining each once, and sets b's hop count to hops.
+func (b *Batch[T]) Inherit(l Lineage, hops int) {
+	for _, t := range l.trackers {
+		t.Retain(1)
+		b.trackers = append(b.trackers, t)
+	}
+	b.hops = hops
 }
 
 // Len returns the number of rows in the batch.
@@ -36,10 +61,12 @@ func (b *Batch[T]) Release() {
 	b.trackers = b.trackers[:0]
 }
 
-// MoveTrackers moves every tracker of from onto to, leaving from with none.
-// The types of the two batches may differ: a stage moves the trackers of its
-// input batch onto the output batch it produced.
+// MoveTrackers moves every tracker of from onto to, leaving from with none,
+// and gives to the hop count of from. The types of the two batches may
+// differ: a stage moves the trackers of its input batch onto the output
+// batch it produced.
 func MoveTrackers[A, B any](to *Batch[B], from *Batch[A]) {
+	to.hops = from.hops
 	if len(from.trackers) == 0 {
 		return
 	}
@@ -51,6 +78,7 @@ func MoveTrackers[A, B any](to *Batch[B], from *Batch[A]) {
 // ShareTrackers attaches every tracker of from to to as well, retaining each
 // once, for a batch that holds more rows derived from the same input.
 func ShareTrackers[A, B any](to *Batch[B], from *Batch[A]) {
+	to.hops = from.hops
 	for _, t := range from.trackers {
 		t.Retain(1)
 		to.trackers = append(to.trackers, t)
@@ -118,6 +146,7 @@ func (p *Pool[T]) Get(size int) *Batch[T] {
 // recycles b. The caller must not touch b afterwards.
 func (p *Pool[T]) Put(b *Batch[T]) {
 	b.Release()
+	b.hops = 0
 	if cap(b.Rows) > maxPooledCap {
 		return
 	}

@@ -48,6 +48,7 @@ func (s *Stage[In, Out]) Start(ctx context.Context, env *Env, in *backpressure.E
 		env.Go(func() error {
 			defer closeOut()
 			w := newWorker(s, env)
+			wctx := w.context(ctx)
 			for {
 				select {
 				case b, ok := <-in.C():
@@ -55,7 +56,7 @@ func (s *Stage[In, Out]) Start(ctx context.Context, env *Env, in *backpressure.E
 						return nil
 					}
 					env.Counters.Take(int64(len(b.Rows)))
-					if err := w.step(ctx, b, out); err != nil {
+					if err := w.step(wctx, b, out); err != nil {
 						return ending(err)
 					}
 				case <-ctx.Done():
@@ -140,6 +141,7 @@ func (s *Stage[In, Out]) Start(ctx context.Context, env *Env, in *backpressure.E
 				}()
 			}
 			w := newWorker(s, env)
+			wctx := w.context(ctx)
 			for {
 				select {
 				case t, ok := <-work:
@@ -147,12 +149,12 @@ func (s *Stage[In, Out]) Start(ctx context.Context, env *Env, in *backpressure.E
 						return nil
 					}
 					if !ordered {
-						if err := w.step(ctx, t.b, out); err != nil {
+						if err := w.step(wctx, t.b, out); err != nil {
 							return ending(err)
 						}
 						continue
 					}
-					o, passed, err := w.process(ctx, t.b)
+					o, passed, err := w.process(wctx, t.b)
 					if err != nil {
 						return ending(err)
 					}

@@ -19,8 +19,9 @@ type worker[In, Out any] struct {
 	out     *row.Batch[Out]
 	emit    func(Out)
 
-	pos  int // index of the row being processed, for panics
-	mark int // len(out.Rows) before the row being processed: its results start there
+	cur  row.Lineage // of the batch being processed, for LineageOf
+	pos  int         // index of the row being processed, for panics
+	mark int         // len(out.Rows) before the row being processed: its results start there
 	// marks are the rows a chunk function failed one by one (see Chunk).
 	marks []rowMark
 
@@ -52,12 +53,14 @@ func (w *worker[In, Out]) process(ctx context.Context, in *row.Batch[In]) (*row.
 	if w.s.kind != KindExpand {
 		w.out = w.outPool.Get(n)
 	}
+	w.cur = in.Lineage()
 	var err error
 	if w.s.loop != nil {
 		err = w.each(ctx, in.Rows)
 	} else {
 		err = w.chunk(ctx, in.Rows)
 	}
+	w.cur = row.Lineage{}
 	c := w.env.Counters
 	d := time.Since(start)
 	c.busy.Add(int64(d))
@@ -295,4 +298,29 @@ func (w *worker[In, Out]) giveUp(ctx context.Context, err error, v In) error {
 		w.failed++
 		return &Error{Flow: w.env.Flow, Stage: w.s.name, Err: err}
 	}
+}
+
+// lineageKey is the context key under which a worker makes the lineage of
+// its current batch known to the functions it calls.
+type lineageKey struct{}
+
+type lineageHolder interface{ lineage() row.Lineage }
+
+func (w *worker[In, Out]) lineage() row.Lineage { return w.cur }
+
+// context returns ctx carrying the worker, for LineageOf.
+func (w *worker[In, Out]) context(ctx context.Context) context.Context {
+	return context.WithValue(ctx, lineageKey{}, lineageHolder(w))
+}
+
+// LineageOf returns the lineage of the batch that the stage function
+// given ctx is processing: rows made from it elsewhere (a feedback loop)
+// inherit it, so its input is acknowledged only once they are handled too.
+// ok is false when ctx is not one a stage passed to its function.
+func LineageOf(ctx context.Context) (l row.Lineage, ok bool) {
+	h, ok := ctx.Value(lineageKey{}).(lineageHolder)
+	if !ok {
+		return row.Lineage{}, false
+	}
+	return h.lineage(), true
 }
