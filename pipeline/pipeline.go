@@ -109,6 +109,7 @@ type Pipeline struct {
 	mu     sync.Mutex
 	cancel context.CancelCauseFunc
 	errs   []error
+	over   bool // every goroutine of the run has exited: see failLive
 }
 
 // New returns an empty pipeline named name (the flow name in errors).
@@ -257,6 +258,9 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	p.cfg.logger.Info("pipeline started", "nodes", len(p.nodes), "goroutines", total)
 	go func() {
 		wg.Wait()
+		p.mu.Lock()
+		p.over = true
+		p.mu.Unlock()
 		if runCtx.Err() != nil && p.Err() == nil {
 			// ctx was cancelled from outside, or Shutdown ran out of time.
 			p.fail(fmt.Errorf("pipeline %s: %w", p.name, context.Cause(runCtx)))
@@ -337,8 +341,20 @@ func (p *Pipeline) call(n *node, fn func() error) (err error) {
 }
 
 // fail records err; the first one cancels the run.
-func (p *Pipeline) fail(err error) {
+func (p *Pipeline) fail(err error) { p.record(err, false) }
+
+// failLive is fail for a cause from outside the run's goroutines (Shutdown
+// running out of time, an Input overflowing): once every goroutine of the
+// run has exited it records nothing, since the run's outcome is settled,
+// and reports false.
+func (p *Pipeline) failLive(err error) bool { return p.record(err, true) }
+
+func (p *Pipeline) record(err error, live bool) bool {
 	p.mu.Lock()
+	if live && p.over {
+		p.mu.Unlock()
+		return false
+	}
 	p.errs = append(p.errs, err)
 	first := len(p.errs) == 1
 	cancel := p.cancel
@@ -356,6 +372,7 @@ func (p *Pipeline) fail(err error) {
 	default:
 		p.cfg.logger.Warn("run error", "err", err)
 	}
+	return true
 }
 
 // Stop asks the pipeline to finish: sources stop reading, inputs refuse new
@@ -389,11 +406,20 @@ func (p *Pipeline) Shutdown(ctx context.Context) error {
 	}
 	select {
 	case <-p.ended:
+		return p.Err() // over before ctx was looked at, even if ctx is done too
+	default:
+	}
+	select {
+	case <-p.ended:
 		return p.Err()
 	case <-ctx.Done():
 	}
 	err := fmt.Errorf("pipeline %s: shutdown: %w", p.name, context.Cause(ctx))
-	p.fail(err)
+	if !p.failLive(err) {
+		// The run drained as ctx ended: its outcome stands.
+		<-p.ended
+		return p.Err()
+	}
 	<-p.ended
 	return err
 }
