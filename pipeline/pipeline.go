@@ -492,7 +492,13 @@ func (p *Pipeline) check() error {
 	if p.cfg.batchSize < 1 || p.cfg.batchSize > MaxBatchSize {
 		errs = append(errs, fmt.Errorf("pipeline %s: %w: batch size %d out of range 1..%d", p.name, ErrConfig, p.cfg.batchSize, MaxBatchSize))
 	}
+	fedByDL := p.fedByDeadLetters()
 	for _, n := range p.nodes {
+		if n.deadLetter && !n.dlBranch && fedByDL[n.name] {
+			// Through a merge with the main stream: the dead-letter stream
+			// would end only after this stage, which reads it.
+			errs = append(errs, fmt.Errorf("pipeline %s: stage %s: %w: it reads rows from the dead-letter stream (through a merge), so its own failures cannot go there (use Skip or FailFlow)", p.name, n.name, ErrConfig))
+		}
 		if n.deadLetter && p.deadLetters == nil {
 			errs = append(errs, fmt.Errorf("pipeline %s: stage %s: %w: call DeadLetters", p.name, n.name, ErrNoDeadLetter))
 		}
@@ -506,4 +512,31 @@ func (p *Pipeline) check() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// fedByDeadLetters returns the names of the nodes that rows from the
+// dead-letter stream can reach, through any edge and merge.
+func (p *Pipeline) fedByDeadLetters() map[string]bool {
+	if p.deadLetters == nil {
+		return nil
+	}
+	reach := map[string]bool{p.deadLetters.n.name: true}
+	for grew := true; grew; {
+		grew = false
+		for _, e := range p.edges {
+			fed := false
+			for _, from := range e.from {
+				fed = fed || reach[from]
+			}
+			if !fed {
+				continue
+			}
+			for _, to := range e.to {
+				if !reach[to] {
+					reach[to], grew = true, true
+				}
+			}
+		}
+	}
+	return reach
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kisflow/kisflow/pipeline"
+	"github.com/kisflow/kisflow/stage"
 )
 
 // TestInputFailRacingEndOfRunCountsRowTwice: Input.Fail counts the row In
@@ -73,4 +74,41 @@ func TestShutdownDeadlineRacingCleanEndReportsFailure(t *testing.T) {
 		require.NoError(t, p.Wait(), "an ended run's error does not change")
 		require.Equal(t, "done", p.Stats().State)
 	}
+}
+
+// TestDeadLetterStageFedByMergedDeadLettersHangs: a stage with the
+// DeadLetter policy placed after a Merge of the dead-letter stream with the
+// main stream reads its own dead letters. The dead-letter stream ends only
+// when that stage is done, and the stage is done only when the stream
+// ends: the run never ended, even with no failing row. ErrConfig's and
+// DeadLetters' docs say Start refuses a dead-letter branch that would feed
+// itself; Start only looked at stages fed by the dead-letter stream alone.
+func TestDeadLetterStageFedByMergedDeadLettersHangs(t *testing.T) {
+	p := pipeline.New("flow")
+	fixed := pipeline.Then(pipeline.DeadLetters(p), stage.Map("fix", func(_ context.Context, f stage.Failure) (int, error) {
+		return f.Row.(int) + 100, nil
+	}))
+	m := pipeline.Then(pipeline.Merge(pipeline.FromSlice(p, "src", seq(10)), fixed), stage.Map("check", inc, stage.OnError(stage.DeadLetter)))
+	pipeline.Discard(m, "sink")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := p.Run(ctx)
+	require.ErrorIs(t, err, pipeline.ErrConfig, "refused at Start, not a run that hangs until ctx ends")
+	assert.Contains(t, err.Error(), "stage check")
+
+	// Dead letters merged back after the last DeadLetter stage are fine.
+	p = pipeline.New("flow")
+	s := pipeline.Then(pipeline.FromSlice(p, "src", seq(10)), stage.Map("check", func(_ context.Context, v int) (int, error) {
+		if v%2 == 0 {
+			return 0, errors.New("even")
+		}
+		return v, nil
+	}, stage.OnError(stage.DeadLetter)))
+	fixed = pipeline.Then(pipeline.DeadLetters(p), stage.Map("fix", func(_ context.Context, f stage.Failure) (int, error) {
+		return f.Row.(int) + 100, nil
+	}))
+	var c collector[int]
+	pipeline.To(pipeline.Merge(s, fixed), c.sink("sink"))
+	require.NoError(t, p.Run(context.Background()))
+	assert.Len(t, c.got(), 10)
 }
