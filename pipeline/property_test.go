@@ -147,6 +147,42 @@ var (
 	errEnd      = errors.New("injected FailFlow error")
 )
 
+// A row's value is its tag (see propCase.tags) above tagShift and any bits
+// below.
+const (
+	tagShift = 20
+	tagMask  = 1<<tagShift - 1
+)
+
+// tagged returns a copy of rows tagged for a, registered before the call
+// that submits them.
+func (c *propCase) tagged(rows []int, a *ackRec) []int {
+	tag := c.nextTag.Add(1)
+	c.tags.Store(tag, a)
+	out := make([]int, len(rows))
+	for i, v := range rows {
+		out[i] = int(tag)<<tagShift | v&tagMask
+	}
+	return out
+}
+
+// seen checks that row v, about to be processed by stage, does not derive
+// from input already acknowledged.
+func (c *propCase) seen(stage string, v int) {
+	tag := int64(v >> tagShift)
+	if tag == 0 {
+		return
+	}
+	a, ok := c.tags.Load(tag)
+	if !ok {
+		return
+	}
+	if a.(*ackRec).calls.Load() != 0 {
+		msg := fmt.Sprintf("stage %s got row %d of %s call %d after the call was acked", stage, v, a.(*ackRec).what, tag)
+		c.earlyAck.CompareAndSwap(nil, &msg)
+	}
+}
+
 // mix is splitmix64's finaliser: row values pick their faults with it.
 func mix(x uint64) uint64 {
 	x += 0x9e3779b97f4a7c15
@@ -203,6 +239,13 @@ type propCase struct {
 
 	attempts sync.Map // flaky faults: "stage/value" -> *atomic.Int32
 
+	// Rows submitted with an ack carry a tag (the bits above tagShift) that
+	// every derived row keeps; a function seeing a tagged row whose ack was
+	// already called proves the ack came before the row was handled.
+	tags     sync.Map // tag -> *ackRec
+	nextTag  atomic.Int64
+	earlyAck atomic.Pointer[string]
+
 	mu      sync.Mutex
 	acks    []*ackRec
 	sinks   []*sinkRec
@@ -248,6 +291,7 @@ type faults struct {
 	slowMod  uint64
 	flaky    bool // an error row fails its first attempt only
 	endMode  int  // endFail or endPanic: every call fails once the trigger fired
+	dl       bool // on the dead-letter branch: its rows are handled already
 }
 
 func (f *faults) String() string {
@@ -276,6 +320,9 @@ func (f *faults) String() string {
 // check runs the faults for row v: it may sleep, panic or return an error.
 func (f *faults) check(ctx context.Context, v int) error {
 	f.c.tick()
+	if !f.dl {
+		f.c.seen(f.stage, v)
+	}
 	h := mix(uint64(v) ^ f.salt)
 	if f.slowMod != 0 && h%f.slowMod == 0 {
 		d := time.Duration(h>>40%1000) * time.Microsecond
@@ -315,7 +362,7 @@ func (f *faults) hash(v int) uint64 { return mix(uint64(v) ^ f.salt ^ 0x5bd1e995
 
 // out is the deterministic result of a Map-like function.
 func (f *faults) out(v int, j int) int {
-	return int(mix(uint64(v)+uint64(j)*7919+f.salt) % 1_000_000_000)
+	return v&^tagMask | int(mix(uint64(v)+uint64(j)*7919+f.salt)&tagMask)
 }
 
 // overflowPolicy draws an edge policy; Fail, which usually ends the run,
@@ -346,7 +393,7 @@ func (c *propCase) stageSetup(name string, dlBranch, noDeadLetter bool) ([]stage
 	if policy == stage.DeadLetter && (!c.dlOn || dlBranch || noDeadLetter) {
 		policy = stage.Skip
 	}
-	f := &faults{c: c, stage: name, salt: r.Uint64()}
+	f := &faults{c: c, stage: name, salt: r.Uint64(), dl: dlBranch}
 	if (c.ending == endFail || c.ending == endPanic) && (c.endStages == 0 || r.IntN(3) == 0) {
 		policy = stage.FailFlow
 		f.endMode = c.ending
@@ -718,7 +765,7 @@ func (c *propCase) submitter(ctx context.Context, in *pipeline.Input[int], rec *
 		default:
 			k := min(len(rows), 1+r.IntN(10))
 			a := &ackRec{rows: k, what: "SubmitAck"}
-			n, err := in.SubmitAck(ctx, rows[:k], func() { a.calls.Add(1) })
+			n, err := in.SubmitAck(ctx, c.tagged(rows[:k], a), func() { a.calls.Add(1) })
 			a.n, a.err = n, err
 			c.mu.Lock()
 			c.acks = append(c.acks, a)
@@ -749,7 +796,11 @@ func (c *propCase) emitter(ctx context.Context, e *pipeline.Emitter[int], rec *s
 			a = &ackRec{rows: k, what: "Emit"}
 			ack = func() { a.calls.Add(1) }
 		}
-		n, err := e.Emit(ctx, rows[:k], ack)
+		batch := rows[:k]
+		if a != nil {
+			batch = c.tagged(batch, a)
+		}
+		n, err := e.Emit(ctx, batch, ack)
 		rec.accepted.Add(int64(n))
 		if a != nil {
 			a.n, a.err = n, err
@@ -793,7 +844,7 @@ func (c *propCase) build() (feeds []func(context.Context, <-chan struct{}, *sync
 		if r.IntN(10) == 0 {
 			n = r.IntN(3000)
 		}
-		s, feed := c.addSource(n, i*10_000_000)
+		s, feed := c.addSource(n, i*100_000)
 		srcs = append(srcs, s)
 		if feed != nil {
 			feeds = append(feeds, feed)
@@ -815,7 +866,9 @@ func (c *propCase) build() (feeds []func(context.Context, <-chan struct{}, *sync
 			if err := f.check(ctx, v); err != nil {
 				return 0, err
 			}
-			return v, nil
+			// A dead-lettered row is handled: what the branch makes of it
+			// is no longer part of its input's acknowledgement.
+			return v & tagMask, nil
 		}, opts...))
 		ds = c.chain(ds, r.IntN(2), true)
 		if r.IntN(2) == 0 {
@@ -1000,6 +1053,9 @@ func (c *propCase) check(err error, fail func(string, ...any)) {
 	}
 	if err != nil && !c.mayFail {
 		fail("Wait returned %v in a run that cannot fail\n%s", err, statsDump(st))
+	}
+	if msg := c.earlyAck.Load(); msg != nil {
+		fail("ack before every derived row was handled: %s", *msg)
 	}
 	drained := err == nil && abandoned == 0
 	for _, a := range c.acks {
