@@ -903,6 +903,12 @@ func runPropCase(t *testing.T, seed uint64, num int) propOutcome {
 		c.trigAt = 1 + r.Int64N(400)
 		c.say("trigger@%d", c.trigAt)
 	}
+	// Now and then Stop comes before Start: the run must end as soon as it
+	// starts, cleanly.
+	early := c.ending == endStop && r.IntN(10) == 0
+	if early {
+		c.say("stop-before-start")
+	}
 	var shutdownWait time.Duration
 	if c.ending == endShutdown {
 		if r.IntN(2) == 0 {
@@ -927,6 +933,9 @@ func runPropCase(t *testing.T, seed uint64, num int) propOutcome {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if early {
+		c.p.Stop()
+	}
 	if err := c.p.Start(ctx); err != nil {
 		fail("Start: %v", err)
 	}
@@ -1085,9 +1094,15 @@ func (c *propCase) check(err error, fail func(string, ...any)) {
 				fail("source %s: In %d, Failed %d, but callers saw %d rows accepted and made %d Fail calls",
 					s.name, n.In, n.Failed, s.accepted.Load(), s.fails.Load())
 			}
+			if err == nil && c.ending == endDrain && s.accepted.Load() != int64(s.offered) {
+				fail("source %s: drained run accepted %d of %d rows", s.name, s.accepted.Load(), s.offered)
+			}
 		case srcChan:
 			if n.In > s.fed.Load() {
 				fail("source %s: In %d > %d rows fed", s.name, n.In, s.fed.Load())
+			}
+			if err == nil && c.ending == endDrain && n.In != int64(s.offered) {
+				fail("source %s: drained run took %d of %d rows", s.name, n.In, s.offered)
 			}
 		default:
 			if n.In > int64(s.offered) {
