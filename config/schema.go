@@ -138,8 +138,11 @@ type FuncOption struct {
 	// not negative).
 	RetryTimes int
 
-	// ReturnDuration is the time allowed for one call, in milliseconds
-	// (return_duration, not negative; 0 means no limit).
+	// ReturnDuration is KisFlow's retry interval, in milliseconds
+	// (return_duration, not negative): the wait before the first retry of
+	// a failing call when RetryTimes is set; each next retry waits twice
+	// as long, up to stage.MaxBackoff. 0 retries at once. It is not a
+	// timeout: a call is given no deadline by it.
 	ReturnDuration int
 
 	// DefaultParams are the function's parameters (default_params); a

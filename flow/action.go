@@ -30,10 +30,15 @@ var (
 	ForceEntryNext = Action{kind: actForceEntryNext}
 )
 
-// JumpFunc sends what the function committed to the function named fname
-// of the same flow, instead of to the next one. The rows then run from
-// fname to the end of the flow within the worker that jumped. Jumps that
-// chain more than MaxHops times fail with ErrJumpLoop.
+// JumpFunc sends what the function passes on (its commits, or its input
+// under DataReuse) to the function named fname of the same flow, instead of
+// to the next one; when it passes on nothing, its input rows are sent, so
+// the target runs again on them as in KisFlow. The rows enter fname's own
+// stage (counted there, under its error policy, retries and concurrency)
+// and go on from there. Rows that would jump more than MaxHops times fail
+// the call with ErrJumpLoop instead. A jump from a Verify function counts
+// the rows it sends as filtered there, and from the last Expand function
+// as delivered there: they are counted again where they land.
 func JumpFunc(fname string) Action { return Action{kind: actJump, target: fname} }
 
 // String names the action as KisFlow does.
@@ -51,5 +56,5 @@ func (a Action) String() string {
 	return fmt.Sprintf("Action(%d)", int(a.kind))
 }
 
-// MaxHops bounds how many jumps one chunk of rows may take.
+// MaxHops bounds how many times rows may jump.
 const MaxHops = 16

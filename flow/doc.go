@@ -21,7 +21,16 @@
 //
 //	flow.Register(reg, "AvgStuScore", AvgStuScore)
 //
-// Its mode comes from its configuration (fmode). [RegisterStage] registers
+// Its mode comes from its configuration (fmode). A Verify function
+// filters: its input and output types are the same, the rows it commits go
+// on, and the rows of its chunk it does not commit are counted Filtered
+// (Stats.Filtered); linking a Verify function whose types differ fails
+// with ErrTypeMismatch. A Calculate function's commits replace its rows;
+// an Expand function at the end of a flow delivers its rows.
+//
+// An error a function returns fails its whole chunk (see [Func]);
+// [Handle.FailRow] fails one row alone: counted Failed once, the error
+// policy applied to it alone, retried alone when retry_times is set. [RegisterStage] registers
 // a typed stage of package stage instead, for per-row functions with the
 // full set of stage options. Adjacent functions must have identical types:
 // the output type of one is the input type of the next; otherwise linking
@@ -32,17 +41,23 @@
 // [Registry.LoadDir] reads KisFlow's YAML (kistype flow, func, conn,
 // global); [Registry.NewFlow] makes an instance of a named flow;
 // [Registry.Define] and [Flow.Link] build one in code. Rows committed with
-// [Flow.CommitRow] before [Flow.Run] wait in memory, as in KisFlow; during
-// a run ([Flow.Start] ... [Flow.Stop], [Flow.Wait]) they stream in.
+// [Flow.CommitRow] before [Flow.Run] wait in memory (up to a limit), as in
+// KisFlow; during a run ([Flow.Start] ... [Flow.Stop] or [Flow.Shutdown],
+// [Flow.Wait]) they stream in. Every row CommitRow accepted is counted in
+// the Stats of the run that takes it; see [Flow] for the lifecycle rules.
 //
 // # Actions, streaming meaning
 //
 //   - Abort stops the flow: its input closes, rows in flight drain.
 //   - DataReuse passes the function's input rows on instead of its commits.
 //   - ForceEntryNext calls the next function even when nothing was committed.
-//   - JumpFunc(name) sends the committed rows to the named function; they
-//     run from there to the end of the flow in the worker that jumped, and
-//     more than MaxHops jumps fail with ErrJumpLoop.
+//   - JumpFunc(name) sends the rows the function passes on (its commits,
+//     or its input under DataReuse; when it passes on none, its input, as
+//     KisFlow runs the target again on data it had) to the named function,
+//     through that function's own stage: counted there, under its error
+//     policy, retries and concurrency. Rows that jumped more than MaxHops
+//     times fail with ErrJumpLoop, naming both functions; a loop that
+//     changes nothing therefore ends in ErrJumpLoop, never silently.
 //
 // # Save and Load
 //

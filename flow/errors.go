@@ -13,9 +13,12 @@ var (
 	// no registered implementation.
 	ErrUnknownFunction = errors.New("flow: unknown function")
 	// ErrTypeMismatch: two adjacent functions, or a row and the first
-	// function, do not have fitting types.
+	// function, do not have fitting types, or a Verify function's input
+	// and output types differ.
 	ErrTypeMismatch = errors.New("flow: type mismatch")
-	// ErrDuplicate: a function registered twice under one name.
+	// ErrDuplicate: a function registered twice under one name, a Link
+	// whose function configuration differs from the one configured under
+	// its name, or a flow defined in code under the name of another.
 	ErrDuplicate = errors.New("flow: duplicate name")
 	// ErrBadRow: a committed row does not decode, or lacks a field listed in
 	// the first function's source.must.
@@ -28,6 +31,9 @@ var (
 	// ErrConnector: a Save or Load function's connector is missing or
 	// failed to start.
 	ErrConnector = errors.New("flow: connector")
+	// ErrHeldFull: a row committed while no run takes rows was refused
+	// because the flow holds its limit of rows (see WithMaxHeld).
+	ErrHeldFull = errors.New("flow: held rows full")
 	// ErrRunning: the flow is already running.
 	ErrRunning = errors.New("flow: already running")
 )

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 
 	"github.com/kisflow/kisflow/config"
@@ -13,10 +15,34 @@ import (
 )
 
 // Flow is one instance of a configured flow: its own cache, metadata and
-// runs. Rows committed before Start wait in memory and enter when it
-// starts; during a run CommitRow blocks under backpressure. Each Run (or
-// Start) builds a fresh pipeline, so a flow can run again after a run
-// ended, as in KisFlow. A Flow is safe for concurrent use.
+// runs. Each Run (or Start) builds a fresh pipeline, so a flow can run
+// again after a run ended, as in KisFlow. A Flow is safe for concurrent
+// use.
+//
+// # Lifecycle and held rows
+//
+// Rows committed while no run is taking them (before the first Run or
+// Start, or after a run ended) are held in memory, at most the registry's
+// held-row limit (DefaultMaxHeld, see WithMaxHeld); past it CommitRow
+// returns an error wrapping ErrHeldFull and the row is not taken. The next
+// Run or Start takes every held row: each enters that run before any row
+// committed after it started. CommitRow during a run's start waits until
+// the held rows are in; during a run it blocks while the flow pushes back.
+// Once the run stops taking rows (Stop, Shutdown, the Abort action, or Run
+// having submitted the held rows), CommitRow waits for the run to end and
+// then holds the row for the next run (Submit honours its ctx meanwhile).
+//
+// Every row CommitRow accepted (returned nil for) is counted in the
+// pipeline Stats of the run that takes it (its input node's In, so
+// Stats.In), and ends there delivered, filtered, failed, dropped,
+// dead-lettered or abandoned. Held rows that a run could not take in
+// because it ended first (it failed, or was cancelled or shut down while
+// they entered) are not counted in it: they are held again, for the next
+// run.
+//
+// Stop and Shutdown on a flow that is not running do nothing: the held rows
+// stay for the next run. A Stop that races with Start (or Run) takes effect
+// once the held rows have entered the run.
 type Flow struct {
 	reg  *Registry
 	name string
@@ -26,7 +52,9 @@ type Flow struct {
 	fm    sync.Map // function name -> *Meta
 
 	mu      sync.Mutex
-	cur     *run               // the run being prepared or running
+	cur     *run               // the run that takes commits: holding, starting or running
+	lastEx  *exec              // the most recent run started, for Wait and Shutdown
+	pending []any              // held rows ([]In) a run could not take in, for the next run
 	last    *pipeline.Pipeline // the pipeline of the last run that ended
 	defined *config.Flow
 }
@@ -43,46 +71,97 @@ func (r *Registry) NewFlow(name string) (*Flow, error) {
 }
 
 // Define starts a flow built in code: an enabled flow named name with no
-// functions yet, added to the registry's configuration by the first Link.
+// functions yet. The first Link adds it to the registry's configuration
+// (so NewFlow(name) makes instances of it and Export writes it) and each
+// later Link updates it there. Linking fails with ErrDuplicate when the
+// registry has another flow of that name (loaded from YAML, added with
+// AddConfig, or defined by another Define).
 func (r *Registry) Define(name string) *Flow {
 	return &Flow{reg: r, name: name, defined: &config.Flow{Name: name, Status: config.StatusEnabled}}
 }
 
 // Link appends a function to a flow built with Define: fc is its
-// configuration (added to the registry if it is not there yet) and params
-// the flow's parameters for it, which override fc's default_params. It
-// returns an error when the function is not registered or its types do not
-// fit the previous one.
+// configuration and params the flow's parameters for it, which override
+// fc's default_params. fc is added to the registry's configuration if no
+// function of its name is configured; if one is, fc must agree with it in
+// every setting (fmode, source, cname, retry_times, return_duration,
+// default_params), or Link returns an error wrapping ErrDuplicate that
+// names the flow, the function and the first setting that differs: a
+// function has one configuration, shared by every flow that links it. Link
+// returns an error when the function is not registered, its types do not
+// fit the previous one (ErrTypeMismatch), the flow is running, or rows are
+// held for its next run.
 func (f *Flow) Link(fc *config.Func, params map[string]string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.defined == nil {
 		return fmt.Errorf("flow %s: Link on a flow not made with Define", f.name)
 	}
-	if f.cur != nil && f.cur.started {
+	busy, held := false, len(f.pending) > 0
+	if r := f.cur; r != nil {
+		r.mu.Lock()
+		busy = r.state != stateIdle
+		held = held || r.in != nil && r.in.count() > 0
+		r.mu.Unlock()
+	}
+	if busy {
 		return fmt.Errorf("flow %s: Link: %w", f.name, ErrRunning)
+	}
+	if held {
+		return fmt.Errorf("flow %s: Link: rows are held for the next run; run them first", f.name)
+	}
+	if fc == nil {
+		return fmt.Errorf("flow %s: Link: nil function configuration", f.name)
 	}
 	f.reg.mu.RLock()
 	have, known := f.reg.conf.Funcs[fc.Name]
 	f.reg.mu.RUnlock()
-	if !known {
-		if err := f.reg.AddConfig(fc); err != nil {
-			return fmt.Errorf("flow %s: Link %s: %w", f.name, fc.Name, err)
+	if known {
+		if field, was, now := funcDiff(have, fc); field != "" {
+			return fmt.Errorf("flow %s: Link %s: %w: function %s is configured already with %s %v, not %v",
+				f.name, fc.Name, ErrDuplicate, fc.Name, field, was, now)
 		}
-	} else if have.Mode != fc.Mode {
-		return fmt.Errorf("flow %s: Link %s: configured already with fmode %s, not %s", f.name, fc.Name, have.Mode, fc.Mode)
+	} else if err := f.reg.AddConfig(fc); err != nil {
+		return fmt.Errorf("flow %s: Link %s: %w", f.name, fc.Name, err)
 	}
 	next := *f.defined
 	next.Funcs = append(append([]config.FlowFunc(nil), f.defined.Funcs...), config.FlowFunc{Name: fc.Name, Params: params})
-	old := f.defined
+	old, oldRun := f.defined, f.cur
 	f.defined = &next
 	f.cur = nil
-	if _, err := f.prepareLocked(); err != nil {
+	_, err := f.prepareLocked()
+	if err == nil {
+		err = f.reg.putFlow(fc.Name, &next, old)
+	}
+	if err != nil {
 		f.defined = old
-		f.cur = nil
+		f.cur = oldRun
 		return err
 	}
 	return nil
+}
+
+// funcDiff returns the first setting in which want differs from have, the
+// configuration of the same function: its YAML field and both values; ""
+// when they agree.
+func funcDiff(have, want *config.Func) (field string, was, now any) {
+	switch {
+	case have.Mode != want.Mode:
+		return "fmode", have.Mode, want.Mode
+	case have.Source.Name != want.Source.Name:
+		return "source.name", have.Source.Name, want.Source.Name
+	case !slices.Equal(have.Source.Must, want.Source.Must):
+		return "source.must", have.Source.Must, want.Source.Must
+	case have.Option.Conn != want.Option.Conn:
+		return "option.cname", have.Option.Conn, want.Option.Conn
+	case have.Option.RetryTimes != want.Option.RetryTimes:
+		return "option.retry_times", have.Option.RetryTimes, want.Option.RetryTimes
+	case have.Option.ReturnDuration != want.Option.ReturnDuration:
+		return "option.return_duration", have.Option.ReturnDuration, want.Option.ReturnDuration
+	case !maps.Equal(have.Option.DefaultParams, want.Option.DefaultParams):
+		return "option.default_params", have.Option.DefaultParams, want.Option.DefaultParams
+	}
+	return "", nil, nil
 }
 
 // Name returns the flow's name.
@@ -118,10 +197,10 @@ func (f *Flow) funcMeta(name string) *Meta {
 
 // CommitRow commits one row: a value of the first function's input type,
 // or JSON text (string, []byte or json.RawMessage) that is decoded into it.
-// Before Start the row waits in memory; during a run CommitRow blocks while
-// the flow pushes back. A row that does not decode, or lacks a field of the
-// first function's source.must, returns an error wrapping ErrBadRow and is
-// counted as failed; the rows around it are not affected.
+// While no run takes rows it is held (see Flow); during a run CommitRow
+// blocks while the flow pushes back. A row that does not decode, or lacks a
+// field of the first function's source.must, returns an error wrapping
+// ErrBadRow and is counted as failed; the rows around it are not affected.
 func (f *Flow) CommitRow(row any) error {
 	return f.Submit(context.Background(), row)
 }
@@ -139,83 +218,135 @@ func (f *Flow) CommitRowBatch(rows ...any) error {
 
 // Submit is CommitRow that honours ctx while it blocks.
 func (f *Flow) Submit(ctx context.Context, row any) error {
-	r, err := f.prepare()
-	if err != nil {
-		return err
-	}
-	return r.commit(ctx, row)
-}
-
-// Run runs the flow to the end: it starts it, lets the rows committed so
-// far (or, for a flow that loads from a connector, the connector's rows
-// until it ends) flow through, and waits. It returns the first error.
-func (f *Flow) Run(ctx context.Context) error {
-	if err := f.Start(ctx); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	r := f.cur
-	f.mu.Unlock()
-	if r.in != nil {
-		r.in.close()
-	}
-	return f.Wait()
-}
-
-// Start starts a run and returns; rows committed from now on stream in.
-// End it with Stop, then Wait.
-func (f *Flow) Start(ctx context.Context) error {
-	r, err := f.prepare()
-	if err != nil {
-		return err
-	}
-	if err := r.start(ctx); err != nil {
-		if !errors.Is(err, ErrRunning) {
-			// The run never got going and left nothing running: the next
-			// CommitRow or Start prepares a new one.
-			f.mu.Lock()
-			if f.cur == r {
-				f.cur = nil
-			}
-			f.mu.Unlock()
+	for {
+		r, err := f.prepare()
+		if err != nil {
+			return err
 		}
+		if r.in == nil {
+			return fmt.Errorf("flow %s: %w: its first function %s loads from a connector", f.name, ErrNoInput, r.funcs[0].name)
+		}
+		r.mu.Lock()
+		switch r.state {
+		case stateIdle:
+			defer r.mu.Unlock()
+			return r.in.hold(row, f.reg.maxHeld)
+		case stateStarting:
+			// The held rows are entering the run: wait for them, so that
+			// this row follows them.
+			wake := r.wake
+			r.mu.Unlock()
+			select {
+			case <-wake:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		default:
+			ex := r.ex
+			r.mu.Unlock()
+			err := r.in.submit(ctx, row)
+			if !errors.Is(err, pipeline.ErrStopped) {
+				return err
+			}
+			// The run stopped taking rows: wait for it to end, then hold
+			// the row for the next one.
+			select {
+			case <-ex.done:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		}
+	}
+}
+
+// Run runs the flow to the end: it starts a run with the held rows (or,
+// for a flow that loads from a connector, the connector's rows until it
+// ends), lets them flow through, and waits. Rows committed while the held
+// rows enter join the run; later ones wait for the next. It returns the
+// run's first error, or ErrRunning when the flow is running already.
+func (f *Flow) Run(ctx context.Context) error {
+	ex, err := f.begin(ctx, true)
+	if err != nil {
 		return err
 	}
-	return nil
+	<-ex.done
+	return ex.err
+}
+
+// Start starts a run and returns; the held rows enter it first, and rows
+// committed from now on stream in. End it with Stop (or Shutdown), then
+// Wait. It returns ErrRunning when the flow is running already.
+func (f *Flow) Start(ctx context.Context) error {
+	_, err := f.begin(ctx, false)
+	return err
 }
 
 // Stop asks the running flow to finish: it stops taking rows and the rows
-// in flight drain. It returns at once.
+// in flight drain. It returns at once. On a flow that is not running Stop
+// does nothing (held rows stay for the next run); during a run's start it
+// takes effect once the held rows have entered the run.
 func (f *Flow) Stop() {
 	f.mu.Lock()
 	r := f.cur
 	f.mu.Unlock()
-	if r != nil && r.p != nil {
-		r.p.Stop()
+	if r != nil {
+		r.stop()
 	}
 }
 
-// Wait waits for the current run to end and returns its first error. The
-// next CommitRow or Start prepares a new run.
+// Wait waits for the most recent run started (by Run or Start) to end and
+// returns its result: its first error, or the error that kept it from
+// starting. Any number of goroutines may Wait for one run; each gets its
+// result. Before any run was started it returns an error wrapping
+// pipeline.ErrNotStarted.
 func (f *Flow) Wait() error {
 	f.mu.Lock()
-	r := f.cur
+	ex := f.lastEx
 	f.mu.Unlock()
-	if r == nil || !r.started {
+	if ex == nil {
 		return fmt.Errorf("flow %s: %w", f.name, pipeline.ErrNotStarted)
 	}
-	err := r.wait()
-	f.mu.Lock()
-	if f.cur == r {
-		f.cur = nil
-	}
-	f.last = r.p
-	f.mu.Unlock()
-	return err
+	<-ex.done
+	return ex.err
 }
 
-// Pipeline returns the pipeline of the current run, or of the last run that
-// ended when none is prepared, for its Stats; nil before any.
+// Shutdown ends the most recent run gracefully, as http.Server.Shutdown
+// does a server: it stops taking rows (as Stop: once the held rows are in,
+// when the run is starting), lets the rows in flight drain, and returns the
+// run's result (what Wait returns) once it has ended. If ctx ends first,
+// Shutdown cancels what is left of the run (pipeline.Pipeline.Shutdown:
+// its rows in flight are counted Abandoned, and the run fails with the
+// cause) and returns ctx's error once the run's goroutines have exited. On
+// a flow that has no run started it returns nil at once; held rows stay for
+// the next run.
+func (f *Flow) Shutdown(ctx context.Context) error {
+	f.mu.Lock()
+	r, ex := f.cur, f.lastEx
+	f.mu.Unlock()
+	if ex == nil {
+		return nil
+	}
+	if r != nil && r.executing() == ex {
+		r.stop()
+	}
+	select {
+	case <-ex.done:
+		return ex.err
+	case <-ctx.Done():
+	}
+	select {
+	case <-ex.done:
+		return ex.err
+	default:
+	}
+	_ = ex.p.Shutdown(ctx) // ctx has ended: it cancels the run and waits for it
+	<-ex.done
+	return ctx.Err()
+}
+
+// Pipeline returns the pipeline of the current run (holding rows, starting
+// or running), or of the last run that ended when there is none, for its
+// Stats; nil before any.
 func (f *Flow) Pipeline() *pipeline.Pipeline {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -256,6 +387,39 @@ func (f *Flow) prepareLocked() (*run, error) {
 	return r, nil
 }
 
+// begin starts the current run: it marks it starting, then starts its
+// pipeline and lets the held rows in. With closeIn (Run) the input closes
+// once they are in. It returns the run's execution, whose done channel
+// closes when the run has ended.
+func (f *Flow) begin(ctx context.Context, closeIn bool) (*exec, error) {
+	f.mu.Lock()
+	r, err := f.prepareLocked()
+	if err != nil {
+		f.mu.Unlock()
+		return nil, err
+	}
+	r.mu.Lock()
+	if r.state != stateIdle {
+		r.mu.Unlock()
+		f.mu.Unlock()
+		return nil, fmt.Errorf("flow %s: %w", f.name, ErrRunning)
+	}
+	if len(f.pending) > 0 && r.in != nil {
+		r.in.adopt(f.pending)
+		f.pending = nil
+	}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	ex := &exec{p: r.p, in: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
+	r.state, r.ex, r.wake, r.stopReq = stateStarting, ex, make(chan struct{}), false
+	r.mu.Unlock()
+	f.lastEx = ex
+	f.mu.Unlock()
+	if err := r.start(runCtx, ex, closeIn); err != nil {
+		return nil, err
+	}
+	return ex, nil
+}
+
 // linkedFunc is one function of a built flow.
 type linkedFunc struct {
 	idx    int
@@ -264,8 +428,17 @@ type linkedFunc struct {
 	conf   *config.Func
 	params map[string]string
 	impl   funcImpl
-	writer connectors.Writer // Save functions with a connector, set at start
+	// enter sends rows (nil for none) from function from into this
+	// function's input, through its feedback stream; set by entry.
+	enter func(ctx context.Context, from *linkedFunc, rows any) error
 }
+
+// Run states: what a run does with committed rows.
+const (
+	stateIdle     = iota // holding them for when it starts
+	stateStarting        // letting the held rows in; commits wait
+	stateRunning         // submitting them to its pipeline
+)
 
 // run is one run of a flow: the pipeline built from its configuration.
 type run struct {
@@ -278,9 +451,21 @@ type run struct {
 	metrics *metrics.Metrics
 
 	mu      sync.Mutex
-	started bool
+	state   int
+	wake    chan struct{} // closed when a start ends (running, or idle again)
+	stopReq bool          // Stop asked for while starting
+	ex      *exec         // the current or last execution
 	closers []func() error
 	conn    []func(ctx context.Context) error // connector set-up, run at start
+}
+
+// exec is one attempt to run a run's pipeline, and its result.
+type exec struct {
+	p      *pipeline.Pipeline
+	cancel context.CancelCauseFunc // cancels the ctx the pipeline started with
+	in     chan struct{}           // closed when the held rows are in (or held again)
+	done   chan struct{}           // closed when it has ended
+	err    error                   // set before done closes
 }
 
 // build links the functions of fc into a pipeline.
@@ -341,6 +526,7 @@ func build(f *Flow, fc *config.Flow) (*run, error) {
 		} else if lf.mode == config.ModeLoad {
 			return nil, fmt.Errorf("flow %s: flows[%d]: function %s: a Load function must come first", f.name, i, lf.name)
 		}
+		stream = lf.impl.entry(r, lf, stream)
 		out, err := lf.impl.link(r, lf, stream)
 		if err != nil {
 			return nil, err
@@ -359,56 +545,106 @@ func build(f *Flow, fc *config.Flow) (*run, error) {
 	return r, nil
 }
 
-// commit takes one committed row.
-func (r *run) commit(ctx context.Context, row any) error {
-	if r.in == nil {
-		return fmt.Errorf("flow %s: %w: its first function %s loads from a connector", r.flow.name, ErrNoInput, r.funcs[0].name)
-	}
-	r.mu.Lock()
-	if !r.started {
-		defer r.mu.Unlock()
-		return r.in.hold(row)
-	}
-	r.mu.Unlock()
-	return r.in.submit(ctx, row)
-}
-
-func (r *run) start(ctx context.Context) error {
-	r.mu.Lock()
-	if r.started {
+// start starts the run's pipeline with ctx and lets the held rows in.
+// On error the run is idle again, its held rows kept, and ex is done with
+// the error.
+func (r *run) start(ctx context.Context, ex *exec, closeIn bool) error {
+	fail := func(err error) error {
+		ex.cancel(nil)
+		r.mu.Lock()
+		r.state, r.stopReq = stateIdle, false
+		close(r.wake)
 		r.mu.Unlock()
-		return fmt.Errorf("flow %s: %w", r.flow.name, ErrRunning)
+		ex.err = err
+		close(ex.done)
+		return err
 	}
-	r.started = true
-	r.mu.Unlock()
 	for _, open := range r.conn {
 		if err := open(ctx); err != nil {
-			r.closeAll()
-			return err
+			return fail(errors.Join(err, r.closeAll()))
 		}
 	}
 	if r.metrics != nil {
 		r.metrics.Watch(r.p)
 	}
 	if err := r.p.Start(ctx); err != nil {
-		r.closeAll()
-		return err
-	}
-	if r.in != nil {
-		if err := r.in.flush(ctx); err != nil {
-			r.p.Stop()
-			return errors.Join(fmt.Errorf("flow %s: rows committed before start: %w", r.flow.name, err), r.wait())
+		if r.metrics != nil {
+			r.metrics.Unwatch(r.p)
 		}
+		return fail(errors.Join(err, r.closeAll()))
+	}
+	if hook := r.flow.reg.onRunStart; hook != nil {
+		hook(r.flow, r.p)
+	}
+	go r.finish(ex)
+	if r.in != nil {
+		// Only the idle state holds rows, so nothing adds to them now.
+		if rest := r.in.flush(ctx); rest != nil {
+			// The run ended (failed, cancelled, shut down) before these
+			// rows got in: they are the next run's.
+			f := r.flow
+			f.mu.Lock()
+			f.pending = append(f.pending, rest)
+			f.mu.Unlock()
+		}
+	}
+	r.mu.Lock()
+	r.state = stateRunning
+	close(r.wake)
+	stop := r.stopReq
+	if closeIn && r.in != nil {
+		r.in.close()
+	}
+	r.mu.Unlock()
+	close(ex.in)
+	if stop {
+		r.p.Stop()
 	}
 	return nil
 }
 
-func (r *run) wait() error {
-	err := r.p.Wait()
+// finish waits for the pipeline of ex to end, releases what the run
+// opened, and makes the flow ready for its next run.
+func (r *run) finish(ex *exec) {
+	<-r.p.Done()
+	err := r.p.Err()
+	ex.cancel(nil)
 	if r.metrics != nil {
 		r.metrics.Unwatch(r.p)
 	}
-	return errors.Join(err, r.closeAll())
+	ex.err = errors.Join(err, r.closeAll())
+	// Held rows the run could not take in are held again before anyone
+	// learns that it ended.
+	<-ex.in
+	f := r.flow
+	f.mu.Lock()
+	if f.cur == r {
+		f.cur = nil
+	}
+	f.last = r.p
+	f.mu.Unlock()
+	close(ex.done)
+}
+
+// stop asks the run to stop taking rows: at once when running, once the
+// held rows are in when starting, not at all when idle.
+func (r *run) stop() {
+	r.mu.Lock()
+	state := r.state
+	if state == stateStarting {
+		r.stopReq = true
+	}
+	r.mu.Unlock()
+	if state == stateRunning {
+		r.p.Stop()
+	}
+}
+
+// executing returns the run's current or last execution.
+func (r *run) executing() *exec {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ex
 }
 
 func (r *run) closeAll() error {
@@ -424,52 +660,18 @@ func (r *run) closeAll() error {
 }
 
 // abort stops the flow for the Abort action.
-func (r *run) abort() { r.p.Stop() }
+func (r *run) abort() { r.stop() }
 
-// runFrom runs rows, the result of function lf, through the rest of the
-// flow in the caller's goroutine, starting at next's target (a jump) or at
-// the function after lf (ForceEntryNext).
-func (r *run) runFrom(ctx context.Context, lf *linkedFunc, rows any, next jumpTo) error {
-	hops := 0
-	for {
-		var i int
-		switch {
-		case next.target != "":
-			hops++
-			if hops > MaxHops {
-				return fmt.Errorf("flow %s: function %s: %w: more than %d jumps (last to %s); is there a loop?",
-					r.flow.name, lf.name, ErrJumpLoop, MaxHops, next.target)
-			}
-			i = r.index[next.target]
-		case next.force:
-			i = lf.idx + 1
-		default:
-			return nil
-		}
-		for ; i < len(r.funcs); i++ {
-			lf = r.funcs[i]
-			out, nx, err := lf.impl.inline(ctx, r, lf, rows)
-			if err != nil {
-				return err
-			}
-			if lf.writer != nil {
-				if err := lf.impl.save(ctx, lf.writer, out); err != nil {
-					return fmt.Errorf("flow %s: function %s: save: %w", r.flow.name, lf.name, err)
-				}
-			}
-			rows = out
-			if nx.target != "" {
-				next = nx
-				break
-			}
-			if nx.n == 0 && !nx.force {
-				return nil
-			}
-		}
-		if i >= len(r.funcs) {
-			return nil
-		}
+// jump sends rows, passed on by function from, to the function named
+// target, through the target's own stage: counted there, under its error
+// policy, retries and concurrency. Rows that have jumped MaxHops times
+// fail with ErrJumpLoop instead.
+func (r *run) jump(ctx context.Context, from *linkedFunc, target string, rows any) error {
+	if hops := pipeline.Hops(ctx) + 1; hops > MaxHops {
+		return fmt.Errorf("flow %s: function %s: %w: rows jumped %d times, the last from %s to %s; is there a loop?",
+			r.flow.name, from.name, ErrJumpLoop, MaxHops, from.name, target)
 	}
+	return r.funcs[r.index[target]].enter(ctx, from, rows)
 }
 
 // lazyReader is the reader a Load source is built with; the connector's
@@ -509,7 +711,9 @@ func (r *run) openReader(lf *linkedFunc, lr *lazyReader) func(context.Context) e
 			return fmt.Errorf("flow %s: function %s: %w %q: %w", r.flow.name, lf.name, ErrConnector, cc.Name, err)
 		}
 		lr.rd = rd
+		r.mu.Lock()
 		r.closers = append(r.closers, rd.Close)
+		r.mu.Unlock()
 		return nil
 	}
 }
@@ -526,8 +730,9 @@ func (r *run) openWriter(lf *linkedFunc, lw *lazyWriter) func(context.Context) e
 			return fmt.Errorf("flow %s: function %s: %w %q: %w", r.flow.name, lf.name, ErrConnector, cc.Name, err)
 		}
 		lw.w = w
-		lf.writer = lw
+		r.mu.Lock()
 		r.closers = append(r.closers, w.Close)
+		r.mu.Unlock()
 		return nil
 	}
 }

@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"time"
@@ -29,18 +30,17 @@ type funcImpl interface {
 	// not nil, and discards it when it is the end of the flow. It returns
 	// the stream the next function reads.
 	finish(r *run, lf *linkedFunc, out any, w connectors.Writer, last bool) any
-	// inline runs the function on rows (a []In) in the caller's goroutine,
-	// for jumps, returning its result rows (a []Out).
-	inline(ctx context.Context, r *run, lf *linkedFunc, rows any) (out any, next jumpTo, err error)
-	// save writes rows (a []Out) to w, for rows that jumped.
-	save(ctx context.Context, w connectors.Writer, rows any) error
+	// entry merges a feedback stream into prev, the function's input, and
+	// sets lf.enter, which sends rows (a []In) through it: how rows jump
+	// to the function, and how ForceEntryNext calls it with none.
+	entry(r *run, lf *linkedFunc, prev any) any
 }
 
-// jumpTo says where a chunk's results go after an inline call.
-type jumpTo struct {
+// next says where a chunk's results go besides the next function.
+type next struct {
 	target string // JumpFunc target, or ""
 	force  bool   // ForceEntryNext
-	n      int    // how many rows the call passed on
+	input  any    // the call's input rows it did not fail (a []In), sent by a jump that passes on nothing
 }
 
 func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
@@ -105,16 +105,24 @@ func (typed[In, Out]) finish(r *run, lf *linkedFunc, out any, w connectors.Write
 	return s
 }
 
-func (typed[In, Out]) save(ctx context.Context, w connectors.Writer, rows any) error {
-	msgs := []connectors.Message{}
-	for _, v := range rows.([]Out) {
-		data, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		msgs = append(msgs, connectors.Message{Data: data})
+func (typed[In, Out]) entry(r *run, lf *linkedFunc, prev any) any {
+	s, ok := prev.(pipeline.Stream[In])
+	if !ok {
+		return prev // link reports the mismatch
 	}
-	return w.Write(ctx, msgs)
+	fb, jumps := pipeline.NewFeedback[In](r.p, lf.name+".jumps")
+	lf.enter = func(ctx context.Context, from *linkedFunc, rows any) error {
+		var in []In
+		if rows != nil {
+			var ok bool
+			if in, ok = rows.([]In); !ok {
+				return fmt.Errorf("flow %s: function %s: %w: its rows (%T) cannot go to function %s (input %v)",
+					r.flow.name, from.name, ErrTypeMismatch, rows, lf.name, typeOf[In]())
+			}
+		}
+		return fb.Send(ctx, in)
+	}
+	return pipeline.Merge(s, jumps)
 }
 
 // kisFunc is a registered KisFlow-style function.
@@ -129,58 +137,62 @@ func (k *kisFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error) {
 	if !ok {
 		return nil, mismatch(r, lf, typeOf[In]())
 	}
+	if lf.mode == config.ModeVerify && typeOf[In]() != typeOf[Out]() {
+		return nil, fmt.Errorf("flow %s: %w: function %s has fmode Verify, which passes on some of its input rows, but its input type %v differs from its output type %v",
+			r.flow.name, ErrTypeMismatch, lf.name, typeOf[In](), typeOf[Out]())
+	}
 	opts := append(append([]stage.Option(nil), k.opts...), retryOpts(lf.conf)...)
-	process := func(ctx context.Context, rows []In) ([]Out, error) {
-		out, next, err := k.call(ctx, r, lf, rows)
-		if err != nil {
+	last := lf.idx == len(r.funcs)-1
+	process := func(ctx context.Context, rows []In, fail func(int, error)) ([]Out, error) {
+		out, nx, err := k.call(ctx, r, lf, rows, fail)
+		switch {
+		case err != nil:
 			return nil, err
-		}
-		if next.target != "" || (next.force && len(out) == 0) {
-			return nil, r.runFrom(ctx, lf, out, next)
+		case nx.target != "":
+			var jumped any = out
+			if len(out) == 0 {
+				jumped = nx.input // KisFlow runs the target again on data it had
+			}
+			return nil, r.jump(ctx, lf, nx.target, jumped)
+		case nx.force && len(out) == 0 && !last:
+			return nil, r.funcs[lf.idx+1].enter(ctx, lf, nil)
 		}
 		return out, nil
 	}
-	last := lf.idx == len(r.funcs)-1
 	switch {
 	case lf.mode == config.ModeExpand && last:
-		// The end of the flow: the rows are delivered here, and what the
-		// function commits has nowhere to go.
-		pipeline.To(s, stage.ExpandBatch(lf.name, func(ctx context.Context, rows []In) error {
-			_, err := process(ctx, rows)
-			return err
+		// The end of the flow: the rows it did not fail are delivered
+		// here, and what the function commits has nowhere to go.
+		pipeline.To(s, stage.Chunk(lf.name, stage.KindExpand, func(ctx context.Context, rows []In, fail func(int, error)) ([]struct{}, error) {
+			_, err := process(ctx, rows, fail)
+			return nil, err
 		}, opts...))
 		return nil, nil
-	case lf.mode == config.ModeVerify && typeOf[In]() == typeOf[Out]():
-		// Rows the function does not commit count as filtered.
-		st := stage.VerifyBatch(lf.name, func(ctx context.Context, rows []In) ([]In, error) {
-			out, err := process(ctx, rows)
-			return any(out).([]In), err
-		}, opts...)
-		return pipeline.Then(s, st), nil
+	case lf.mode == config.ModeVerify:
+		// Rows the function neither commits nor fails count as filtered.
+		return pipeline.Then(s, stage.Chunk(lf.name, stage.KindVerify, process, opts...)), nil
 	}
-	return pipeline.Then(s, stage.MapBatch(lf.name, process, opts...)), nil
+	return pipeline.Then(s, stage.Chunk(lf.name, stage.KindCalculate, process, opts...)), nil
 }
 
-func (k *kisFunc[In, Out]) call(ctx context.Context, r *run, lf *linkedFunc, rows []In) ([]Out, jumpTo, error) {
-	h := &Handle[In, Out]{run: r, fn: lf, rows: rows}
+// call calls the function on rows. fail fails one row alone.
+func (k *kisFunc[In, Out]) call(ctx context.Context, r *run, lf *linkedFunc, rows []In, fail func(int, error)) ([]Out, next, error) {
+	h := &Handle[In, Out]{run: r, fn: lf, rows: rows, failRow: fail}
 	err := k.fn(ctx, h, rows)
 	if err == nil {
 		err = h.actErr
 	}
+	if err == nil && fail == nil && len(h.failErrs) > 0 {
+		err = errors.Join(h.failErrs...)
+	}
 	if err != nil {
-		return nil, jumpTo{}, err
+		return nil, next{}, err
 	}
-	out := h.result()
-	return out, jumpTo{target: h.jump, force: h.force, n: len(out)}, nil
-}
-
-func (k *kisFunc[In, Out]) inline(ctx context.Context, r *run, lf *linkedFunc, rows any) (any, jumpTo, error) {
-	in, ok := rows.([]In)
-	if !ok {
-		return nil, jumpTo{}, fmt.Errorf("flow %s: %w: rows of type %T cannot jump to function %s (input %v)",
-			r.flow.name, ErrTypeMismatch, rows, lf.name, typeOf[In]())
+	nx := next{target: h.jump, force: h.force}
+	if nx.target != "" {
+		nx.input = h.kept()
 	}
-	return k.call(ctx, r, lf, in)
+	return h.result(), nx, nil
 }
 
 // stageFunc is a registered typed stage.
@@ -217,17 +229,19 @@ func (f *stageFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error)
 	return pipeline.Then(s, st), nil
 }
 
-func (f *stageFunc[In, Out]) inline(_ context.Context, r *run, lf *linkedFunc, _ any) (any, jumpTo, error) {
-	return nil, jumpTo{}, fmt.Errorf("flow %s: function %s is a typed stage; JumpFunc can only reach KisFlow-style functions", r.flow.name, lf.name)
-}
-
 // committer feeds committed rows into a flow.
 type committer interface {
-	// hold decodes row and keeps it until flush: for rows committed
-	// before the run starts.
-	hold(row any) error
-	// flush submits the held rows.
-	flush(ctx context.Context) error
+	// hold decodes row and keeps it until flush, for rows committed
+	// while no run takes them; at most max rows are held.
+	hold(row any, max int) error
+	// count returns how many rows are held.
+	count() int
+	// flush submits the held rows and returns those that could not
+	// enter because the run ended first (a []In), or nil.
+	flush(ctx context.Context) (rest any)
+	// adopt puts rows (each a []In that flush returned) before the held
+	// rows, in order.
+	adopt(rows []any)
 	// submit decodes row and submits it to the running flow.
 	submit(ctx context.Context, row any) error
 	close()
@@ -238,22 +252,39 @@ type typedInput[In any] struct {
 	flow, fn string
 	in       *pipeline.Input[In]
 	must     []string
-	held     []In // guarded by the run's lock
+	held     []In // guarded by the run's lock while it is idle
 }
 
-func (t *typedInput[In]) hold(row any) error {
+func (t *typedInput[In]) hold(row any, max int) error {
 	v, err := t.row(row)
-	if err == nil {
-		t.held = append(t.held, v)
+	if err != nil {
+		return err
 	}
-	return err
+	if len(t.held) >= max {
+		return fmt.Errorf("flow %s: %w: %d rows wait for the next run (see WithMaxHeld)", t.flow, ErrHeldFull, len(t.held))
+	}
+	t.held = append(t.held, v)
+	return nil
 }
 
-func (t *typedInput[In]) flush(ctx context.Context) error {
+func (t *typedInput[In]) count() int { return len(t.held) }
+
+func (t *typedInput[In]) flush(ctx context.Context) any {
 	held := t.held
 	t.held = nil
-	_, err := t.in.SubmitBatch(ctx, held)
-	return err
+	n, err := t.in.SubmitBatch(ctx, held)
+	if err != nil && n < len(held) {
+		return held[n:]
+	}
+	return nil
+}
+
+func (t *typedInput[In]) adopt(rows []any) {
+	var all []In
+	for _, r := range rows {
+		all = append(all, r.([]In)...)
+	}
+	t.held = append(all, t.held...)
 }
 
 func (t *typedInput[In]) submit(ctx context.Context, row any) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/kisflow/kisflow/config"
 	"github.com/kisflow/kisflow/connectors"
 	"github.com/kisflow/kisflow/metrics"
+	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
 
@@ -24,6 +25,7 @@ import (
 // Registry is safe for concurrent use.
 type Registry struct {
 	logger    *slog.Logger
+	maxHeld   int
 	connTypes *connectors.Registry
 
 	mu       sync.RWMutex
@@ -31,7 +33,18 @@ type Registry struct {
 	gatherer prometheus.Gatherer
 	funcs    map[string]funcImpl
 	conf     *config.Set
-	conns    map[string]connectors.Connector // started connectors, by name
+	conns    map[string]*connEntry // connectors started or starting, by name
+
+	onRunStart func(f *Flow, p *pipeline.Pipeline) // for tests: called when a run's pipeline started
+}
+
+// connEntry is a connector being initialised (done open) or started. Its
+// Init runs without the registry's lock; the entry makes others wait for
+// it instead of initialising the connector again.
+type connEntry struct {
+	done chan struct{} // closed when Init has returned
+	c    connectors.Connector
+	err  error // Init's error; the entry is then removed, so a later call retries
 }
 
 // Option configures a Registry.
@@ -50,12 +63,27 @@ func WithMetrics(m *metrics.Metrics) Option { return func(r *Registry) { r.metri
 // has the in-memory topic).
 func WithConnectors(c *connectors.Registry) Option { return func(r *Registry) { r.connTypes = c } }
 
+// DefaultMaxHeld is how many rows a flow holds, by default, while no run
+// takes them (see Flow).
+const DefaultMaxHeld = 1 << 16
+
+// WithMaxHeld sets how many rows each flow of the registry holds while no
+// run takes them (default DefaultMaxHeld); past it CommitRow returns an
+// error wrapping ErrHeldFull. It panics if n < 1.
+func WithMaxHeld(n int) Option {
+	if n < 1 {
+		panic("flow: WithMaxHeld: the limit must be at least 1")
+	}
+	return func(r *Registry) { r.maxHeld = n }
+}
+
 // NewRegistry returns an empty registry.
 func NewRegistry(opts ...Option) *Registry {
 	r := &Registry{
-		funcs: make(map[string]funcImpl),
-		conf:  &config.Set{},
-		conns: make(map[string]connectors.Connector),
+		maxHeld: DefaultMaxHeld,
+		funcs:   make(map[string]funcImpl),
+		conf:    &config.Set{},
+		conns:   make(map[string]*connEntry),
 	}
 	for _, o := range opts {
 		o(r)
@@ -71,8 +99,12 @@ func NewRegistry(opts ...Option) *Registry {
 var Default = NewRegistry()
 
 // Func is a KisFlow-style function: it gets a chunk of rows and passes
-// results on with h.CommitRow. Its error fails the chunk (retried when the
-// function's configuration sets retry_times).
+// results on with h.CommitRow. An error it returns (or a panic) fails the
+// whole chunk: every row of it is counted Failed and gets the function's
+// error policy (with stage.OnError(stage.Skip) the chunk is skipped, by
+// default the run fails), and when the configuration sets retry_times the
+// whole chunk is retried first. To fail single rows, use h.FailRow: only
+// those rows fail, each alone.
 type Func[In, Out any] func(ctx context.Context, h *Handle[In, Out], rows []In) error
 
 // InputFunc is KisFlow's other function shape: it reads its rows from
@@ -205,6 +237,35 @@ func (r *Registry) AddConfig(items ...config.Item) error {
 	return r.merge(set)
 }
 
+// putFlow adds fc, a flow built in code whose last Link linked function
+// fn, to the configuration in place of prev (its configuration from its
+// previous Link, if any). It fails with ErrDuplicate when the
+// configuration holds another flow of fc's name.
+func (r *Registry) putFlow(fn string, fc, prev *config.Flow) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if have, ok := r.conf.Flows[fc.Name]; ok && have != prev {
+		from := r.conf.File(config.KindFlow, fc.Name)
+		if from == "" {
+			from = "code"
+		}
+		return fmt.Errorf("flow %s: Link %s: %w: a flow named %s is configured already (from %s)", fc.Name, fn, ErrDuplicate, fc.Name, from)
+	}
+	next := &config.Set{}
+	if err := next.Merge(r.conf); err != nil {
+		return err
+	}
+	delete(next.Flows, fc.Name)
+	if err := next.Add("(code)", fc); err != nil {
+		return fmt.Errorf("flow %s: Link %s: %w", fc.Name, fn, err)
+	}
+	if err := next.Validate(); err != nil {
+		return fmt.Errorf("flow %s: Link %s: %w", fc.Name, fn, err)
+	}
+	r.conf = next
+	return nil
+}
+
 // Config returns a copy of the registry's configuration.
 func (r *Registry) Config() *config.Set {
 	r.mu.RLock()
@@ -223,37 +284,68 @@ func (r *Registry) Connectors() *connectors.Registry { return r.connTypes }
 
 // connector returns the started connector named cname, creating and
 // initialising it on first use. Flows of one registry share it: that is
-// how a Save in one flow reaches a Load in another.
+// how a Save in one flow reaches a Load in another. Init runs outside the
+// registry's lock (it may do network I/O): callers that want the same
+// connector meanwhile wait for that Init, honouring ctx, and others are
+// not held up.
 func (r *Registry) connector(ctx context.Context, cname string) (connectors.Connector, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if c, ok := r.conns[cname]; ok {
-		return c, nil
+	if e, ok := r.conns[cname]; ok {
+		r.mu.Unlock()
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w %q: waiting for its init: %w", ErrConnector, cname, context.Cause(ctx))
+		}
+		return e.c, e.err
 	}
 	cc, ok := r.conf.Conns[cname]
 	if !ok {
+		r.mu.Unlock()
 		return nil, fmt.Errorf("%w %q: no such connector configured", ErrConnector, cname)
 	}
+	e := &connEntry{done: make(chan struct{})}
+	r.conns[cname] = e
+	r.mu.Unlock()
+
 	c, err := r.connTypes.New(connectors.Config{Name: cc.Name, Type: cc.Type, Addrs: cc.Addrs, Key: cc.Key, Params: cc.Params})
 	if err != nil {
-		return nil, fmt.Errorf("%w %q: %w", ErrConnector, cname, err)
+		err = fmt.Errorf("%w %q: %w", ErrConnector, cname, err)
+	} else if err = c.Init(ctx); err != nil {
+		err = fmt.Errorf("%w %q: init: %w", ErrConnector, cname, err)
 	}
-	if err := c.Init(ctx); err != nil {
-		return nil, fmt.Errorf("%w %q: init: %w", ErrConnector, cname, err)
+	r.mu.Lock()
+	if err != nil {
+		e.err = err
+		if r.conns[cname] == e {
+			delete(r.conns, cname)
+		}
+	} else {
+		e.c = c
 	}
-	r.conns[cname] = c
-	return c, nil
+	r.mu.Unlock()
+	close(e.done)
+	return e.c, e.err
 }
 
-// Close closes every connector the registry started.
+// Close closes every connector the registry started, waiting (as long
+// as ctx allows) for those still initialising.
 func (r *Registry) Close(ctx context.Context) error {
 	r.mu.Lock()
 	conns := r.conns
-	r.conns = make(map[string]connectors.Connector)
+	r.conns = make(map[string]*connEntry)
 	r.mu.Unlock()
 	var errs []error
-	for _, c := range conns {
-		errs = append(errs, c.Close(ctx))
+	for name, e := range conns {
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("%w %q: still initialising: %w", ErrConnector, name, context.Cause(ctx)))
+			continue
+		}
+		if e.c != nil {
+			errs = append(errs, e.c.Close(ctx))
+		}
 	}
 	return errors.Join(errs...)
 }

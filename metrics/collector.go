@@ -7,9 +7,9 @@ import (
 // Descriptions of the metrics read from pipeline stats at scrape time.
 var (
 	descDataTotal = prometheus.NewDesc("kisflow_data_total",
-		"Rows emitted by the sources of every flow (KisFlow: all data).", nil, nil)
+		"Rows taken in by the sources of every flow (KisFlow: all data): the rows they passed on plus the input they refused as bad (a row that does not decode or lacks a source.must field), which is also counted failed. Rows made inside a flow (pipeline.Stats.Created) are not counted.", nil, nil)
 	descFlowData = prometheus.NewDesc("flow_data_total",
-		"Rows emitted by the sources of each flow (KisFlow: data per flow).", []string{LabelFlowName}, nil)
+		"Rows taken in by the sources of each flow (KisFlow: data per flow): the rows they passed on plus the input they refused as bad, which is also counted failed. Rows made inside the flow are not counted.", []string{LabelFlowName}, nil)
 
 	descFlowRows = prometheus.NewDesc("kisflow_flow_rows_total",
 		"Rows of each flow by outcome: delivered to sinks, filtered, dropped by edges, failed, dead_lettered, abandoned (left in flight by a run that did not drain).",

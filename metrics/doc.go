@@ -51,12 +51,20 @@
 // func_mode) and durations in milliseconds as KisFlow had them; they are
 // counters where KisFlow had gauges that only grew:
 //
-//	kisflow_data_total                  counter    rows emitted by the sources of every flow
-//	flow_data_total{flow_name}          counter    rows emitted by the sources of a flow
+//	kisflow_data_total                  counter    rows taken in by the sources of every flow
+//	flow_data_total{flow_name}          counter    rows taken in by the sources of a flow
 //	flow_schedule_cnts{flow_name}       counter    runs that ended
 //	flow_run_duration{flow_name}        histogram  run time, ms
 //	func_schedule_cnts{flow_name,func_name,func_mode}  counter    batches processed
 //	func_run_duration{flow_name,func_name,func_mode}   histogram  time per batch, ms
+//
+// "Taken in" is pipeline.Stats.In less Stats.Created: the rows the
+// sources passed on plus the input they refused as bad (a committed row
+// that does not decode or lacks a source.must field, a message that does
+// not decode), which is counted failed as well. Rows made inside a flow (a
+// Calculate function committing more rows than it got, a broadcast's
+// copies) are not counted, and neither is a row a flow refused for another
+// reason (its held rows were full, a context ended).
 //
 // func_mode is the stage kind (Verify, Calculate, Expand) when the
 // pipeline was watched before its stage's first batch, and empty for a

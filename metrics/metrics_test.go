@@ -1,6 +1,8 @@
 package metrics_test
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 
 	"github.com/kisflow/kisflow/metrics"
 	"github.com/kisflow/kisflow/pipeline"
+	"github.com/kisflow/kisflow/stage"
 )
 
 func TestRunCounts(t *testing.T) {
@@ -175,4 +178,38 @@ func TestBatchDoesNotAllocate(t *testing.T) {
 	m.Batch(flow, stage, 1, time.Millisecond)
 	allocs := testing.AllocsPerRun(1000, func() { m.Batch(flow, stage, 256, time.Millisecond) })
 	assert.Zero(t, allocs)
+}
+
+// kisflow_data_total counts the rows the sources took in: the rows they
+// passed on plus input they refused as bad, not rows made inside the flow.
+// Its help must say so, not "rows emitted".
+func TestDataTotalCountsWhatItsHelpSays(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg)
+	require.NoError(t, err)
+	p := pipeline.New("commits", pipeline.WithObserver(m))
+	in, s := pipeline.NewInput[int](p, "input")
+	twice := pipeline.Then(s, stage.FlatMap("twice", func(_ context.Context, v int, emit func(int)) error {
+		emit(v)
+		emit(v)
+		return nil
+	}))
+	pipeline.Discard(twice, "end")
+	m.Watch(p)
+	require.NoError(t, p.Start(t.Context()))
+	require.NoError(t, in.Submit(t.Context(), 1))
+	in.Fail(errors.New("bad row")) // refused: taken in and failed, never passed on
+	p.Stop()
+	require.NoError(t, p.Wait())
+	st := p.Stats()
+	require.EqualValues(t, 1, st.Created, "twice made one row")
+	g := gather(t, reg)
+	assert.Equal(t, 2.0, g.value(t, "kisflow_data_total"))
+	assert.Equal(t, 2.0, g.value(t, "flow_data_total", "flow_name", "commits"))
+	for _, name := range []string{"kisflow_data_total", "flow_data_total"} {
+		help := g[name].GetHelp()
+		assert.NotContains(t, help, "Rows emitted", name)
+		assert.Contains(t, help, "refused as bad", name)
+		assert.Contains(t, help, "made inside", name)
+	}
 }

@@ -117,7 +117,7 @@ func (t totals) add(s pipeline.Stats, gauges bool) {
 		f = &flowTotals{}
 		t.flows[s.Flow] = f
 	}
-	f.in += s.In
+	f.in += s.In - s.Created // rows that came in through the sources, not rows made inside
 	f.delivered += s.Delivered
 	f.filtered += s.Filtered
 	f.dropped += s.Dropped

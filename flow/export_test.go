@@ -1,0 +1,8 @@
+package flow
+
+import "github.com/kisflow/kisflow/pipeline"
+
+// OnRunStart makes reg call fn with the pipeline of every run of its flows
+// once the pipeline started, before any row enters it. Set it before any
+// flow of reg runs.
+func OnRunStart(reg *Registry, fn func(f *Flow, p *pipeline.Pipeline)) { reg.onRunStart = fn }
