@@ -585,6 +585,30 @@ func (c *propCase) addSink(s pipeline.Stream[int], dlBranch, noDeadLetter bool) 
 	pipeline.To(s, st)
 }
 
+// loop merges a Feedback stream into s and adds a stage that sends some
+// rows back through it, at most maxHops times.
+func (c *propCase) loop(s pipeline.Stream[int]) pipeline.Stream[int] {
+	r := c.rng
+	fb, fs := pipeline.NewFeedback[int](c.p, c.name("feedback"))
+	s = pipeline.Merge(s, fs)
+	name := c.name("loop")
+	opts, f, d := c.stageSetup(name, false, false)
+	maxHops := 1 + r.IntN(3)
+	backMod := uint64(2 + r.IntN(4))
+	c.say("%s[%s,hops%d,back%%%d]", name, d, maxHops, backMod)
+	return pipeline.Then(s, stage.Map(name, func(ctx context.Context, v int) (int, error) {
+		if err := f.check(ctx, v); err != nil {
+			return 0, err
+		}
+		if pipeline.Hops(ctx) < maxHops && f.hash(v)%backMod == 0 {
+			if err := fb.Send(ctx, []int{f.out(v, 1), f.out(v, 2)}[:1+int(f.hash(v)>>8%2)]); err != nil {
+				return 0, err
+			}
+		}
+		return f.out(v, 0), nil
+	}, opts...))
+}
+
 // chain adds n stages after s.
 func (c *propCase) chain(s pipeline.Stream[int], n int, dlBranch bool) pipeline.Stream[int] {
 	for range n {
@@ -606,6 +630,9 @@ func (c *propCase) body(s pipeline.Stream[int], depth int) []pipeline.Stream[int
 			n = r.IntN(3)
 		}
 		c.say("chain%d{", n)
+		if depth == 0 && r.IntN(5) == 0 {
+			s = c.loop(s)
+		}
 		s = c.chain(s, n, false)
 		c.say("}")
 		if kind == 0 {
