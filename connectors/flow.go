@@ -87,11 +87,11 @@ func Load[T any](p *pipeline.Pipeline, name string, r Reader, codec Codec[T]) pi
 // with codec and writes it to w. key, if not nil, sets each message's
 // partition key. An encoding or write error fails (or, with stage.Retry,
 // retries) the whole chunk. Save does not close w.
-func Save[T any](name string, w Writer, codec Codec[T], key func(T) string, opts ...stage.Option) *stage.Sink[T] {
+func Save[T any](name string, w Writer, codec Codec[T], key func(T) string, opts ...stage.Option) *stage.Stage[T, struct{}] {
 	if w == nil || codec.Encode == nil {
 		panic("connectors: Save " + name + ": nil writer or encoder")
 	}
-	return stage.ExpandBatch(name, func(ctx context.Context, rows []T) error {
+	return stage.SinkBatch(name, func(ctx context.Context, rows []T) error {
 		msgs := make([]Message, len(rows))
 		for i, v := range rows {
 			data, err := codec.Encode(v)

@@ -470,11 +470,11 @@ func build(f *Flow, fc *config.Flow) (*run, error) {
 	reg := f.reg
 	var opts []pipeline.Option
 	if reg.logger != nil {
-		opts = append(opts, pipeline.WithLogger(reg.logger))
+		opts = append(opts, pipeline.Logger(reg.logger))
 	}
 	m := reg.Metrics()
 	if m != nil {
-		opts = append(opts, pipeline.WithObserver(m))
+		opts = append(opts, pipeline.Observe(m))
 	}
 	r := &run{flow: f, p: pipeline.New(f.name, opts...), index: map[string]int{}, metrics: m}
 	if len(fc.Funcs) == 0 {
@@ -604,7 +604,7 @@ func (r *run) start(ctx context.Context, ex *exec, closeIn bool) error {
 // opened, and makes the flow ready for its next run.
 func (r *run) finish(ex *exec) {
 	<-r.p.Done()
-	err := r.p.Err()
+	err := r.p.Wait()
 	ex.cancel(nil)
 	if r.metrics != nil {
 		r.metrics.Unwatch(r.p)

@@ -372,7 +372,7 @@ func TestTypedStages(t *testing.T) {
 		return stage.Verify("even", func(_ context.Context, v int) (bool, error) { return v%2 == 0, nil })
 	}))
 	require.NoError(t, flow.RegisterStage(reg, "collect", func(map[string]string) *stage.Stage[int, struct{}] {
-		return stage.Expand("collect", func(_ context.Context, v int) error {
+		return stage.Sink("collect", func(_ context.Context, v int) error {
 			mu.Lock()
 			got = append(got, v)
 			mu.Unlock()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kisflow/kisflow/config"
 	"github.com/kisflow/kisflow/connectors"
+	"github.com/kisflow/kisflow/fanout"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
@@ -96,7 +97,7 @@ func (typed[In, Out]) finish(r *run, lf *linkedFunc, out any, w connectors.Write
 			pipeline.To(s, save)
 			return nil
 		}
-		branches := pipeline.Broadcast(s, lf.name+".fork", 2)
+		branches := fanout.Broadcast(s, lf.name+".fork", 2)
 		pipeline.To(branches[0], save)
 		s = branches[1]
 	}
@@ -124,7 +125,7 @@ func (typed[In, Out]) entry(r *run, lf *linkedFunc, prev any) any {
 		}
 		return fb.Send(ctx, in)
 	}
-	return pipeline.Merge(s, jumps)
+	return fanout.Merge(s, jumps)
 }
 
 // kisFunc is a registered KisFlow-style function.
@@ -170,7 +171,7 @@ func (k *kisFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error) {
 	case lf.mode == config.ModeExpand && last:
 		// The end of the flow: the rows it did not fail are delivered
 		// here, and what the function commits has nowhere to go.
-		pipeline.To(s, stage.Chunk(lf.name, stage.KindExpand, func(ctx context.Context, rows []In, fail func(int, error)) ([]struct{}, error) {
+		pipeline.To(s, stage.Chunk(lf.name, stage.KindSink, func(ctx context.Context, rows []In, fail func(int, error)) ([]struct{}, error) {
 			_, err := process(ctx, rows, fail)
 			return nil, err
 		}, opts...))
@@ -212,7 +213,7 @@ type stageFunc[In, Out any] struct {
 var kinds = map[config.Mode]stage.Kind{
 	config.ModeVerify:    stage.KindVerify,
 	config.ModeCalculate: stage.KindCalculate,
-	config.ModeExpand:    stage.KindExpand,
+	config.ModeExpand:    stage.KindSink,
 }
 
 func (f *stageFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error) {
@@ -228,8 +229,8 @@ func (f *stageFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error)
 		return nil, fmt.Errorf("flow %s: function %s: %w: configured as %s but its stage is %s",
 			r.flow.name, lf.name, ErrTypeMismatch, lf.mode, st.Kind())
 	}
-	if st.Kind() == stage.KindExpand {
-		sink := any(st).(*stage.Sink[In])
+	if st.Kind() == stage.KindSink {
+		sink := any(st).(*stage.Stage[In, struct{}])
 		pipeline.To(s, sink)
 		return nil, nil
 	}

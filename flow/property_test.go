@@ -387,9 +387,9 @@ func propertyCase(seed uint64) error {
 		sum := st.Delivered + st.Filtered + st.Failed + st.Dropped + st.DeadLettered + st.Abandoned
 		if st.In != sum {
 			return fail("run %d: In %d != Delivered %d + Filtered %d + Failed %d + Dropped %d + DeadLettered %d + Abandoned %d (err %v)\n%s",
-				i, st.In, st.Delivered, st.Filtered, st.Failed, st.Dropped, st.DeadLettered, st.Abandoned, rr.p.Err(), nodes(st))
+				i, st.In, st.Delivered, st.Filtered, st.Failed, st.Dropped, st.DeadLettered, st.Abandoned, rr.p.Wait(), nodes(st))
 		}
-		if rr.p.Err() == nil && st.Abandoned != 0 {
+		if rr.p.Wait() == nil && st.Abandoned != 0 {
 			return fail("run %d ended cleanly but abandoned %d rows\n%s", i, st.Abandoned, nodes(st))
 		}
 		for _, n := range st.Nodes {

@@ -86,7 +86,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descFlowRows, f.deadLettered, flow, "dead_lettered")
 		counter(descFlowRows, f.abandoned, flow, "abandoned")
 		for i, st := range flowStates {
-			gauge(descFlowPipelines, f.states[i], flow, st)
+			gauge(descFlowPipelines, f.states[i], flow, string(st))
 		}
 	}
 	counter(descDataTotal, all)

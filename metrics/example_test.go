@@ -21,12 +21,12 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	p := pipeline.New("CalStuAvgScore", pipeline.WithObserver(m))
+	p := pipeline.New("CalStuAvgScore", pipeline.Observe(m))
 	scores := pipeline.FromSlice(p, "students", []int{80, 90, 100, 55, 40})
 	passed := pipeline.Then(scores, stage.Verify("Passed", func(_ context.Context, score int) (bool, error) {
 		return score >= 60, nil
 	}))
-	pipeline.Discard(passed, "Print")
+	pipeline.To(passed, stage.Sink("Print", func(context.Context, int) error { return nil }))
 	m.Watch(p)
 	if err := p.Run(context.Background()); err != nil {
 		log.Fatal(err)
@@ -59,7 +59,7 @@ func Example() {
 	// kisflow_flow_rows_total{flow=CalStuAvgScore,outcome=dropped} 0
 	// kisflow_flow_rows_total{flow=CalStuAvgScore,outcome=failed} 0
 	// kisflow_flow_rows_total{flow=CalStuAvgScore,outcome=filtered} 2
-	// kisflow_stage_rows_filtered_total{flow=CalStuAvgScore,kind=Expand,stage=Print} 0
+	// kisflow_stage_rows_filtered_total{flow=CalStuAvgScore,kind=Sink,stage=Print} 0
 	// kisflow_stage_rows_filtered_total{flow=CalStuAvgScore,kind=Source,stage=students} 0
 	// kisflow_stage_rows_filtered_total{flow=CalStuAvgScore,kind=Verify,stage=Passed} 2
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/kisflow/kisflow/pipeline"
-	"github.com/kisflow/kisflow/stage"
 )
 
 // Label names. KisFlow's own metric names keep KisFlow's label names, so
@@ -165,7 +164,7 @@ func (m *Metrics) Watch(p *pipeline.Pipeline) {
 	m.watch.add(p)
 	for _, n := range p.Stats().Nodes {
 		if isStage(n.Kind) {
-			m.stage(p.Name(), n.Name, n.Kind)
+			m.stage(p.Name(), n.Name, string(n.Kind))
 		}
 	}
 }
@@ -179,9 +178,9 @@ func (m *Metrics) Unwatch(p *pipeline.Pipeline) { m.watch.remove(p) }
 
 // isStage reports whether kind is a stage kind (whose workers call the
 // observer), rather than a source or a fan-out node.
-func isStage(kind string) bool {
+func isStage(kind pipeline.NodeKind) bool {
 	switch kind {
-	case stage.KindVerify.String(), stage.KindCalculate.String(), stage.KindExpand.String():
+	case pipeline.KindVerify, pipeline.KindCalculate, pipeline.KindSink:
 		return true
 	}
 	return false

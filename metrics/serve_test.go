@@ -30,7 +30,7 @@ func TestServe(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m, err := metrics.New(reg)
 	require.NoError(t, err)
-	p := orders("served", 10, pipeline.WithObserver(m))
+	p := orders("served", 10, pipeline.Observe(m))
 	m.Watch(p)
 	require.NoError(t, p.Run(t.Context()))
 

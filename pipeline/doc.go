@@ -11,7 +11,7 @@
 //	p := pipeline.New("CalStuAvgScore")
 //	students := pipeline.FromSlice(p, "students", rows)
 //	avg := pipeline.Then(students, stage.Map("AvgStuScore", avgScore))
-//	pipeline.To(avg, stage.Expand("PrintStuAvgScore", printAvg))
+//	pipeline.To(avg, stage.Sink("PrintStuAvgScore", printAvg))
 //	err := p.Run(ctx)
 //
 // A stream has exactly one consumer. To branch and merge use [Broadcast]

@@ -23,7 +23,7 @@ func ExampleRetry() {
 
 	p := pipeline.New("retry")
 	out := pipeline.Then(pipeline.FromSlice(p, "rows", []int{1, 2, 3, 4}), flaky)
-	pipeline.To(out, stage.Expand("print", func(_ context.Context, v int) error {
+	pipeline.To(out, stage.Sink("print", func(_ context.Context, v int) error {
 		fmt.Println(v)
 		return nil
 	}))

@@ -66,7 +66,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	p, in := newFlow(o.cost, pipeline.WithObserver(m), pipeline.WithLogger(log))
+	p, in := newFlow(o.cost, pipeline.Observe(m), pipeline.Logger(log))
 	m.Watch(p)
 	mon := monitor.New(monitor.Title("KisFlow monitor · example"))
 	mon.Add(p)

@@ -42,7 +42,7 @@ func main() {
 		{ID: 102, Score1: 100, Score2: 70, Score3: 60},
 	})
 	avg := pipeline.Then(students, stage.Map("AvgStuScore", avgStuScore))
-	pipeline.To(avg, stage.Expand("PrintStuAvgScore", printStuAvgScore))
+	pipeline.To(avg, stage.Sink("PrintStuAvgScore", printStuAvgScore))
 
 	if err := p.Run(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, "err:", err)

@@ -1,4 +1,4 @@
-package stage
+package engine
 
 import (
 	"time"
@@ -44,7 +44,7 @@ type config struct {
 	retries     int
 	backoff     time.Duration
 	timeout     time.Duration
-	input       backpressure.Config
+	input       backpressure.Buffer
 }
 
 // Option configures a stage when it is created.
@@ -99,11 +99,8 @@ func Timeout(d time.Duration) Option {
 	return func(c *config) { c.timeout = d }
 }
 
-// Input configures the edge that feeds the stage: its capacity in batches
-// and its overflow policy.
-func Input(cfg backpressure.Config) Option {
-	if cfg.Capacity < 0 {
-		panic("stage: negative input capacity")
-	}
+// Buffer configures the buffer that feeds the stage; a pipeline's Start
+// refuses one out of range.
+func Buffer(cfg backpressure.Buffer) Option {
 	return func(c *config) { c.input = cfg }
 }

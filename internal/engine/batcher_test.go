@@ -1,4 +1,4 @@
-package backpressure_test
+package engine_test
 
 import (
 	"context"
@@ -11,12 +11,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kisflow/kisflow/backpressure"
-	"github.com/kisflow/kisflow/row"
+	"github.com/kisflow/kisflow/internal/engine"
 )
 
 func TestBatcherFlushesFullBatches(t *testing.T) {
-	e := backpressure.NewEdge[int]("in", backpressure.Config{Capacity: 16}, 1)
-	b := backpressure.NewBatcher(e, 4, time.Hour, nil)
+	e := engine.NewEdge[int]("in", engine.EdgeConfig{Capacity: 16}, 1)
+	b := engine.NewBatcher(e, 4, time.Hour, nil)
 	ctx := context.Background()
 	for i := range 10 {
 		require.NoError(t, b.Add(ctx, i))
@@ -31,13 +31,13 @@ func TestBatcherFlushesFullBatches(t *testing.T) {
 	}
 	assert.Equal(t, []int{4, 4, 2}, sizes)
 	assert.Equal(t, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, rows)
-	assert.ErrorIs(t, b.Add(ctx, 1), backpressure.ErrBatcherClosed)
+	assert.ErrorIs(t, b.Add(ctx, 1), engine.ErrBatcherClosed)
 }
 
 func TestBatcherLingerFlushesTrickle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := backpressure.NewEdge[int]("in", backpressure.Config{Capacity: 16}, 1)
-		b := backpressure.NewBatcher(e, 100, 0, nil)
+		e := engine.NewEdge[int]("in", engine.EdgeConfig{Capacity: 16}, 1)
+		b := engine.NewBatcher(e, 100, 0, nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		closing := make(chan struct{})
 		done := make(chan error)
@@ -67,16 +67,16 @@ func TestBatcherLingerFlushesTrickle(t *testing.T) {
 }
 
 func TestBatcherAddBatchTracksRows(t *testing.T) {
-	e := backpressure.NewEdge[int]("in", backpressure.Config{Capacity: 16}, 1)
-	b := backpressure.NewBatcher(e, 3, time.Hour, nil)
+	e := engine.NewEdge[int]("in", engine.EdgeConfig{Capacity: 16}, 1)
+	b := engine.NewBatcher(e, 3, time.Hour, nil)
 	ctx := context.Background()
 	acked := 0
-	n, err := b.AddBatch(ctx, []int{1, 2, 3, 4, 5, 6, 7}, row.NewTracker(func() { acked++ }))
+	n, err := b.AddBatch(ctx, []int{1, 2, 3, 4, 5, 6, 7}, engine.NewTracker(func() { acked++ }))
 	require.NoError(t, err)
 	assert.Equal(t, 7, n)
 	require.NoError(t, b.Close(ctx))
-	pool := row.PoolOf[int]()
-	var batches []*row.Batch[int]
+	pool := engine.PoolOf[int]()
+	var batches []*engine.Batch[int]
 	for bt := range e.C() {
 		batches = append(batches, bt)
 	}
@@ -89,9 +89,9 @@ func TestBatcherAddBatchTracksRows(t *testing.T) {
 }
 
 func TestBatcherBlockedAddHonoursStopAndContext(t *testing.T) {
-	e := backpressure.NewEdge[int]("in", backpressure.Config{Capacity: 1}, 1)
+	e := engine.NewEdge[int]("in", engine.EdgeConfig{Capacity: 1}, 1)
 	stop := make(chan struct{})
-	b := backpressure.NewBatcher(e, 1, time.Hour, stop)
+	b := engine.NewBatcher(e, 1, time.Hour, stop)
 	ctx := context.Background()
 	require.NoError(t, b.Add(ctx, 1))
 	require.NoError(t, b.Add(ctx, 2)) // flushes row 1, edge now full
@@ -109,5 +109,5 @@ func TestBatcherBlockedAddHonoursStopAndContext(t *testing.T) {
 	}()
 	close(stop)
 	wg.Wait()
-	assert.ErrorIs(t, err, backpressure.ErrBatcherClosed)
+	assert.ErrorIs(t, err, engine.ErrBatcherClosed)
 }

@@ -1,20 +1,17 @@
-package row_test
+package engine_test
 
 import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
-	"github.com/kisflow/kisflow/row"
+	"github.com/kisflow/kisflow/internal/engine"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestTrackerRunsDoneOnceAtZero(t *testing.T) {
 	calls := 0
-	tr := row.NewTracker(func() { calls++ })
+	tr := engine.NewTracker(func() { calls++ })
 	tr.Retain(2)
 	tr.Release()
 	tr.Release()
@@ -26,30 +23,30 @@ func TestTrackerRunsDoneOnceAtZero(t *testing.T) {
 }
 
 func TestPutReleasesTrackers(t *testing.T) {
-	pool := row.PoolOf[int]()
+	pool := engine.PoolOf[int]()
 	done := 0
 	b := pool.Get(4)
 	b.Rows = append(b.Rows, 1, 2, 3)
-	b.Track(row.NewTracker(func() { done++ }))
+	b.Track(engine.NewTracker(func() { done++ }))
 	require.True(t, b.Tracked())
 	pool.Put(b)
 	assert.Equal(t, 1, done)
 }
 
 func TestMoveAndShareTrackers(t *testing.T) {
-	ints, strs := row.PoolOf[int](), row.PoolOf[string]()
+	ints, strs := engine.PoolOf[int](), engine.PoolOf[string]()
 	done := 0
 	in := ints.Get(2)
-	in.Track(row.NewTracker(func() { done++ }))
+	in.Track(engine.NewTracker(func() { done++ }))
 
 	out := strs.Get(2)
-	row.MoveTrackers(out, in)
+	engine.MoveTrackers(out, in)
 	assert.False(t, in.Tracked(), "moved trackers leave the source batch")
 	ints.Put(in)
 	assert.Equal(t, 0, done, "putting the emptied source releases nothing")
 
 	extra := strs.Get(2)
-	row.ShareTrackers(extra, out)
+	engine.ShareTrackers(extra, out)
 	strs.Put(out)
 	assert.Equal(t, 0, done, "a shared tracker waits for every batch")
 	strs.Put(extra)
@@ -57,20 +54,20 @@ func TestMoveAndShareTrackers(t *testing.T) {
 }
 
 func TestPoolOfIsPerType(t *testing.T) {
-	assert.Same(t, row.PoolOf[int](), row.PoolOf[int]())
-	b := row.PoolOf[int]().Get(10)
+	assert.Same(t, engine.PoolOf[int](), engine.PoolOf[int]())
+	b := engine.PoolOf[int]().Get(10)
 	assert.GreaterOrEqual(t, cap(b.Rows), 10)
 	assert.Zero(t, b.Len())
 }
 
 func TestPoolClearsOnlyRowsWithPointers(t *testing.T) {
 	type flat struct{ A, B int64 }
-	fb := row.PoolOf[flat]().Get(1)
+	fb := engine.PoolOf[flat]().Get(1)
 	fb.Rows = append(fb.Rows, flat{1, 2})
-	row.PoolOf[flat]().Put(fb)
+	engine.PoolOf[flat]().Put(fb)
 
 	type withPtr struct{ S *int }
-	pool := row.PoolOf[withPtr]()
+	pool := engine.PoolOf[withPtr]()
 	b := pool.Get(1)
 	v := 7
 	b.Rows = append(b.Rows, withPtr{&v})

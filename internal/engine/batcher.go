@@ -1,4 +1,4 @@
-package backpressure
+package engine
 
 import (
 	"context"
@@ -7,18 +7,11 @@ import (
 
 	"golang.org/x/sync/semaphore"
 
-	"github.com/kisflow/kisflow/row"
+	"github.com/kisflow/kisflow/backpressure"
 )
 
-// DefaultLinger is how long a batcher holds a partly filled batch when its
-// Linger is zero.
-const DefaultLinger = time.Millisecond
-
-// DefaultBatchSize is the number of rows in a full batch when a size is zero.
-const DefaultBatchSize = 512
-
 // ErrBatcherClosed is returned by Add after Close.
-var ErrBatcherClosed = errors.New("backpressure: batcher closed")
+var ErrBatcherClosed = errors.New("engine: batcher closed")
 
 // Batcher collects rows added one at a time, from any number of goroutines,
 // into batches on an edge. A batch is sent when it is full, or when its first
@@ -26,7 +19,7 @@ var ErrBatcherClosed = errors.New("backpressure: batcher closed")
 // running. Create batchers with [NewBatcher].
 type Batcher[T any] struct {
 	edge   *Edge[T]
-	pool   *row.Pool[T]
+	pool   *Pool[T]
 	size   int
 	linger time.Duration
 
@@ -36,7 +29,7 @@ type Batcher[T any] struct {
 	// that a caller waiting for it, behind another caller blocked on a full
 	// edge, still honours its own ctx.
 	mu     *semaphore.Weighted
-	cur    *row.Batch[T]
+	cur    *Batch[T]
 	born   time.Time // when cur was started
 	closed bool
 	kick   chan struct{}
@@ -45,12 +38,12 @@ type Batcher[T any] struct {
 	// put on the edge; set by Count before use.
 	added, flushed func(rows int)
 	// fresh, if set, is called with every new batch before rows go in.
-	fresh func(*row.Batch[T])
+	fresh func(*Batch[T])
 }
 
 // OnNewBatch makes the batcher call fn with every batch it starts, before
 // any row goes in. Call it before the batcher is used.
-func (b *Batcher[T]) OnNewBatch(fn func(*row.Batch[T])) { b.fresh = fn }
+func (b *Batcher[T]) OnNewBatch(fn func(*Batch[T])) { b.fresh = fn }
 
 // Count makes the batcher call added with the number of rows every Add or
 // AddBatch accepts, and flushed with the number of rows of every batch it
@@ -82,8 +75,8 @@ func (b *Batcher[T]) Abandon() {
 }
 
 // NewBatcher returns a batcher that sends batches of up to size rows (zero
-// means DefaultBatchSize) to edge, holding a partial batch for at most linger
-// (zero means DefaultLinger). The batcher is one writer of edge. When stop
+// means backpressure.DefaultBatchSize) to edge, holding a partial batch for at most linger
+// (zero means backpressure.DefaultLinger). The batcher is one writer of edge. When stop
 // (which may be nil) is closed, Add and Flush stop waiting for room and
 // return ErrBatcherClosed: a pipeline closes it when its run ends.
 func NewBatcher[T any](edge *Edge[T], size int, linger time.Duration, stop <-chan struct{}) *Batcher[T] {
@@ -91,15 +84,15 @@ func NewBatcher[T any](edge *Edge[T], size int, linger time.Duration, stop <-cha
 		panic("backpressure: negative batch size or linger")
 	}
 	if size == 0 {
-		size = DefaultBatchSize
+		size = backpressure.DefaultBatchSize
 	}
 	if linger == 0 {
-		linger = DefaultLinger
+		linger = backpressure.DefaultLinger
 	}
 	return &Batcher[T]{
 		edge:   edge,
 		stop:   stop,
-		pool:   row.PoolOf[T](),
+		pool:   PoolOf[T](),
 		size:   size,
 		linger: linger,
 		kick:   make(chan struct{}, 1),
@@ -122,13 +115,40 @@ func (b *Batcher[T]) Add(ctx context.Context, v T) error {
 	return nil
 }
 
+// TryAdd adds one row if it can without waiting: it reports false when
+// another caller holds the batcher or a full batch cannot go on the edge
+// now.
+func (b *Batcher[T]) TryAdd(v T) (bool, error) {
+	if !b.mu.TryAcquire(1) {
+		return false, nil
+	}
+	defer b.mu.Release(1)
+	if b.closed {
+		return false, ErrBatcherClosed
+	}
+	if b.cur != nil && len(b.cur.Rows) >= b.size {
+		n := len(b.cur.Rows)
+		if !b.edge.trySend(b.cur) {
+			return false, nil
+		}
+		b.cur = nil
+		b.sent(n)
+	}
+	if err := b.room(context.Background()); err != nil { // has room now: never waits
+		return false, err
+	}
+	b.cur.Rows = append(b.cur.Rows, v)
+	b.took(1)
+	return true, nil
+}
+
 // AddBatch adds rows in order, attaching t (which may be nil) to every batch
 // that receives some of them. The batcher takes over the caller's reference
 // of t. It returns how many rows were added: all of them, or on error the
 // ones before the failure. t completes (runs its done function) once every
 // added row is handled, and only if all of rows were added: on error t is
 // abandoned, so input that was not wholly accepted is never acknowledged.
-func (b *Batcher[T]) AddBatch(ctx context.Context, rows []T, t *row.Tracker) (int, error) {
+func (b *Batcher[T]) AddBatch(ctx context.Context, rows []T, t *Tracker) (int, error) {
 	added, err := b.addBatch(ctx, rows, t)
 	if t != nil {
 		if err != nil {
@@ -139,7 +159,7 @@ func (b *Batcher[T]) AddBatch(ctx context.Context, rows []T, t *row.Tracker) (in
 	return added, err
 }
 
-func (b *Batcher[T]) addBatch(ctx context.Context, rows []T, t *row.Tracker) (int, error) {
+func (b *Batcher[T]) addBatch(ctx context.Context, rows []T, t *Tracker) (int, error) {
 	if err := b.mu.Acquire(ctx, 1); err != nil {
 		return 0, context.Cause(ctx)
 	}

@@ -1,4 +1,4 @@
-package backpressure
+package engine
 
 import (
 	"context"
@@ -7,81 +7,27 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/kisflow/kisflow/row"
+	"github.com/kisflow/kisflow/backpressure"
 )
 
-// Policy says what a send does when the edge is full.
-type Policy int
-
-// Overflow policies. The zero value is Block.
-const (
-	// Block waits for room: backpressure.
-	Block Policy = iota
-	// DropNewest discards the batch being sent.
-	DropNewest
-	// DropOldest discards the oldest queued batch to make room.
-	DropOldest
-	// Fail returns ErrOverflow.
-	Fail
-)
-
-// String returns the policy's name.
-func (p Policy) String() string {
-	switch p {
-	case Block:
-		return "block"
-	case DropNewest:
-		return "drop-newest"
-	case DropOldest:
-		return "drop-oldest"
-	case Fail:
-		return "fail"
-	}
-	return fmt.Sprintf("Policy(%d)", int(p))
-}
-
-// ErrOverflow is returned by a send on a full edge whose policy is Fail.
-var ErrOverflow = errors.New("backpressure: edge full")
-
-// DefaultCapacity is the capacity, in batches, of an edge whose Config leaves
-// it zero.
-const DefaultCapacity = 8
-
-// MaxCapacity is the largest capacity, in batches, an edge may have: a
-// channel's buffer is allocated up front.
-const MaxCapacity = 1 << 16
-
-// ErrConfig is the cause of an error for a configuration out of range.
-var ErrConfig = errors.New("backpressure: bad configuration")
-
-// Validate reports a capacity out of range or an unknown policy.
-func (c Config) Validate() error {
-	if c.Capacity < 0 || c.Capacity > MaxCapacity {
-		return fmt.Errorf("%w: capacity %d batches out of range 0..%d", ErrConfig, c.Capacity, MaxCapacity)
-	}
-	if c.Policy < Block || c.Policy > Fail {
-		return fmt.Errorf("%w: unknown overflow policy %v", ErrConfig, c.Policy)
-	}
-	return nil
-}
-
-// Config configures an edge. The zero value is a blocking edge of
-// DefaultCapacity batches.
-type Config struct {
-	// Capacity is the number of batches the edge holds; zero means
-	// DefaultCapacity.
+// EdgeConfig configures an edge: its capacity in batches and its overflow
+// policy.
+type EdgeConfig struct {
 	Capacity int
-	// Policy is what a send does when the edge is full.
-	Policy Policy
+	Policy   backpressure.Policy
+	// BatchSize is the most rows a batch holds, for reporting capacity
+	// in rows.
+	BatchSize int
 }
 
-// Stats is a snapshot of an edge's counters.
-type Stats struct {
+// EdgeStats is a snapshot of an edge's counters.
+type EdgeStats struct {
 	// Name is the edge's name, "from->to".
 	Name string
 	// Policy is the edge's overflow policy.
-	Policy Policy
-	// Capacity and Depth are in batches: Depth is how many are queued now.
+	Policy backpressure.Policy
+	// Capacity and Depth are in rows: Capacity is how many the edge holds
+	// in full batches, Depth how many are queued now.
 	Capacity, Depth int
 	// Sent is the number of rows writers put on the edge, including rows
 	// the edge later dropped. Rows received = Sent - Dropped - rows queued.
@@ -99,11 +45,13 @@ type Stats struct {
 // [NewEdge]; the zero value is not usable.
 type Edge[T any] struct {
 	name    string
-	ch      chan *row.Batch[T]
-	policy  Policy
-	pool    *row.Pool[T]
+	ch      chan *Batch[T]
+	policy  backpressure.Policy
+	pool    *Pool[T]
 	writers atomic.Int32
 
+	batchSize int
+	queued    atomic.Int64 // rows on the channel, counted before they go on
 	sent      atomic.Int64
 	dropped   atomic.Int64
 	abandoned atomic.Int64
@@ -112,21 +60,19 @@ type Edge[T any] struct {
 
 // NewEdge returns an edge named name (used in errors and stats) with the given
 // configuration and number of writers. Each writer must call CloseWriter once.
-func NewEdge[T any](name string, cfg Config, writers int) *Edge[T] {
-	if err := cfg.Validate(); err != nil {
-		panic("backpressure: NewEdge " + name + ": " + err.Error())
-	}
-	if cfg.Capacity == 0 {
-		cfg.Capacity = DefaultCapacity
+func NewEdge[T any](name string, cfg EdgeConfig, writers int) *Edge[T] {
+	if cfg.Capacity < 1 {
+		panic("engine: NewEdge " + name + ": capacity below one batch")
 	}
 	if writers < 1 {
-		panic("backpressure: an edge needs at least one writer")
+		panic("engine: an edge needs at least one writer")
 	}
 	e := &Edge[T]{
-		name:   name,
-		ch:     make(chan *row.Batch[T], cfg.Capacity),
-		policy: cfg.Policy,
-		pool:   row.PoolOf[T](),
+		name:      name,
+		ch:        make(chan *Batch[T], cfg.Capacity),
+		policy:    cfg.Policy,
+		pool:      PoolOf[T](),
+		batchSize: max(1, cfg.BatchSize),
 	}
 	e.writers.Store(int32(writers))
 	return e
@@ -140,20 +86,23 @@ func (e *Edge[T]) Name() string { return e.name }
 func (e *Edge[T]) AddWriter() { e.writers.Add(1) }
 
 // C returns the receive side of the edge, closed when every writer is done.
-// A receiver owns each batch it takes (see package row).
-func (e *Edge[T]) C() <-chan *row.Batch[T] { return e.ch }
+// A receiver owns each batch it takes and reports it with Took.
+func (e *Edge[T]) C() <-chan *Batch[T] { return e.ch }
+
+// Took records that a receiver took b off the edge.
+func (e *Edge[T]) Took(b *Batch[T]) { e.queued.Add(-int64(len(b.Rows))) }
 
 // Send puts b on the edge, following the edge's policy when it is full. It
-// returns ctx's cause if ctx is done first, and ErrOverflow (wrapped with the
+// returns ctx's cause if ctx is done first, and backpressure.ErrOverflow (wrapped with the
 // edge name) on a full edge with policy Fail. On any error the caller still
 // owns b. On success, or when b was dropped, the edge owns it.
-func (e *Edge[T]) Send(ctx context.Context, b *row.Batch[T]) error {
+func (e *Edge[T]) Send(ctx context.Context, b *Batch[T]) error {
 	return e.send(ctx, nil, b)
 }
 
 // SendUntil is Send that also gives up, with ErrStopped, when stop (which
 // may be nil) is closed: for a sender whose ctx is not the run's.
-func (e *Edge[T]) SendUntil(ctx context.Context, stop <-chan struct{}, b *row.Batch[T]) error {
+func (e *Edge[T]) SendUntil(ctx context.Context, stop <-chan struct{}, b *Batch[T]) error {
 	err := e.send(ctx, stop, b)
 	if errors.Is(err, errStopped) {
 		return ErrStopped
@@ -162,27 +111,30 @@ func (e *Edge[T]) SendUntil(ctx context.Context, stop <-chan struct{}, b *row.Ba
 }
 
 // ErrStopped is returned by SendUntil when its stop channel closed first.
-var ErrStopped = errors.New("backpressure: stopped")
+var ErrStopped = errors.New("engine: stopped")
 
 // trySend puts b on the edge if there is room now, and reports whether it
 // did. It never drops and never waits.
-func (e *Edge[T]) trySend(b *row.Batch[T]) bool {
+func (e *Edge[T]) trySend(b *Batch[T]) bool {
 	n := int64(len(b.Rows)) // b belongs to the receiver once sent
+	e.queued.Add(n)
 	select {
 	case e.ch <- b:
 		e.sent.Add(n)
 		return true
 	default:
+		e.queued.Add(-n)
 		return false
 	}
 }
 
 // errStopped is returned by send when stop closes first.
-var errStopped = errors.New("backpressure: stopped")
+var errStopped = errors.New("engine: stopped")
 
 // send is Send that also gives up, with errStopped, when stop is closed.
-func (e *Edge[T]) send(ctx context.Context, stop <-chan struct{}, b *row.Batch[T]) error {
+func (e *Edge[T]) send(ctx context.Context, stop <-chan struct{}, b *Batch[T]) error {
 	n := int64(len(b.Rows))
+	e.queued.Add(n)
 	select {
 	case e.ch <- b:
 		e.sent.Add(n)
@@ -190,11 +142,12 @@ func (e *Edge[T]) send(ctx context.Context, stop <-chan struct{}, b *row.Batch[T
 	default:
 	}
 	switch e.policy {
-	case DropNewest:
+	case backpressure.DropNewest:
+		e.queued.Add(-n)
 		e.sent.Add(n)
 		e.drop(b)
 		return nil
-	case DropOldest:
+	case backpressure.DropOldest:
 		e.sent.Add(n)
 		for {
 			select {
@@ -204,12 +157,14 @@ func (e *Edge[T]) send(ctx context.Context, stop <-chan struct{}, b *row.Batch[T
 			}
 			select {
 			case old := <-e.ch:
+				e.Took(old)
 				e.drop(old)
 			default:
 			}
 		}
-	case Fail:
-		return fmt.Errorf("edge %s: %w (capacity %d batches)", e.name, ErrOverflow, cap(e.ch))
+	case backpressure.Fail:
+		e.queued.Add(-n)
+		return fmt.Errorf("edge %s: %w (capacity %d rows)", e.name, backpressure.ErrOverflow, cap(e.ch)*e.batchSize)
 	}
 	start := time.Now()
 	select {
@@ -219,16 +174,18 @@ func (e *Edge[T]) send(ctx context.Context, stop <-chan struct{}, b *row.Batch[T
 		return nil
 	case <-ctx.Done():
 		e.blocked.Add(int64(time.Since(start)))
+		e.queued.Add(-n)
 		return context.Cause(ctx)
 	case <-stop:
 		e.blocked.Add(int64(time.Since(start)))
+		e.queued.Add(-n)
 		return errStopped
 	}
 }
 
 // drop discards b, counting its rows. Dropped rows are handled rows: their
 // trackers are released.
-func (e *Edge[T]) drop(b *row.Batch[T]) {
+func (e *Edge[T]) drop(b *Batch[T]) {
 	e.dropped.Add(int64(len(b.Rows)))
 	e.pool.Put(b)
 }
@@ -239,7 +196,7 @@ func (e *Edge[T]) CloseWriter() {
 	case n == 0:
 		close(e.ch)
 	case n < 0:
-		panic("backpressure: CloseWriter called more times than there are writers")
+		panic("engine: CloseWriter called more times than there are writers")
 	}
 }
 
@@ -253,6 +210,7 @@ func (e *Edge[T]) Abandon() {
 			if !ok {
 				return
 			}
+			e.Took(b)
 			e.abandoned.Add(int64(len(b.Rows)))
 		default:
 			return
@@ -261,12 +219,12 @@ func (e *Edge[T]) Abandon() {
 }
 
 // Stats returns a snapshot of the edge's counters.
-func (e *Edge[T]) Stats() Stats {
-	return Stats{
+func (e *Edge[T]) Stats() EdgeStats {
+	return EdgeStats{
 		Name:      e.name,
 		Policy:    e.policy,
-		Capacity:  cap(e.ch),
-		Depth:     len(e.ch),
+		Capacity:  cap(e.ch) * e.batchSize,
+		Depth:     int(max(0, e.queued.Load())),
 		Sent:      e.sent.Load(),
 		Dropped:   e.dropped.Load(),
 		Abandoned: e.abandoned.Load(),

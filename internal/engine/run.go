@@ -1,4 +1,4 @@
-package stage
+package engine
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/kisflow/kisflow/backpressure"
 	"github.com/kisflow/kisflow/row"
 )
 
@@ -23,7 +22,7 @@ type Env struct {
 	Go func(fn func() error)
 	// DeadLetter receives rows that fail under the DeadLetter policy. It
 	// blocks under backpressure and returns an error only when ctx ends.
-	DeadLetter func(ctx context.Context, f Failure) error
+	DeadLetter func(ctx context.Context, f row.Failure) error
 	// Counters receive the stage's counts.
 	Counters *Counters
 	// Observe, if set, is called after every batch with its size and the
@@ -31,11 +30,11 @@ type Env struct {
 	Observe func(rows int, d time.Duration)
 }
 
-// Start runs the stage in goroutines started with env.Go: it reads in until
+// Start runs stage s in goroutines started with env.Go: it reads in until
 // in is closed or ctx is done, and sends results to out (nil for an Expand
 // stage), calling out.CloseWriter when it is done. Start returns at once.
-func (s *Stage[In, Out]) Start(ctx context.Context, env *Env, in *backpressure.Edge[In], out *backpressure.Edge[Out]) {
-	if (out == nil) != (s.kind == KindExpand) {
+func Start[In, Out any](ctx context.Context, s *Stage[In, Out], env *Env, in *Edge[In], out *Edge[Out]) {
+	if (out == nil) != (s.kind == KindSink) {
 		panic("stage: Start " + s.name + ": an Expand stage takes no output edge, any other stage needs one")
 	}
 	closeOut := func() {
@@ -55,6 +54,7 @@ func (s *Stage[In, Out]) Start(ctx context.Context, env *Env, in *backpressure.E
 					if !ok {
 						return nil
 					}
+					in.Took(b)
 					env.Counters.Take(int64(len(b.Rows)))
 					if err := w.step(wctx, b, out); err != nil {
 						return ending(err)
@@ -68,7 +68,7 @@ func (s *Stage[In, Out]) Start(ctx context.Context, env *Env, in *backpressure.E
 	}
 
 	type task struct {
-		b    *row.Batch[In]
+		b    *Batch[In]
 		slot chan result[Out]
 	}
 	ordered := s.Ordered()
@@ -93,10 +93,10 @@ func (s *Stage[In, Out]) Start(ctx context.Context, env *Env, in *backpressure.E
 		if ordered {
 			defer close(order)
 		}
-		pool := row.PoolOf[In]()
-		var chunks []*row.Batch[In]
+		pool := PoolOf[In]()
+		var chunks []*Batch[In]
 		for {
-			var b *row.Batch[In]
+			var b *Batch[In]
 			var ok bool
 			select {
 			case b, ok = <-in.C():
@@ -106,6 +106,7 @@ func (s *Stage[In, Out]) Start(ctx context.Context, env *Env, in *backpressure.E
 			case <-ctx.Done():
 				return nil
 			}
+			in.Took(b)
 			env.Counters.Take(int64(len(b.Rows)))
 			chunks = split(pool, b, n, chunks[:0])
 			for i, c := range chunks {
@@ -208,12 +209,12 @@ func ending(err error) error {
 // result is a processed chunk waiting in its reorder slot: the output
 // batch and how many input rows it passes on.
 type result[Out any] struct {
-	b      *row.Batch[Out]
+	b      *Batch[Out]
 	passed int64
 }
 
 // step processes one batch and sends the result on.
-func (w *worker[In, Out]) step(ctx context.Context, b *row.Batch[In], out *backpressure.Edge[Out]) error {
+func (w *worker[In, Out]) step(ctx context.Context, b *Batch[In], out *Edge[Out]) error {
 	o, passed, err := w.process(ctx, b)
 	if err != nil {
 		return err
@@ -224,7 +225,7 @@ func (w *worker[In, Out]) step(ctx context.Context, b *row.Batch[In], out *backp
 // send passes a non-empty result to out, then counts the passed input rows
 // delivered; an empty one is given back, which marks the rows it derived
 // from as handled. A result that cannot be sent is abandoned uncounted.
-func (w *worker[In, Out]) send(ctx context.Context, o *row.Batch[Out], passed int64, out *backpressure.Edge[Out]) error {
+func (w *worker[In, Out]) send(ctx context.Context, o *Batch[Out], passed int64, out *Edge[Out]) error {
 	if o == nil {
 		return nil // a sink: nothing to send
 	}
@@ -246,7 +247,7 @@ func (w *worker[In, Out]) send(ctx context.Context, o *row.Batch[Out], passed in
 
 // split cuts b into at most n chunks of nearly equal size, appended to dst.
 // The first chunk is b itself; the others are copies that share b's trackers.
-func split[T any](pool *row.Pool[T], b *row.Batch[T], n int, dst []*row.Batch[T]) []*row.Batch[T] {
+func split[T any](pool *Pool[T], b *Batch[T], n int, dst []*Batch[T]) []*Batch[T] {
 	size := (len(b.Rows) + n - 1) / n
 	if size == 0 || size >= len(b.Rows) {
 		return append(dst, b)
@@ -256,7 +257,7 @@ func split[T any](pool *row.Pool[T], b *row.Batch[T], n int, dst []*row.Batch[T]
 		hi := min(lo+size, len(b.Rows))
 		c := pool.Get(hi - lo)
 		c.Rows = append(c.Rows, b.Rows[lo:hi]...)
-		row.ShareTrackers(c, b)
+		ShareTrackers(c, b)
 		dst = append(dst, c)
 	}
 	clear(b.Rows[size:])

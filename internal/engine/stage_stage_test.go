@@ -1,4 +1,4 @@
-package stage_test
+package engine_test
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/kisflow/kisflow/stage"
+	"github.com/kisflow/kisflow/internal/engine"
 )
 
 func double(_ context.Context, v int) (int, error) {
@@ -27,7 +27,7 @@ func double(_ context.Context, v int) (int, error) {
 func TestMapKeepsOrderWhenOrdered(t *testing.T) {
 	for _, sh := range shapes {
 		t.Run(sh.name, func(t *testing.T) {
-			st := stage.Map("double", double, sh.opts...)
+			st := engine.Map("double", double, sh.opts...)
 			res := runStage(t, st, ints(1000), 64)
 			require.NoError(t, res.err)
 			want := make([]int, 1000)
@@ -49,7 +49,7 @@ func TestMapKeepsOrderWhenOrdered(t *testing.T) {
 func TestVerifyFilters(t *testing.T) {
 	for _, sh := range shapes {
 		t.Run(sh.name, func(t *testing.T) {
-			st := stage.Verify("even", func(_ context.Context, v int) (bool, error) { return v%2 == 0, nil }, sh.opts...)
+			st := engine.Verify("even", func(_ context.Context, v int) (bool, error) { return v%2 == 0, nil }, sh.opts...)
 			res := runStage(t, st, ints(501), 50)
 			require.NoError(t, res.err)
 			assert.Len(t, res.out, 251)
@@ -63,7 +63,7 @@ func TestVerifyFilters(t *testing.T) {
 func TestFlatMapAndMapBatch(t *testing.T) {
 	for _, sh := range shapes {
 		t.Run(sh.name, func(t *testing.T) {
-			fm := stage.FlatMap("repeat", func(_ context.Context, v int, emit func(string)) error {
+			fm := engine.FlatMap("repeat", func(_ context.Context, v int, emit func(string)) error {
 				for range v % 3 {
 					emit(fmt.Sprint(v))
 				}
@@ -74,7 +74,7 @@ func TestFlatMapAndMapBatch(t *testing.T) {
 			assert.Len(t, res.out, 30) // 0+1+2 per three rows
 			assert.EqualValues(t, 30, res.stats.Out)
 
-			mb := stage.MapBatch("sum", func(_ context.Context, rows []int) ([]int, error) {
+			mb := engine.MapBatch("sum", func(_ context.Context, rows []int) ([]int, error) {
 				return []int{len(rows)}, nil
 			}, sh.opts...)
 			res2 := runStage(t, mb, ints(100), 10)
@@ -92,7 +92,7 @@ func TestExpandConsumesEveryRow(t *testing.T) {
 	for _, sh := range shapes {
 		t.Run(sh.name, func(t *testing.T) {
 			var sum atomic.Int64
-			st := stage.Expand("sink", func(_ context.Context, v int) error {
+			st := engine.Sink("sink", func(_ context.Context, v int) error {
 				sum.Add(int64(v))
 				return nil
 			}, sh.opts...)
@@ -118,8 +118,8 @@ func failOn13(_ context.Context, v int) (int, error) {
 func TestFailFlowNamesStage(t *testing.T) {
 	for _, sh := range shapes {
 		t.Run(sh.name, func(t *testing.T) {
-			res := runStage(t, stage.Map("check", failOn13, sh.opts...), ints(100), 10)
-			var se *stage.Error
+			res := runStage(t, engine.Map("check", failOn13, sh.opts...), ints(100), 10)
+			var se *engine.Error
 			require.ErrorAs(t, res.err, &se)
 			assert.Equal(t, "check", se.Stage)
 			assert.Equal(t, "test", se.Flow)
@@ -133,7 +133,7 @@ func TestFailFlowNamesStage(t *testing.T) {
 func TestSkipAndDeadLetter(t *testing.T) {
 	for _, sh := range shapes {
 		t.Run(sh.name, func(t *testing.T) {
-			res := runStage(t, stage.Map("check", failOn13, with(sh.opts, stage.OnError(stage.Skip))...), ints(100), 10)
+			res := runStage(t, engine.Map("check", failOn13, with(sh.opts, engine.OnError(engine.Skip))...), ints(100), 10)
 			require.NoError(t, res.err)
 			assert.Len(t, res.out, 92)
 			assert.EqualValues(t, 8, res.stats.Failed)
@@ -141,7 +141,7 @@ func TestSkipAndDeadLetter(t *testing.T) {
 			assert.Contains(t, res.stats.LastError, "bad row")
 			assert.True(t, res.acked, "skipped rows count as handled")
 
-			res = runStage(t, stage.Map("check", failOn13, with(sh.opts, stage.OnError(stage.DeadLetter))...), ints(100), 10)
+			res = runStage(t, engine.Map("check", failOn13, with(sh.opts, engine.OnError(engine.DeadLetter))...), ints(100), 10)
 			require.NoError(t, res.err)
 			require.Len(t, res.dead, 8)
 			var rows []int
@@ -170,14 +170,14 @@ func TestPanicBecomesError(t *testing.T) {
 	}
 	for _, sh := range shapes {
 		t.Run(sh.name, func(t *testing.T) {
-			res := runStage(t, stage.Map("risky", fn, sh.opts...), ints(100), 10)
-			var pe *stage.PanicError
+			res := runStage(t, engine.Map("risky", fn, sh.opts...), ints(100), 10)
+			var pe *engine.PanicError
 			require.ErrorAs(t, res.err, &pe)
 			assert.ErrorIs(t, res.err, boom, "unwraps to the panic value")
 			assert.Contains(t, string(pe.Stack), "stage_test.go")
 			assert.Contains(t, res.err.Error(), "stage risky")
 
-			res = runStage(t, stage.Map("risky", fn, with(sh.opts, stage.OnError(stage.Skip))...), ints(100), 10)
+			res = runStage(t, engine.Map("risky", fn, with(sh.opts, engine.OnError(engine.Skip))...), ints(100), 10)
 			require.NoError(t, res.err)
 			assert.Len(t, res.out, 98, "rows after a panicking row are still processed")
 			assert.EqualValues(t, 2, res.stats.Failed)
@@ -195,13 +195,13 @@ func TestRetryWithBackoff(t *testing.T) {
 			}
 			return v, nil
 		}
-		res := runStage(t, stage.Map("flaky", flaky, stage.Retry(4, 10*time.Millisecond)), ints(10), 4)
+		res := runStage(t, engine.Map("flaky", flaky, engine.Retry(4, 10*time.Millisecond)), ints(10), 4)
 		require.NoError(t, res.err)
 		assert.Equal(t, ints(10), res.out)
 		assert.EqualValues(t, 2, res.stats.Retried)
 		assert.Equal(t, 30*time.Millisecond, time.Since(start), "waits 10ms then 20ms")
 
-		res = runStage(t, stage.Map("hopeless", failOn13, stage.Retry(3, time.Millisecond), stage.OnError(stage.Skip)), ints(14), 14)
+		res = runStage(t, engine.Map("hopeless", failOn13, engine.Retry(3, time.Millisecond), engine.OnError(engine.Skip)), ints(14), 14)
 		require.NoError(t, res.err)
 		assert.EqualValues(t, 6, res.stats.Retried, "three retries for each of two rows")
 		assert.EqualValues(t, 2, res.stats.Failed)
@@ -210,12 +210,12 @@ func TestRetryWithBackoff(t *testing.T) {
 
 func TestRetryRetriesWholeChunk(t *testing.T) {
 	var calls atomic.Int32
-	mb := stage.MapBatch("batchy", func(_ context.Context, rows []int) ([]int, error) {
+	mb := engine.MapBatch("batchy", func(_ context.Context, rows []int) ([]int, error) {
 		if calls.Add(1) == 1 {
 			return nil, errBad
 		}
 		return rows, nil
-	}, stage.Retry(1, 0))
+	}, engine.Retry(1, 0))
 	res := runStage(t, mb, ints(10), 10)
 	require.NoError(t, res.err)
 	assert.Equal(t, ints(10), res.out)
@@ -231,7 +231,7 @@ func TestTimeoutPerRow(t *testing.T) {
 			}
 			return v, nil
 		}
-		res := runStage(t, stage.Map("slow", slow, stage.Timeout(time.Second), stage.OnError(stage.Skip)), ints(6), 6)
+		res := runStage(t, engine.Map("slow", slow, engine.Timeout(time.Second), engine.OnError(engine.Skip)), ints(6), 6)
 		require.NoError(t, res.err)
 		assert.Equal(t, []int{0, 1, 2, 4, 5}, res.out)
 		assert.EqualValues(t, 1, res.stats.Failed)
@@ -255,7 +255,7 @@ func TestSlowStageCancelledMidRun(t *testing.T) {
 				}
 				return v, nil
 			}
-			res := runStageCtx(ctx, t, stage.Map("slow", slow, sh.opts...), ints(10_000), 10)
+			res := runStageCtx(ctx, t, engine.Map("slow", slow, sh.opts...), ints(10_000), 10)
 			require.NoError(t, res.err, "a cancelled run is not a stage failure")
 			assert.Less(t, res.stats.In, int64(10_000), "the run stopped early")
 			assert.Zero(t, res.stats.Failed, "rows cut short by cancellation are not counted as failed")
@@ -283,7 +283,7 @@ func TestFailureWhileOtherRowsAreSlow(t *testing.T) {
 				}
 				return v, nil
 			}
-			res := runStage(t, stage.Map("slow", slow, sh.opts...), ints(10_000), 10)
+			res := runStage(t, engine.Map("slow", slow, sh.opts...), ints(10_000), 10)
 			require.ErrorIs(t, res.err, errBad)
 			assert.Less(t, res.stats.In, int64(10_000))
 		})
@@ -291,19 +291,19 @@ func TestFailureWhileOtherRowsAreSlow(t *testing.T) {
 }
 
 func TestConstructionMistakesPanic(t *testing.T) {
-	assert.PanicsWithValue(t, "stage: concurrency must be at least 1", func() { stage.Concurrency(0) })
-	assert.PanicsWithValue(t, "stage: Map m: nil function", func() { stage.Map[int, int]("m", nil) })
-	assert.PanicsWithValue(t, "stage: empty stage name", func() { stage.Map("", double) })
-	assert.Panics(t, func() { stage.Retry(-1, 0) })
-	assert.Panics(t, func() { stage.Timeout(0) })
+	assert.PanicsWithValue(t, "stage: concurrency must be at least 1", func() { engine.Concurrency(0) })
+	assert.PanicsWithValue(t, "stage: Map m: nil function", func() { engine.Map[int, int]("m", nil) })
+	assert.PanicsWithValue(t, "stage: empty stage name", func() { engine.Map("", double) })
+	assert.Panics(t, func() { engine.Retry(-1, 0) })
+	assert.Panics(t, func() { engine.Timeout(0) })
 }
 
 func TestDeadLetterWithoutStreamFails(t *testing.T) {
-	st := stage.Map("check", failOn13, stage.OnError(stage.DeadLetter))
-	assert.Equal(t, stage.DeadLetter, st.ErrorPolicy())
+	st := engine.Map("check", failOn13, engine.OnError(engine.DeadLetter))
+	assert.Equal(t, engine.DeadLetter, st.ErrorPolicy())
 	assert.Equal(t, "dead-letter", st.ErrorPolicy().String())
 	assert.Equal(t, "Calculate", st.Kind().String())
 	assert.Equal(t, 1, st.Goroutines())
-	assert.Equal(t, 10, stage.Map("m", double, stage.Concurrency(8)).Goroutines())
-	assert.Equal(t, 9, stage.Map("m", double, stage.Concurrency(8), stage.Unordered()).Goroutines())
+	assert.Equal(t, 10, engine.Map("m", double, engine.Concurrency(8)).Goroutines())
+	assert.Equal(t, 9, engine.Map("m", double, engine.Concurrency(8), engine.Unordered()).Goroutines())
 }

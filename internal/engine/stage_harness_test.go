@@ -1,4 +1,4 @@
-package stage_test
+package engine_test
 
 import (
 	"context"
@@ -7,10 +7,9 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/kisflow/kisflow/backpressure"
+	"github.com/kisflow/kisflow/internal/engine"
 	"github.com/kisflow/kisflow/internal/leaktest"
 	"github.com/kisflow/kisflow/row"
-	"github.com/kisflow/kisflow/stage"
 )
 
 // The examples import pipeline, which imports ants: its default pool's
@@ -20,21 +19,21 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m, leaktest.Options()...) }
 // result is what one run of a stage produced.
 type result[Out any] struct {
 	out   []Out
-	stats stage.Stats
-	dead  []stage.Failure
+	stats engine.Stats
+	dead  []row.Failure
 	err   error
 	acked bool
 }
 
 // runStage runs st over rows sent in batches of batchSize and collects what
 // comes out. Every goroutine has exited when it returns.
-func runStage[In, Out any](t *testing.T, st *stage.Stage[In, Out], rows []In, batchSize int) result[Out] {
+func runStage[In, Out any](t *testing.T, st *engine.Stage[In, Out], rows []In, batchSize int) result[Out] {
 	t.Helper()
 	return runStageCtx(context.Background(), t, st, rows, batchSize)
 }
 
 // runStageCtx is runStage under a parent context.
-func runStageCtx[In, Out any](parent context.Context, t *testing.T, st *stage.Stage[In, Out], rows []In, batchSize int) result[Out] {
+func runStageCtx[In, Out any](parent context.Context, t *testing.T, st *engine.Stage[In, Out], rows []In, batchSize int) result[Out] {
 	t.Helper()
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
@@ -44,9 +43,9 @@ func runStageCtx[In, Out any](parent context.Context, t *testing.T, st *stage.St
 		res  result[Out]
 		errs []error
 	)
-	env := &stage.Env{
+	env := &engine.Env{
 		Flow:     "test",
-		Counters: &stage.Counters{},
+		Counters: &engine.Counters{},
 		Go: func(fn func() error) {
 			wg.Add(1)
 			go func() {
@@ -59,28 +58,28 @@ func runStageCtx[In, Out any](parent context.Context, t *testing.T, st *stage.St
 				}
 			}()
 		},
-		DeadLetter: func(_ context.Context, f stage.Failure) error {
+		DeadLetter: func(_ context.Context, f row.Failure) error {
 			mu.Lock()
 			res.dead = append(res.dead, f)
 			mu.Unlock()
 			return nil
 		},
 	}
-	in := backpressure.NewEdge[In]("in", backpressure.Config{Capacity: 2}, 1)
-	var out *backpressure.Edge[Out]
-	if st.Kind() != stage.KindExpand {
-		out = backpressure.NewEdge[Out]("out", backpressure.Config{Capacity: 2}, 1)
+	in := engine.NewEdge[In]("in", engine.EdgeConfig{Capacity: 2}, 1)
+	var out *engine.Edge[Out]
+	if st.Kind() != engine.KindSink {
+		out = engine.NewEdge[Out]("out", engine.EdgeConfig{Capacity: 2}, 1)
 	}
-	st.Start(ctx, env, in, out)
+	engine.Start(ctx, st, env, in, out)
 
-	tracker := row.NewTracker(func() { res.acked = true })
+	tracker := engine.NewTracker(func() { res.acked = true })
 	var feed sync.WaitGroup
 	feed.Add(1)
 	go func() {
 		defer feed.Done()
 		defer in.CloseWriter()
 		defer tracker.Release()
-		pool := row.PoolOf[In]()
+		pool := engine.PoolOf[In]()
 		for lo := 0; lo < len(rows); lo += batchSize {
 			b := pool.Get(batchSize)
 			b.Rows = append(b.Rows, rows[lo:min(lo+batchSize, len(rows))]...)
@@ -92,7 +91,7 @@ func runStageCtx[In, Out any](parent context.Context, t *testing.T, st *stage.St
 		}
 	}()
 	if out != nil {
-		pool := row.PoolOf[Out]()
+		pool := engine.PoolOf[Out]()
 	collect:
 		for {
 			select {
@@ -119,13 +118,13 @@ func runStageCtx[In, Out any](parent context.Context, t *testing.T, st *stage.St
 // concurrencies and orderings every behaviour runs across.
 var shapes = []struct {
 	name string
-	opts []stage.Option
+	opts []engine.Option
 }{
-	{"n=1", []stage.Option{stage.Concurrency(1)}},
-	{"n=2/ordered", []stage.Option{stage.Concurrency(2)}},
-	{"n=8/ordered", []stage.Option{stage.Concurrency(8)}},
-	{"n=2/unordered", []stage.Option{stage.Concurrency(2), stage.Unordered()}},
-	{"n=8/unordered", []stage.Option{stage.Concurrency(8), stage.Unordered()}},
+	{"n=1", []engine.Option{engine.Concurrency(1)}},
+	{"n=2/ordered", []engine.Option{engine.Concurrency(2)}},
+	{"n=8/ordered", []engine.Option{engine.Concurrency(8)}},
+	{"n=2/unordered", []engine.Option{engine.Concurrency(2), engine.Unordered()}},
+	{"n=8/unordered", []engine.Option{engine.Concurrency(8), engine.Unordered()}},
 }
 
 func ints(n int) []int {
@@ -136,6 +135,6 @@ func ints(n int) []int {
 	return s
 }
 
-func with(opts []stage.Option, more ...stage.Option) []stage.Option {
-	return append(append([]stage.Option(nil), opts...), more...)
+func with(opts []engine.Option, more ...engine.Option) []engine.Option {
+	return append(append([]engine.Option(nil), opts...), more...)
 }

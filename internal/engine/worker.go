@@ -1,4 +1,4 @@
-package stage
+package engine
 
 import (
 	"context"
@@ -14,14 +14,14 @@ import (
 type worker[In, Out any] struct {
 	s       *Stage[In, Out]
 	env     *Env
-	inPool  *row.Pool[In]
-	outPool *row.Pool[Out]
-	out     *row.Batch[Out]
+	inPool  *Pool[In]
+	outPool *Pool[Out]
+	out     *Batch[Out]
 	emit    func(Out)
 
-	cur  row.Lineage // of the batch being processed, for LineageOf
-	pos  int         // index of the row being processed, for panics
-	mark int         // len(out.Rows) before the row being processed: its results start there
+	cur  Lineage // of the batch being processed, for LineageOf
+	pos  int     // index of the row being processed, for panics
+	mark int     // len(out.Rows) before the row being processed: its results start there
 	// marks are the rows a chunk function failed one by one (see Chunk).
 	marks []rowMark
 
@@ -36,7 +36,7 @@ type rowMark struct {
 }
 
 func newWorker[In, Out any](s *Stage[In, Out], env *Env) *worker[In, Out] {
-	w := &worker[In, Out]{s: s, env: env, inPool: row.PoolOf[In](), outPool: row.PoolOf[Out]()}
+	w := &worker[In, Out]{s: s, env: env, inPool: PoolOf[In](), outPool: PoolOf[Out]()}
 	w.emit = func(v Out) { w.out.Rows = append(w.out.Rows, v) }
 	return w
 }
@@ -47,10 +47,10 @@ func newWorker[In, Out any](s *Stage[In, Out], env *Env) *worker[In, Out] {
 // sink, which counts what it consumes itself). The input batch is given
 // back to its pool. A non-nil error fails the pipeline or says the run is
 // ending: both batches are then abandoned, their trackers unreleased.
-func (w *worker[In, Out]) process(ctx context.Context, in *row.Batch[In]) (*row.Batch[Out], int64, error) {
+func (w *worker[In, Out]) process(ctx context.Context, in *Batch[In]) (*Batch[Out], int64, error) {
 	start := time.Now()
 	n := len(in.Rows)
-	if w.s.kind != KindExpand {
+	if w.s.kind != KindSink {
 		w.out = w.outPool.Get(n)
 	}
 	w.cur = in.Lineage()
@@ -60,7 +60,7 @@ func (w *worker[In, Out]) process(ctx context.Context, in *row.Batch[In]) (*row.
 	} else {
 		err = w.chunk(ctx, in.Rows)
 	}
-	w.cur = row.Lineage{}
+	w.cur = Lineage{}
 	c := w.env.Counters
 	d := time.Since(start)
 	c.busy.Add(int64(d))
@@ -96,7 +96,7 @@ func (w *worker[In, Out]) process(ctx context.Context, in *row.Batch[In]) (*row.
 		w.inPool.Put(in)
 		return nil, 0, nil
 	}
-	row.MoveTrackers(out, in)
+	MoveTrackers(out, in)
 	w.inPool.Put(in)
 	return out, int64(n) - handled, nil
 }
@@ -282,7 +282,7 @@ func (w *worker[In, Out]) giveUp(ctx context.Context, err error, v In) error {
 			w.failed++
 			return &Error{Flow: w.env.Flow, Stage: w.s.name, Err: errors.Join(ErrNoDeadLetter, err)}
 		}
-		if err := w.env.DeadLetter(ctx, Failure{Flow: w.env.Flow, Stage: w.s.name, Row: v, Err: err}); err != nil {
+		if err := w.env.DeadLetter(ctx, row.Failure{Flow: w.env.Flow, Stage: w.s.name, Row: v, Err: err}); err != nil {
 			return err // not taken: the row is abandoned with the run
 		}
 		w.deadLettered++
@@ -297,9 +297,9 @@ func (w *worker[In, Out]) giveUp(ctx context.Context, err error, v In) error {
 // its current batch known to the functions it calls.
 type lineageKey struct{}
 
-type lineageHolder interface{ lineage() row.Lineage }
+type lineageHolder interface{ lineage() Lineage }
 
-func (w *worker[In, Out]) lineage() row.Lineage { return w.cur }
+func (w *worker[In, Out]) lineage() Lineage { return w.cur }
 
 // context returns ctx carrying the worker, for LineageOf.
 func (w *worker[In, Out]) context(ctx context.Context) context.Context {
@@ -310,10 +310,10 @@ func (w *worker[In, Out]) context(ctx context.Context) context.Context {
 // given ctx is processing: rows made from it elsewhere (a feedback loop)
 // inherit it, so its input is acknowledged only once they are handled too.
 // ok is false when ctx is not one a stage passed to its function.
-func LineageOf(ctx context.Context) (l row.Lineage, ok bool) {
+func LineageOf(ctx context.Context) (l Lineage, ok bool) {
 	h, ok := ctx.Value(lineageKey{}).(lineageHolder)
 	if !ok {
-		return row.Lineage{}, false
+		return Lineage{}, false
 	}
 	return h.lineage(), true
 }

@@ -1,4 +1,4 @@
-package stage
+package engine
 
 import (
 	"fmt"
@@ -45,14 +45,4 @@ func (e *PanicError) Unwrap() error {
 		return err
 	}
 	return nil
-}
-
-// Failure is a row that failed under the DeadLetter policy.
-type Failure struct {
-	Flow  string
-	Stage string
-	// Row is the input row, of the stage's input type.
-	Row any
-	// Err is the last error the row's function returned.
-	Err error
 }

@@ -1,4 +1,4 @@
-package backpressure_test
+package engine_test
 
 import (
 	"context"
@@ -9,29 +9,26 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/kisflow/kisflow/backpressure"
-	"github.com/kisflow/kisflow/row"
+	"github.com/kisflow/kisflow/internal/engine"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-func batch(rows ...int) *row.Batch[int] {
-	b := row.PoolOf[int]().Get(len(rows))
+func batch(rows ...int) *engine.Batch[int] {
+	b := engine.PoolOf[int]().Get(len(rows))
 	b.Rows = append(b.Rows, rows...)
 	return b
 }
 
 // fill sends batches of one row each until the edge is full.
-func fill(t *testing.T, e *backpressure.Edge[int], n int) {
+func fill(t *testing.T, e *engine.Edge[int], n int) {
 	t.Helper()
 	for i := range n {
 		require.NoError(t, e.Send(context.Background(), batch(i)))
 	}
 }
 
-func drain(e *backpressure.Edge[int]) []int {
+func drain(e *engine.Edge[int]) []int {
 	var got []int
 	for {
 		select {
@@ -48,7 +45,7 @@ func drain(e *backpressure.Edge[int]) []int {
 
 func TestBlockWaitsForRoom(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := backpressure.NewEdge[int]("a->b", backpressure.Config{Capacity: 2}, 1)
+		e := engine.NewEdge[int]("a->b", engine.EdgeConfig{Capacity: 2}, 1)
 		fill(t, e, 2)
 		sent := make(chan error)
 		go func() { sent <- e.Send(context.Background(), batch(9)) }()
@@ -59,7 +56,7 @@ func TestBlockWaitsForRoom(t *testing.T) {
 		default:
 		}
 		time.Sleep(time.Second) // fake time: accounts as blocked
-		<-e.C()
+		e.Took(<-e.C())
 		require.NoError(t, <-sent)
 		st := e.Stats()
 		assert.EqualValues(t, 3, st.Sent)
@@ -70,7 +67,7 @@ func TestBlockWaitsForRoom(t *testing.T) {
 }
 
 func TestBlockHonoursContext(t *testing.T) {
-	e := backpressure.NewEdge[int]("a->b", backpressure.Config{Capacity: 1}, 1)
+	e := engine.NewEdge[int]("a->b", engine.EdgeConfig{Capacity: 1}, 1)
 	fill(t, e, 1)
 	cause := errors.New("shutting down")
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -81,11 +78,11 @@ func TestBlockHonoursContext(t *testing.T) {
 }
 
 func TestDropNewest(t *testing.T) {
-	e := backpressure.NewEdge[int]("a->b", backpressure.Config{Capacity: 2, Policy: backpressure.DropNewest}, 1)
+	e := engine.NewEdge[int]("a->b", engine.EdgeConfig{Capacity: 2, Policy: backpressure.DropNewest}, 1)
 	fill(t, e, 2)
 	acked := false
 	b := batch(7, 8, 9)
-	b.Track(row.NewTracker(func() { acked = true }))
+	b.Track(engine.NewTracker(func() { acked = true }))
 	require.NoError(t, e.Send(context.Background(), b))
 	st := e.Stats()
 	assert.EqualValues(t, 3, st.Dropped)
@@ -95,7 +92,7 @@ func TestDropNewest(t *testing.T) {
 }
 
 func TestDropOldest(t *testing.T) {
-	e := backpressure.NewEdge[int]("a->b", backpressure.Config{Capacity: 2, Policy: backpressure.DropOldest}, 1)
+	e := engine.NewEdge[int]("a->b", engine.EdgeConfig{Capacity: 2, Policy: backpressure.DropOldest}, 1)
 	fill(t, e, 2)
 	require.NoError(t, e.Send(context.Background(), batch(5, 6)))
 	st := e.Stats()
@@ -104,7 +101,7 @@ func TestDropOldest(t *testing.T) {
 }
 
 func TestFailPolicy(t *testing.T) {
-	e := backpressure.NewEdge[int]("a->b", backpressure.Config{Capacity: 1, Policy: backpressure.Fail}, 1)
+	e := engine.NewEdge[int]("a->b", engine.EdgeConfig{Capacity: 1, Policy: backpressure.Fail}, 1)
 	fill(t, e, 1)
 	err := e.Send(context.Background(), batch(1))
 	require.ErrorIs(t, err, backpressure.ErrOverflow)
@@ -112,7 +109,7 @@ func TestFailPolicy(t *testing.T) {
 }
 
 func TestEdgeClosesAfterLastWriter(t *testing.T) {
-	e := backpressure.NewEdge[int]("a+b->c", backpressure.Config{}, 2)
+	e := engine.NewEdge[int]("a+b->c", engine.EdgeConfig{Capacity: 8}, 2)
 	e.CloseWriter()
 	select {
 	case <-e.C():
@@ -123,7 +120,7 @@ func TestEdgeClosesAfterLastWriter(t *testing.T) {
 	_, ok := <-e.C()
 	assert.False(t, ok)
 	assert.Panics(t, e.CloseWriter)
-	assert.Equal(t, backpressure.DefaultCapacity, e.Stats().Capacity)
+	assert.Equal(t, 8, e.Stats().Capacity, "8 batches of one row")
 }
 
 func TestPolicyNames(t *testing.T) {

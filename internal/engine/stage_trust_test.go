@@ -1,4 +1,4 @@
-package stage_test
+package engine_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/kisflow/kisflow/stage"
+	"github.com/kisflow/kisflow/internal/engine"
 )
 
 // A failed attempt's output is discarded for every stage kind, so a row
@@ -26,7 +26,7 @@ func TestFailedAttemptOutputIsDiscarded(t *testing.T) {
 		for _, sh := range shapes {
 			t.Run(fault+"/"+sh.name, func(t *testing.T) {
 				var calls atomic.Int32
-				fm := stage.FlatMap("fm", func(_ context.Context, v int, emit func(int)) error {
+				fm := engine.FlatMap("fm", func(_ context.Context, v int, emit func(int)) error {
 					emit(v)
 					emit(v)
 					if v == 3 && calls.Add(1) < 3 {
@@ -36,7 +36,7 @@ func TestFailedAttemptOutputIsDiscarded(t *testing.T) {
 						return errBad
 					}
 					return nil
-				}, with(sh.opts, stage.Retry(2, 0))...)
+				}, with(sh.opts, engine.Retry(2, 0))...)
 				res := runStage(t, fm, ints(10), 4)
 				require.NoError(t, res.err)
 				count := map[int]int{}
@@ -55,13 +55,13 @@ func TestFailedAttemptOutputIsDiscarded(t *testing.T) {
 	}
 
 	t.Run("panic without retry, skipped", func(t *testing.T) {
-		fm := stage.FlatMap("fm", func(_ context.Context, v int, emit func(int)) error {
+		fm := engine.FlatMap("fm", func(_ context.Context, v int, emit func(int)) error {
 			emit(v)
 			if v%4 == 0 {
 				panic(fmt.Sprint("bad ", v))
 			}
 			return nil
-		}, stage.OnError(stage.Skip))
+		}, engine.OnError(engine.Skip))
 		res := runStage(t, fm, ints(12), 5)
 		require.NoError(t, res.err)
 		assert.Equal(t, []int{1, 2, 3, 5, 6, 7, 9, 10, 11}, res.out)
@@ -81,31 +81,31 @@ func TestFirstRetryWaitCappedByMaxBackoff(t *testing.T) {
 			}
 			return v, nil
 		}
-		res := runStage(t, stage.Map("flaky", flaky, stage.Retry(1, 10*time.Hour)), ints(1), 1)
+		res := runStage(t, engine.Map("flaky", flaky, engine.Retry(1, 10*time.Hour)), ints(1), 1)
 		require.NoError(t, res.err)
-		assert.Equal(t, stage.MaxBackoff, time.Since(start))
+		assert.Equal(t, engine.MaxBackoff, time.Since(start))
 	})
 }
 
 // A chunk function fails single rows: they get the error policy alone.
 func TestChunkFailsSingleRows(t *testing.T) {
-	for _, kind := range []stage.Kind{stage.KindVerify, stage.KindCalculate, stage.KindExpand} {
+	for _, kind := range []engine.Kind{engine.KindVerify, engine.KindCalculate, engine.KindSink} {
 		for _, sh := range shapes {
 			t.Run(kind.String()+"/"+sh.name, func(t *testing.T) {
-				st := stage.Chunk("chunk", kind, func(_ context.Context, rows []int, fail func(int, error)) ([]int, error) {
+				st := engine.Chunk("chunk", kind, func(_ context.Context, rows []int, fail func(int, error)) ([]int, error) {
 					var out []int
 					for i, v := range rows {
 						switch {
 						case v%10 == 7 && len(rows) > 1:
 							fail(i, fmt.Errorf("row %d: %w", v, errBad)) // fails in its chunk, succeeds alone
-						case kind == stage.KindVerify && v%10 == 5:
+						case kind == engine.KindVerify && v%10 == 5:
 							// filtered: not returned
 						default:
 							out = append(out, v)
 						}
 					}
 					return out, nil
-				}, with(sh.opts, stage.Retry(1, 0), stage.OnError(stage.Skip))...)
+				}, with(sh.opts, engine.Retry(1, 0), engine.OnError(engine.Skip))...)
 				res := runStage(t, st, ints(100), 10)
 				require.NoError(t, res.err)
 				s := res.stats
@@ -113,10 +113,10 @@ func TestChunkFailsSingleRows(t *testing.T) {
 				assert.Equal(t, s.In, s.Delivered+s.Filtered+s.Failed+s.DeadLettered+s.Abandoned)
 				assert.EqualValues(t, 10, s.Retried, "each failed row retried alone")
 				assert.Zero(t, s.Failed, "every row succeeded on its retry")
-				if kind == stage.KindVerify {
+				if kind == engine.KindVerify {
 					assert.EqualValues(t, 10, s.Filtered)
 				}
-				if kind != stage.KindExpand {
+				if kind != engine.KindSink {
 					assert.Len(t, res.out, int(s.Out))
 				}
 				assert.True(t, res.acked)
@@ -124,7 +124,7 @@ func TestChunkFailsSingleRows(t *testing.T) {
 		}
 	}
 	t.Run("hopeless rows dead-lettered alone", func(t *testing.T) {
-		st := stage.Chunk("chunk", stage.KindCalculate, func(_ context.Context, rows []int, fail func(int, error)) ([]int, error) {
+		st := engine.Chunk("chunk", engine.KindCalculate, func(_ context.Context, rows []int, fail func(int, error)) ([]int, error) {
 			var out []int
 			for i, v := range rows {
 				if v == 4 {
@@ -134,7 +134,7 @@ func TestChunkFailsSingleRows(t *testing.T) {
 				out = append(out, v)
 			}
 			return out, nil
-		}, stage.OnError(stage.DeadLetter))
+		}, engine.OnError(engine.DeadLetter))
 		res := runStage(t, st, ints(10), 10)
 		require.NoError(t, res.err)
 		assert.Equal(t, []int{0, 1, 2, 3, 5, 6, 7, 8, 9}, res.out)
@@ -149,13 +149,13 @@ func TestChunkFailsSingleRows(t *testing.T) {
 
 // A panic's error is one line; the stack stays in the field.
 func TestPanicErrorIsOneLine(t *testing.T) {
-	res := runStage(t, stage.Map("risky", func(_ context.Context, v int) (int, error) {
+	res := runStage(t, engine.Map("risky", func(_ context.Context, v int) (int, error) {
 		if v == 2 {
 			panic("boom")
 		}
 		return v, nil
 	}), ints(5), 5)
-	var pe *stage.PanicError
+	var pe *engine.PanicError
 	require.ErrorAs(t, res.err, &pe)
 	assert.Equal(t, "flow test: stage risky: panic: boom", res.err.Error())
 	assert.NotContains(t, res.stats.LastError, "\n")
@@ -165,7 +165,7 @@ func TestPanicErrorIsOneLine(t *testing.T) {
 // A row failed alone and retried alone: what a failing retry returned is
 // discarded too.
 func TestChunkRetryOfFailedRowDiscardsItsOutput(t *testing.T) {
-	st := stage.Chunk("sum", stage.KindCalculate, func(_ context.Context, rows []int, fail func(int, error)) ([]int, error) {
+	st := engine.Chunk("sum", engine.KindCalculate, func(_ context.Context, rows []int, fail func(int, error)) ([]int, error) {
 		sum := 0
 		for i, v := range rows {
 			if v == 3 {
@@ -174,7 +174,7 @@ func TestChunkRetryOfFailedRowDiscardsItsOutput(t *testing.T) {
 			sum += v
 		}
 		return []int{sum}, nil // commits even for a chunk whose only row failed
-	}, stage.Retry(2, 0), stage.OnError(stage.Skip))
+	}, engine.Retry(2, 0), engine.OnError(engine.Skip))
 	res := runStage(t, st, ints(5), 5)
 	require.NoError(t, res.err)
 	assert.Equal(t, []int{10}, res.out, "the chunk's sum only: the failing retries of row 3 emit nothing")
