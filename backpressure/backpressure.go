@@ -3,7 +3,6 @@ package backpressure
 import (
 	"errors"
 	"fmt"
-	"time"
 )
 
 // Policy says what a sender does when the buffer in front of a stage is
@@ -42,27 +41,14 @@ func (p Policy) String() string {
 var ErrOverflow = errors.New("backpressure: buffer full")
 
 // Buffer configures the bounded buffer in front of a stage. The zero value
-// is a blocking buffer of DefaultCapacity rows.
+// is a blocking buffer of 4,096 rows.
 type Buffer struct {
-	// Capacity is how many rows the buffer holds, 0 meaning
-	// DefaultCapacity. Rows travel in batches (see DefaultBatchSize), so
-	// the buffer holds Capacity rows rounded up to whole batches, at least
-	// one. At most MaxCapacity.
+	// Capacity is how many rows the buffer holds, 0 meaning 4,096 (eight
+	// batches of the default 512 rows). Rows travel in batches of the
+	// pipeline's batch size, so the buffer holds Capacity rows rounded up
+	// to whole batches, at least one. At most 1<<24; a pipeline's Start
+	// refuses more.
 	Capacity int
 	// Policy is what a sender does when the buffer is full.
 	Policy Policy
 }
-
-// Sizes and times a pipeline uses when its options leave them zero.
-const (
-	// DefaultCapacity is the capacity, in rows, of a buffer whose Capacity
-	// is zero.
-	DefaultCapacity = 8 * DefaultBatchSize
-	// MaxCapacity is the largest capacity, in rows, a buffer may have.
-	MaxCapacity = 1 << 24
-	// DefaultBatchSize is how many rows travel together between stages.
-	DefaultBatchSize = 512
-	// DefaultLinger is how long a partly filled batch of submitted rows
-	// waits for more before it is sent.
-	DefaultLinger = time.Millisecond
-)

@@ -141,7 +141,7 @@ type FuncOption struct {
 	// ReturnDuration is KisFlow's retry interval, in milliseconds
 	// (return_duration, not negative): the wait before the first retry of
 	// a failing call when RetryTimes is set; each next retry waits twice
-	// as long, up to stage.MaxBackoff. 0 retries at once. It is not a
+	// as long, up to engine.MaxBackoff. 0 retries at once. It is not a
 	// timeout: a call is given no deadline by it.
 	ReturnDuration int
 

@@ -11,6 +11,7 @@ import (
 	"github.com/kisflow/kisflow/config"
 	"github.com/kisflow/kisflow/connectors"
 	"github.com/kisflow/kisflow/fanout"
+	"github.com/kisflow/kisflow/internal/engine"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
@@ -171,16 +172,16 @@ func (k *kisFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error) {
 	case lf.mode == config.ModeExpand && last:
 		// The end of the flow: the rows it did not fail are delivered
 		// here, and what the function commits has nowhere to go.
-		pipeline.To(s, stage.Chunk(lf.name, stage.KindSink, func(ctx context.Context, rows []In, fail func(int, error)) ([]struct{}, error) {
+		pipeline.To(s, engine.Chunk(lf.name, engine.KindSink, func(ctx context.Context, rows []In, fail func(int, error)) ([]struct{}, error) {
 			_, err := process(ctx, rows, fail)
 			return nil, err
 		}, opts...))
 		return nil, nil
 	case lf.mode == config.ModeVerify:
 		// Rows the function neither commits nor fails count as filtered.
-		return pipeline.Then(s, stage.Chunk(lf.name, stage.KindVerify, process, opts...)), nil
+		return pipeline.Then(s, engine.Chunk(lf.name, engine.KindVerify, process, opts...)), nil
 	}
-	return pipeline.Then(s, stage.Chunk(lf.name, stage.KindCalculate, process, opts...)), nil
+	return pipeline.Then(s, engine.Chunk(lf.name, engine.KindCalculate, process, opts...)), nil
 }
 
 // call calls the function on rows. fail fails one row alone.
@@ -210,10 +211,10 @@ type stageFunc[In, Out any] struct {
 }
 
 // kinds says which stage kind each configured mode accepts (0: any).
-var kinds = map[config.Mode]stage.Kind{
-	config.ModeVerify:    stage.KindVerify,
-	config.ModeCalculate: stage.KindCalculate,
-	config.ModeExpand:    stage.KindSink,
+var kinds = map[config.Mode]engine.Kind{
+	config.ModeVerify:    engine.KindVerify,
+	config.ModeCalculate: engine.KindCalculate,
+	config.ModeExpand:    engine.KindSink,
 }
 
 func (f *stageFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error) {
@@ -229,7 +230,7 @@ func (f *stageFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error)
 		return nil, fmt.Errorf("flow %s: function %s: %w: configured as %s but its stage is %s",
 			r.flow.name, lf.name, ErrTypeMismatch, lf.mode, st.Kind())
 	}
-	if st.Kind() == stage.KindSink {
+	if st.Kind() == engine.KindSink {
 		sink := any(st).(*stage.Stage[In, struct{}])
 		pipeline.To(s, sink)
 		return nil, nil

@@ -162,9 +162,10 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 // first batch. Watching a pipeline twice has no effect.
 func (m *Metrics) Watch(p *pipeline.Pipeline) {
 	m.watch.add(p)
-	for _, n := range p.Stats().Nodes {
+	st := p.Stats()
+	for _, n := range st.Nodes {
 		if isStage(n.Kind) {
-			m.stage(p.Name(), n.Name, string(n.Kind))
+			m.stage(st.Flow, n.Name, string(n.Kind))
 		}
 	}
 }

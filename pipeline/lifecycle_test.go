@@ -51,7 +51,7 @@ func TestStartTwiceIsAnError(t *testing.T) {
 
 func TestBuildMistakes(t *testing.T) {
 	p := pipeline.New("flow")
-	assert.ErrorIs(t, p.Run(context.Background()), pipeline.ErrEmpty)
+	assert.ErrorIs(t, p.Run(context.Background()), pipeline.ErrConfig)
 
 	p = pipeline.New("flow")
 	s := pipeline.Then(pipeline.FromSlice(p, "src", seq(3)), stage.Map("inc", inc))

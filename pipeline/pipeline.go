@@ -13,8 +13,6 @@ import (
 	"github.com/kisflow/kisflow/internal/engine"
 
 	"github.com/panjf2000/ants/v2"
-
-	"github.com/kisflow/kisflow/backpressure"
 )
 
 // Errors returned by a pipeline.
@@ -31,10 +29,9 @@ var (
 	// ErrNoDeadLetter is returned by Start when a stage uses the DeadLetter
 	// policy and nothing consumes DeadLetters.
 	ErrNoDeadLetter = engine.ErrNoDeadLetter
-	// ErrEmpty is returned by Start for a pipeline with no source.
-	ErrEmpty = errors.New("pipeline: no source")
-	// ErrConfig is returned by Start for a size, capacity or policy out of
-	// range, and for a dead-letter branch that would feed itself.
+	// ErrConfig is returned by Start for a graph or a configuration it
+	// cannot run: no source, a size, capacity or policy out of range, a
+	// dead-letter branch that would feed itself.
 	ErrConfig = errors.New("pipeline: bad configuration")
 )
 
@@ -74,7 +71,7 @@ func Logger(l *slog.Logger) Option {
 }
 
 // BatchSize sets how many rows travel together between stages (default
-// backpressure.DefaultBatchSize). Larger batches cost less per row; smaller
+// engine.DefaultBatchSize). Larger batches cost less per row; smaller
 // ones hold fewer rows back. Start refuses a size outside 1..1<<20 with
 // ErrConfig.
 func BatchSize(n int) Option {
@@ -83,7 +80,7 @@ func BatchSize(n int) Option {
 
 // Linger sets how long a partly filled batch of rows submitted to an Input
 // (or sent to the dead-letter stream) waits for more before it is sent
-// (default backpressure.DefaultLinger): the latency a trickle of rows pays
+// (default engine.DefaultLinger): the latency a trickle of rows pays
 // for batching. Start refuses a negative d with ErrConfig.
 func Linger(d time.Duration) Option {
 	return func(c *config) { c.linger = d }
@@ -127,7 +124,7 @@ func New(name string, opts ...Option) *Pipeline {
 	if name == "" {
 		panic("pipeline: empty name")
 	}
-	cfg := config{batchSize: backpressure.DefaultBatchSize}
+	cfg := config{batchSize: engine.DefaultBatchSize}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -142,9 +139,6 @@ func New(name string, opts ...Option) *Pipeline {
 		ended:   make(chan struct{}),
 	}
 }
-
-// Name returns the pipeline's name.
-func (p *Pipeline) Name() string { return p.name }
 
 // node is one running part of the graph: a source, a stage, a fan-out.
 type node struct {
@@ -482,7 +476,7 @@ func (p *Pipeline) check() error {
 		}
 	}
 	if sources == 0 {
-		errs = append(errs, fmt.Errorf("pipeline %s: %w", p.name, ErrEmpty))
+		errs = append(errs, fmt.Errorf("pipeline %s: %w: no source", p.name, ErrConfig))
 	}
 	for _, u := range p.ports {
 		if !u.bound() {

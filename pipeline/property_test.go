@@ -40,6 +40,7 @@ import (
 
 	"github.com/kisflow/kisflow/backpressure"
 	"github.com/kisflow/kisflow/fanout"
+	"github.com/kisflow/kisflow/internal/engine"
 	"github.com/kisflow/kisflow/internal/leaktest"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/row"
@@ -503,7 +504,7 @@ func (c *propCase) addStage(s pipeline.Stream[int], dlBranch bool) pipeline.Stre
 			return out, nil
 		}, opts...)
 	case 4:
-		st = stage.VerifyBatch(name, func(ctx context.Context, rows []int) ([]int, error) {
+		st = engine.VerifyBatch(name, func(ctx context.Context, rows []int) ([]int, error) {
 			var out []int
 			for _, v := range rows {
 				if err := f.check(ctx, v); err != nil {
@@ -516,11 +517,11 @@ func (c *propCase) addStage(s pipeline.Stream[int], dlBranch bool) pipeline.Stre
 			return out, nil
 		}, opts...)
 	case 5, 6:
-		k := stage.KindCalculate
+		k := engine.KindCalculate
 		if kind == 6 {
-			k = stage.KindVerify
+			k = engine.KindVerify
 		}
-		st = stage.Chunk(name, k, func(ctx context.Context, rows []int, fail func(int, error)) ([]int, error) {
+		st = engine.Chunk(name, k, func(ctx context.Context, rows []int, fail func(int, error)) ([]int, error) {
 			var out []int
 			for i, v := range rows {
 				if err := f.check(ctx, v); err != nil {
@@ -528,7 +529,7 @@ func (c *propCase) addStage(s pipeline.Stream[int], dlBranch bool) pipeline.Stre
 					continue
 				}
 				switch {
-				case k == stage.KindCalculate:
+				case k == engine.KindCalculate:
 					out = append(out, f.out(v, 0))
 				case f.hash(v)%keepMod != 0:
 					out = append(out, v)
@@ -571,7 +572,7 @@ func (c *propCase) addSink(s pipeline.Stream[int], dlBranch, noDeadLetter bool) 
 			return nil
 		}, opts...)
 	case 2:
-		st = stage.Chunk(name, stage.KindSink, func(ctx context.Context, rows []int, fail func(int, error)) ([]struct{}, error) {
+		st = engine.Chunk(name, engine.KindSink, func(ctx context.Context, rows []int, fail func(int, error)) ([]struct{}, error) {
 			ok := 0
 			for i, v := range rows {
 				if err := f.check(ctx, v); err != nil {

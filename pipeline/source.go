@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/kisflow/kisflow/internal/engine"
-
-	"github.com/kisflow/kisflow/backpressure"
 )
 
 // sourceNode adds a one-goroutine source named name; run fills the edge
@@ -145,14 +143,14 @@ func FromSeq[T any](p *Pipeline, name string, seq iter.Seq[T]) Stream[T] {
 // FromChan returns a stream of the values received from ch, through a
 // source named name. It ends when ch is closed or on Stop; either way it
 // sends every value it has received. A partial batch is sent after at most
-// backpressure.DefaultLinger.
+// engine.DefaultLinger.
 func FromChan[T any](p *Pipeline, name string, ch <-chan T) Stream[T] {
 	if ch == nil {
 		panic("pipeline: FromChan: nil channel")
 	}
 	return sourceNode(p, name, func(ctx context.Context, out *engine.Edge[T], c *engine.Counters) error {
 		e := newEmitter(p, out, c)
-		linger := time.NewTimer(backpressure.DefaultLinger)
+		linger := time.NewTimer(engine.DefaultLinger)
 		linger.Stop()
 		defer linger.Stop()
 		for {
@@ -168,7 +166,7 @@ func FromChan[T any](p *Pipeline, name string, ch <-chan T) Stream[T] {
 					return err
 				}
 				if first && e.b != nil {
-					linger.Reset(backpressure.DefaultLinger)
+					linger.Reset(engine.DefaultLinger)
 				}
 			case <-linger.C:
 				if more, err := e.flush(ctx); !more {

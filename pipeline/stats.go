@@ -132,7 +132,7 @@ type NodeKind string
 // Node kinds.
 const (
 	KindSource      NodeKind = "Source"      // FromSlice, FromSeq, FromChan, FromFunc, NewInput, NewFeedback
-	KindVerify      NodeKind = "Verify"      // stage.Verify, stage.VerifyBatch
+	KindVerify      NodeKind = "Verify"      // stage.Verify, engine.VerifyBatch
 	KindCalculate   NodeKind = "Calculate"   // stage.Map, FlatMap, MapBatch
 	KindSink        NodeKind = "Sink"        // stage.Sink, stage.SinkBatch, Discard, Collect
 	KindFanOut      NodeKind = "FanOut"      // fanout.Broadcast, Partition, Route, and a Balance branch merged

@@ -21,9 +21,6 @@ type Stream[T any] struct {
 	port *port[T]
 }
 
-// Pipeline returns the pipeline the stream belongs to.
-func (s Stream[T]) Pipeline() *Pipeline { return s.p }
-
 // port is where a producer's batches go. A leaf port belongs to one
 // producer; a merge port stands for several. When the stream is consumed,
 // every leaf below it is bound to the consumer's edge.
@@ -117,22 +114,22 @@ func (s Stream[T]) check(what string) {
 func (p *Pipeline) edgeConfig(b backpressure.Buffer) engine.EdgeConfig {
 	size := p.cfg.batchSize
 	if size < 1 || size > maxBatchSize {
-		size = backpressure.DefaultBatchSize
+		size = engine.DefaultBatchSize
 	}
 	if validBuffer(b) != nil {
 		b = backpressure.Buffer{}
 	}
 	rows := b.Capacity
 	if rows == 0 {
-		rows = backpressure.DefaultCapacity
+		rows = engine.DefaultCapacity
 	}
 	return engine.EdgeConfig{Capacity: max(1, (rows+size-1)/size), Policy: b.Policy, BatchSize: size}
 }
 
 // validBuffer reports a capacity out of range or an unknown policy.
 func validBuffer(b backpressure.Buffer) error {
-	if b.Capacity < 0 || b.Capacity > backpressure.MaxCapacity {
-		return fmt.Errorf("buffer capacity %d rows out of range 0..%d", b.Capacity, backpressure.MaxCapacity)
+	if b.Capacity < 0 || b.Capacity > engine.MaxCapacity {
+		return fmt.Errorf("buffer capacity %d rows out of range 0..%d", b.Capacity, engine.MaxCapacity)
 	}
 	if b.Policy < backpressure.Block || b.Policy > backpressure.Fail {
 		return fmt.Errorf("unknown overflow policy %v", b.Policy)
@@ -169,7 +166,7 @@ func stageNode[In, Out any](s Stream[In], st *stage.Stage[In, Out], out func() *
 		dlBranch:   dl,
 		name:       st.Name(),
 		kind:       stageKinds[st.Kind()],
-		sink:       st.Kind() == stage.KindSink,
+		sink:       st.Kind() == engine.KindSink,
 		workers:    st.Concurrency(),
 		ordered:    st.Ordered(),
 		deadLetter: st.ErrorPolicy() == stage.DeadLetter,
@@ -187,7 +184,7 @@ func Then[In, Out any](s Stream[In], st *stage.Stage[In, Out]) Stream[Out] {
 	if st == nil {
 		panic("pipeline: Then: nil stage")
 	}
-	if st.Kind() == stage.KindSink {
+	if st.Kind() == engine.KindSink {
 		panic("pipeline: Then: " + st.Name() + " is a sink; use To")
 	}
 	s.check(st.Name())
@@ -202,7 +199,7 @@ func To[In any](s Stream[In], st *stage.Stage[In, struct{}]) {
 	if st == nil {
 		panic("pipeline: To: nil stage")
 	}
-	if st.Kind() != stage.KindSink {
+	if st.Kind() != engine.KindSink {
 		panic("pipeline: To: " + st.Name() + " is not a sink; use Then")
 	}
 	stageNode(s, st, func() *engine.Edge[struct{}] { return nil })
@@ -241,10 +238,10 @@ func Collect[T any](s Stream[T], name string) func() []T {
 }
 
 // stageKinds names the node kind of each stage kind.
-var stageKinds = map[stage.Kind]NodeKind{
-	stage.KindVerify:    KindVerify,
-	stage.KindCalculate: KindCalculate,
-	stage.KindSink:      KindSink,
+var stageKinds = map[engine.Kind]NodeKind{
+	engine.KindVerify:    KindVerify,
+	engine.KindCalculate: KindCalculate,
+	engine.KindSink:      KindSink,
 }
 
 // brancher is what the fan-out and fan-in builders of package fanout need

@@ -4,10 +4,9 @@
 //
 // # Kinds
 //
-//   - [Verify] and [VerifyBatch] keep, drop (count Filtered) or fail rows;
-//   - [Map] (one row in, one out), [FlatMap] (any number out through emit),
-//     [MapBatch] (a chunk of rows at once) and [Chunk] (a chunk, failing
-//     single rows) calculate;
+//   - [Verify] keeps, drops (counts Filtered) or fails each row;
+//   - [Map] (one row in, one out), [FlatMap] (any number out through emit)
+//     and [MapBatch] (a chunk of rows at once) calculate;
 //   - [Sink] and [SinkBatch] consume rows and send none on: they end a
 //     stream.
 //
@@ -26,8 +25,8 @@
 //
 // A function returns an error for a row; a panic in it is recovered into a
 // [*PanicError] that carries the stack and unwraps to the panic value.
-// [Retry] retries the row first, with exponential backoff capped by
-// [MaxBackoff]; the output of a failed attempt is discarded. A row that
+// [Retry] retries the row first, with exponential backoff capped at 30
+// seconds; the output of a failed attempt is discarded. A row that
 // still fails gets the stage's [ErrorPolicy]: [FailFlow] (the default)
 // fails the run with an [*Error] naming the flow and the stage, [Skip]
 // counts it failed and goes on, [DeadLetter] sends it to the pipeline's

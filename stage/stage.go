@@ -13,31 +13,11 @@ import (
 // pipeline.To); the same Stage may be used in several pipelines.
 type Stage[In, Out any] = engine.Stage[In, Out]
 
-// Kind is what a stage does with its rows.
-type Kind = engine.Kind
-
-// Stage kinds.
-const (
-	// KindVerify keeps, drops or fails each row (Verify, VerifyBatch).
-	KindVerify = engine.KindVerify
-	// KindCalculate turns rows into other rows (Map, FlatMap, MapBatch).
-	KindCalculate = engine.KindCalculate
-	// KindSink consumes rows and sends none on (Sink, SinkBatch).
-	KindSink = engine.KindSink
-)
-
 // Verify returns a stage that keeps a row when fn returns true, drops it
 // (counted Filtered) when fn returns false, and fails it when fn returns
 // an error.
 func Verify[T any](name string, fn func(ctx context.Context, row T) (bool, error), opts ...Option) *Stage[T, T] {
 	return engine.Verify(name, fn, opts...)
-}
-
-// VerifyBatch is Verify over a whole chunk of rows at once: fn returns the
-// rows it keeps; the rest count as filtered. fn must not keep rows after it
-// returns.
-func VerifyBatch[T any](name string, fn func(ctx context.Context, rows []T) ([]T, error), opts ...Option) *Stage[T, T] {
-	return engine.VerifyBatch(name, fn, opts...)
 }
 
 // Map returns a stage that turns each row into one result.
@@ -59,18 +39,6 @@ func FlatMap[In, Out any](name string, fn func(ctx context.Context, row In, emit
 // fails (or retries) the whole chunk.
 func MapBatch[In, Out any](name string, fn func(ctx context.Context, rows []In) ([]Out, error), opts ...Option) *Stage[In, Out] {
 	return engine.MapBatch(name, fn, opts...)
-}
-
-// Chunk returns a stage of the given kind that hands fn a whole chunk of
-// rows, like MapBatch, and lets fn fail single rows: fail(i, err) marks
-// rows[i] failed. Marked rows are retried alone (fn is called with just
-// that row) and then get the error policy one by one; the rest of the
-// chunk goes on with the rows fn returned. An error returned by fn fails
-// (or retries) the whole chunk. For KindVerify the rows fn neither returns
-// nor fails count as filtered; for KindSink every row not failed is
-// delivered and fn's results are ignored.
-func Chunk[In, Out any](name string, kind Kind, fn func(ctx context.Context, rows []In, fail func(i int, err error)) ([]Out, error), opts ...Option) *Stage[In, Out] {
-	return engine.Chunk(name, kind, fn, opts...)
 }
 
 // Sink returns a stage that consumes every row with fn and sends nothing
@@ -102,7 +70,7 @@ func OnError(p ErrorPolicy) Option { return engine.OnError(p) }
 
 // Retry retries a failing row up to attempts more times, waiting backoff
 // before the first retry and twice as long before each next one, never
-// more than MaxBackoff. It panics if attempts or backoff is negative.
+// more than 30 seconds. It panics if attempts or backoff is negative.
 func Retry(attempts int, backoff time.Duration) Option { return engine.Retry(attempts, backoff) }
 
 // Timeout gives every call of the function a context with deadline d; the
@@ -113,9 +81,6 @@ func Timeout(d time.Duration) Option { return engine.Timeout(d) }
 // Buffer configures the bounded buffer that feeds the stage: its capacity
 // in rows and its overflow policy (see package backpressure).
 func Buffer(b backpressure.Buffer) Option { return engine.Buffer(b) }
-
-// MaxBackoff caps the wait between two retries.
-const MaxBackoff = engine.MaxBackoff
 
 // ErrorPolicy says what happens to a row whose function still fails after
 // its retries.

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/semaphore"
-
-	"github.com/kisflow/kisflow/backpressure"
 )
 
 // ErrBatcherClosed is returned by Add after Close.
@@ -75,8 +73,8 @@ func (b *Batcher[T]) Abandon() {
 }
 
 // NewBatcher returns a batcher that sends batches of up to size rows (zero
-// means backpressure.DefaultBatchSize) to edge, holding a partial batch for at most linger
-// (zero means backpressure.DefaultLinger). The batcher is one writer of edge. When stop
+// means DefaultBatchSize) to edge, holding a partial batch for at most linger
+// (zero means DefaultLinger). The batcher is one writer of edge. When stop
 // (which may be nil) is closed, Add and Flush stop waiting for room and
 // return ErrBatcherClosed: a pipeline closes it when its run ends.
 func NewBatcher[T any](edge *Edge[T], size int, linger time.Duration, stop <-chan struct{}) *Batcher[T] {
@@ -84,10 +82,10 @@ func NewBatcher[T any](edge *Edge[T], size int, linger time.Duration, stop <-cha
 		panic("backpressure: negative batch size or linger")
 	}
 	if size == 0 {
-		size = backpressure.DefaultBatchSize
+		size = DefaultBatchSize
 	}
 	if linger == 0 {
-		linger = backpressure.DefaultLinger
+		linger = DefaultLinger
 	}
 	return &Batcher[T]{
 		edge:   edge,

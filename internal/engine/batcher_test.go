@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/kisflow/kisflow/backpressure"
 	"github.com/kisflow/kisflow/internal/engine"
 )
 
@@ -47,7 +46,7 @@ func TestBatcherLingerFlushesTrickle(t *testing.T) {
 		require.NoError(t, b.Add(ctx, 1))
 		got := <-e.C()
 		assert.Equal(t, []int{1}, got.Rows)
-		assert.Equal(t, backpressure.DefaultLinger, time.Since(start), "a lone row waits exactly the linger")
+		assert.Equal(t, engine.DefaultLinger, time.Since(start), "a lone row waits exactly the linger")
 
 		// A second trickle after the first flush is flushed too.
 		require.NoError(t, b.Add(ctx, 2))
