@@ -4,8 +4,9 @@
 // broker client. Register it once, then build connectors from their
 // configuration:
 //
-//	if err := nats.Register(connectors.Default); err != nil { ... }
-//	c, err := connectors.Default.New(connectors.Config{
+//	reg := connectors.NewRegistry()
+//	if err := nats.Register(reg); err != nil { ... }
+//	c, err := reg.New(connectors.Config{
 //		Name: "orders-bus", Type: "nats",
 //		Addrs: "nats://10.0.0.1:4222,nats://10.0.0.2:4222",
 //		Key:   "orders",
@@ -51,9 +52,10 @@
 //
 // # Acknowledgement and redelivery
 //
-// Delivery is at least once. [connectors.Load] acknowledges the messages
-// of one read only when every row derived from them has been handled
-// inside the flow (delivered, filtered or failed into a dead-letter
+// Delivery is at least once. Load (package
+// [github.com/kisflow/kisflow/connectors/stream]) acknowledges the
+// messages of one read only when every row derived from them has been
+// handled inside the flow (delivered, filtered or failed into a dead-letter
 // stream). A message that is not acknowledged within ack_wait (because
 // the process died, the run was cancelled or a stage is too slow) is
 // delivered again, to any reader of the group. A Read whose ctx ends

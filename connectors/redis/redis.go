@@ -144,12 +144,12 @@ func New(cfg connectors.Config) (*Connector, error) {
 	return c, nil
 }
 
-// Register adds the "redis" type ([Type]) to reg, or to
-// [connectors.Default] when reg is nil, so that reg.New builds a
-// [Connector] from a configuration whose Type is "redis".
+// Register adds the "redis" type ([Type]) to reg, so that reg.New builds a
+// [Connector] from a configuration whose Type is "redis". It returns an
+// error if reg is nil.
 func Register(reg *connectors.Registry) error {
 	if reg == nil {
-		reg = connectors.Default
+		return errors.New("redis: Register: nil registry")
 	}
 	return reg.Register(Type, func(cfg connectors.Config) (connectors.Connector, error) {
 		return New(cfg)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kisflow/kisflow/connectors"
+	"github.com/kisflow/kisflow/connectors/stream"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
@@ -38,7 +39,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	// The loading flow runs first and waits for rows.
 	load := pipeline.New("bill")
 	got := make(chan order, n)
-	src := connectors.Load(load, "load-orders", r, connectors.JSON[order]())
+	src := stream.Load(load, "load-orders", r, stream.JSON[order]())
 	doubled := pipeline.Then(src, stage.Map("double", func(_ context.Context, o order) (order, error) {
 		o.Total *= 2
 		return o, nil
@@ -55,7 +56,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	}
 	save := pipeline.New("sell")
 	pipeline.To(pipeline.FromSlice(save, "orders", rows),
-		connectors.Save("save-orders", w, connectors.JSON[order](), func(o order) string { return strconv.Itoa(o.ID % 4) }))
+		stream.Save("save-orders", w, stream.JSON[order](), func(o order) string { return strconv.Itoa(o.ID % 4) }))
 	require.NoError(t, save.Run(ctx))
 	require.NoError(t, w.Close())
 
@@ -548,7 +549,8 @@ func TestRegister(t *testing.T) {
 	reg := connectors.NewRegistry()
 	require.NoError(t, Register(reg))
 	require.Error(t, Register(reg), "registered twice")
-	assert.Equal(t, []string{"memory", "redis"}, reg.Types())
+	assert.Equal(t, []string{"redis"}, reg.Types())
+	require.Error(t, Register(nil), "nil registry")
 
 	conn, err := reg.New(connectors.Config{Name: "reg", Type: Type, Addrs: "unix:///tmp/none.sock"})
 	require.NoError(t, err)
