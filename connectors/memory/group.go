@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"maps"
 	"slices"
 
 	"github.com/kisflow/kisflow/connectors"
@@ -100,8 +101,10 @@ func (t *keyLog) hand(r *reader, seq uint64) connectors.Delivery {
 	*g.slot(seq) = slot{state: slotPending, token: token, owner: r}
 	g.pending++
 	r.pending++
+	msg := t.message(seq)
+	msg.Headers = maps.Clone(msg.Headers) // each reader may change its own
 	return connectors.Delivery{
-		Message: t.message(seq),
+		Message: msg,
 		Ack:     func() error { return t.ack(g, seq, token) },
 	}
 }

@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 
@@ -106,6 +107,7 @@ func (t *keyLog) append(msgs []connectors.Message) {
 	}
 	size := uint64(len(t.log))
 	for _, msg := range msgs {
+		msg.Headers = maps.Clone(msg.Headers) // the writer may reuse its map
 		t.log[t.tail%size] = msg
 		t.tail++
 	}

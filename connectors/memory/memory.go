@@ -128,7 +128,8 @@ func (m *Topic) Init(ctx context.Context) error {
 // messages may then come in between. A Write that returns an error may have
 // saved a prefix of its messages. The log keeps the messages' Data without
 // copying it: the caller must not modify it afterwards, and every group
-// reads the same bytes.
+// reads the same bytes. Headers are copied: the log keeps a copy of each
+// message's map, and every delivery gets a copy of its own.
 func (m *Topic) Writer(ctx context.Context, key string) (connectors.Writer, error) {
 	t, err := m.lookup(ctx, key)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"sync"
 	"testing"
@@ -665,4 +666,49 @@ func TestMemoryWritersParamWaitsForEverySaver(t *testing.T) {
 
 	bad := New(connectors.Config{Name: "m", Params: map[string]string{"writers": "zero"}})
 	require.ErrorIs(t, bad.Init(ctx), connectors.ErrConfig)
+}
+
+func TestMemoryCarriesHeaders(t *testing.T) {
+	m := newTestTopic(t, 16)
+	r1 := m.reader(t, "k", "g1", false)
+	r2 := m.reader(t, "k", "g2", false)
+	w := m.writer(t, "k")
+
+	h := map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "content-type": "application/json"}
+	want := maps.Clone(h)
+	require.NoError(t, w.Write(t.Context(), []connectors.Message{
+		{Key: "a", Data: []byte("1"), Headers: h},
+		{Data: []byte("2")},
+	}))
+	h["traceparent"] = "changed by the writer" // the log kept a copy
+	delete(h, "content-type")
+
+	ds1 := readN(t, r1, 2, 10)
+	assert.Equal(t, connectors.Message{Key: "a", Data: []byte("1"), Headers: want}, ds1[0].Message)
+	assert.Nil(t, ds1[1].Headers, "a message without headers is read without")
+
+	ds1[0].Headers["traceparent"] = "changed by a reader" // each delivery has its own map
+	ds2 := readN(t, r2, 2, 10)
+	assert.Equal(t, want, ds2[0].Headers)
+	assert.Nil(t, ds2[1].Headers)
+	ackAll(t, ds1)
+	ackAll(t, ds2)
+}
+
+func TestRegister(t *testing.T) {
+	reg := connectors.NewRegistry()
+	require.NoError(t, Register(reg))
+	assert.Equal(t, []string{Type}, reg.Types())
+	require.ErrorContains(t, Register(reg), "already registered")
+	require.Error(t, Register(nil))
+
+	c, err := reg.New(connectors.Config{Name: "orders", Type: Type})
+	require.NoError(t, err)
+	assert.IsType(t, &Topic{}, c)
+	require.NoError(t, c.Close(t.Context()))
+
+	_, err = reg.New(connectors.Config{Name: "events", Type: Type, Params: map[string]string{"capacity": "many"}})
+	require.ErrorIs(t, err, connectors.ErrConfig)
+	assert.ErrorContains(t, err, `"events"`)
+	assert.ErrorContains(t, err, "capacity")
 }

@@ -30,7 +30,8 @@ func (t *keyLog) newWriter() (*writer, error) {
 // prefix of msgs may have been written.
 //
 // The log keeps msgs' Data without copying it: the caller must not modify it
-// afterwards, and every group reads the same bytes.
+// afterwards, and every group reads the same bytes. It keeps a copy of their
+// Headers, so the caller may reuse the maps.
 func (w *writer) Write(ctx context.Context, msgs []connectors.Message) error {
 	t := w.t
 	if err := ctx.Err(); err != nil {

@@ -23,6 +23,14 @@
 // (messages without a key go round robin). The message key travels in the
 // [KeyHeader] header.
 //
+// [connectors.Message.Headers] travel as NATS message headers of the same
+// names, one value each, and a reader gets them back (without KeyHeader).
+// Write refuses, before publishing anything, a header NATS could not carry
+// unchanged: a name that is empty, is KeyHeader, or has a space, colon or
+// control character, and a value with a line break or surrounding white
+// space. Headers whose names start with "Nats-" mean something to the
+// server (Nats-Msg-Id, for one, deduplicates publishes).
+//
 // The messages are stored in a JetStream stream: the one named by the
 // stream param, or else the stream that already captures the key's
 // subjects. If there is none (and the create param is not false) the

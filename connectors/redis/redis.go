@@ -41,6 +41,9 @@ const (
 	// FieldKey holds the message key; it is present only when the key is
 	// not empty.
 	FieldKey = "k"
+	// FieldHeaderPrefix starts the field of each message header: header
+	// name n with value v is the field FieldHeaderPrefix+n holding v.
+	FieldHeaderPrefix = "h:"
 )
 
 // PrivateGroupPrefix starts the name of every private group, the group a

@@ -104,6 +104,41 @@ func TestMessageKeyAndData(t *testing.T) {
 	ackAll(t, ds)
 }
 
+func TestHeadersRoundTrip(t *testing.T) {
+	c := newConnector(t, "headers", nil)
+	raw := rawClient(t)
+	ctx := t.Context()
+	key := streamKey(t)
+	r, err := c.Reader(ctx, key, connectors.ReadOptions{Group: "g"})
+	require.NoError(t, err)
+	w, err := c.Writer(ctx, key)
+	require.NoError(t, err)
+	h := map[string]string{
+		"traceparent":  "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+		"Content-Type": "application/json",
+		"empty":        "",
+		"a:b c\n":      " spaced\r\nvalue ",
+		"d":            "not the data",
+	}
+	in := []connectors.Message{
+		{Key: "a", Data: []byte("1"), Headers: h},
+		{Data: []byte("2"), Headers: map[string]string{"only": "headers"}},
+		{Data: []byte("3")},
+	}
+	require.NoError(t, w.Write(ctx, in))
+	require.NoError(t, w.Write(ctx, in[:1])) // a single message skips the pipeline
+	ds := readN(t, r, 4, 10)
+	for i, want := range append(in, in[0]) {
+		assert.Equal(t, want, ds[i].Message, "message %d", i)
+	}
+	ackAll(t, ds)
+
+	entries, err := raw.XRange(ctx, key, "-", "+").Result()
+	require.NoError(t, err)
+	require.Len(t, entries, 4)
+	assert.Equal(t, map[string]any{FieldData: "2", FieldHeaderPrefix + "only": "headers"}, entries[1].Values)
+}
+
 func TestSharedGroupDeliversEachMessageOnce(t *testing.T) {
 	const n = 2000
 	key := streamKey(t)
