@@ -9,8 +9,9 @@ import (
 	"github.com/kisflow/kisflow/connectors/memory"
 )
 
-// A Save function writes rows to a key of the in-memory topic; a Load function
-// of another flow reads them in a group and acknowledges each once handled.
+// A writer saves messages to a key of the in-memory topic; a reader of the
+// group "billing" reads them and acknowledges each once handled. The key
+// ends when its only writer has closed and the group has read everything.
 func ExampleNew() {
 	ctx := context.Background()
 	topic := memory.New(connectors.Config{Name: "orders", Key: "paid"})
@@ -63,4 +64,30 @@ func ExampleNew() {
 	// {"order":1,"total":30}
 	// {"order":2,"total":12}
 	// ended
+}
+
+// Register adds the "memory" type to a registry of connector types, which
+// then builds in-memory topics from their configuration.
+func ExampleRegister() {
+	reg := connectors.NewRegistry()
+	if err := memory.Register(reg); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(reg.Types())
+
+	c, err := reg.New(connectors.Config{Name: "orders", Type: memory.Type, Params: map[string]string{"capacity": "1024"}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close(context.Background())
+	fmt.Printf("%T\n", c)
+
+	_, err = reg.New(connectors.Config{Name: "events", Type: memory.Type, Params: map[string]string{"capacity": "0"}})
+	fmt.Println(errors.Is(err, connectors.ErrConfig))
+	// Output:
+	// [memory]
+	// *memory.Topic
+	// true
 }

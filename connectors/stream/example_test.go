@@ -20,7 +20,7 @@ type order struct {
 // them in the group "billing". Each read is acknowledged once its rows are
 // billed, and the loading pipeline ends when the key ends: its only writer
 // closed and every message was read.
-func Example() {
+func ExampleLoad() {
 	ctx := context.Background()
 	topic := memory.New(connectors.Config{Name: "orders", Key: "paid"})
 	defer topic.Close(ctx)
@@ -59,4 +59,48 @@ func Example() {
 	// order 1: 30
 	// order 2: 12
 	// order 3: 7
+}
+
+// Save encodes each row with the codec into one message, keyed here by
+// shop so that brokers which partition by key keep each shop's orders in
+// order.
+func ExampleSave() {
+	ctx := context.Background()
+	topic := memory.New(connectors.Config{Name: "orders"})
+	defer topic.Close(ctx)
+	r, err := topic.Reader(ctx, "sold", connectors.ReadOptions{Group: "audit"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	w, err := topic.Writer(ctx, "sold")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	type sale struct {
+		Shop string `json:"shop"`
+		ID   int    `json:"id"`
+	}
+	p := pipeline.New("Sell")
+	rows := pipeline.FromSlice(p, "sales", []sale{{"north", 1}, {"south", 2}})
+	pipeline.To(rows, stream.Save("SaveSale", w, stream.JSON[sale](), func(s sale) string { return s.Shop }))
+	if err := p.Run(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	ds, err := r.Read(ctx, 10)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, d := range ds {
+		fmt.Printf("key %s: %s\n", d.Key, d.Data)
+		_ = d.Ack()
+	}
+	// Output:
+	// key north: {"shop":"north","id":1}
+	// key south: {"shop":"south","id":2}
 }
