@@ -138,13 +138,13 @@ func BenchmarkKisFlowJSON(b *testing.B) {
 		})
 	}
 	b.Run("impl=kisflow-typed", func(b *testing.B) {
-		kisflow(b, nil, func(f *flow.Flow, i int) error { return f.CommitRow(rows[i]) })
+		kisflow(b, nil, func(f *flow.Flow, i int) error { return f.CommitRow(context.Background(), rows[i]) })
 	})
 	b.Run("impl=kisflow-json", func(b *testing.B) {
-		kisflow(b, nil, func(f *flow.Flow, i int) error { return f.CommitRow(texts[i]) })
+		kisflow(b, nil, func(f *flow.Flow, i int) error { return f.CommitRow(context.Background(), texts[i]) })
 	})
 	// With source.must: every row is also checked for its required fields.
 	b.Run("impl=kisflow-json-must", func(b *testing.B) {
-		kisflow(b, []string{"stu_id"}, func(f *flow.Flow, i int) error { return f.CommitRow(texts[i]) })
+		kisflow(b, []string{"stu_id"}, func(f *flow.Flow, i int) error { return f.CommitRow(context.Background(), texts[i]) })
 	})
 }

@@ -1,34 +1,25 @@
 package flow
 
-import "fmt"
+import "strings"
 
 // Action is what a function asks of its flow through Handle.Next, in its
-// streaming meaning.
-type Action struct {
-	kind   actionKind
-	target string
-}
-
-type actionKind int
+// streaming meaning: one of the constants below, or JumpFunc(name). Its
+// value is KisFlow's name for it.
+type Action string
 
 const (
-	actAbort actionKind = iota + 1
-	actDataReuse
-	actForceEntryNext
-	actJump
-)
-
-var (
 	// Abort stops the flow: its sources stop, the rows in flight drain,
 	// and Wait (or Run) returns.
-	Abort = Action{kind: actAbort}
+	Abort Action = "Abort"
 	// DataReuse passes the function's input rows on unchanged, in place of
 	// what it committed. The function's input and output types must match.
-	DataReuse = Action{kind: actDataReuse}
+	DataReuse Action = "DataReuse"
 	// ForceEntryNext runs the next function even when this one committed
 	// nothing for a chunk: the next function is called with no rows.
-	ForceEntryNext = Action{kind: actForceEntryNext}
+	ForceEntryNext Action = "ForceEntryNext"
 )
+
+const jumpPrefix, jumpSuffix = "JumpFunc(", ")"
 
 // JumpFunc sends what the function passes on (its commits, or its input
 // under DataReuse) to the function named fname of the same flow, instead of
@@ -39,21 +30,15 @@ var (
 // the call with ErrJumpLoop instead. A jump from a Verify function counts
 // the rows it sends as filtered there, and from the last Expand function
 // as delivered there: they are counted again where they land.
-func JumpFunc(fname string) Action { return Action{kind: actJump, target: fname} }
+func JumpFunc(fname string) Action { return Action(jumpPrefix + fname + jumpSuffix) }
 
-// String names the action as KisFlow does.
-func (a Action) String() string {
-	switch a.kind {
-	case actAbort:
-		return "Abort"
-	case actDataReuse:
-		return "DataReuse"
-	case actForceEntryNext:
-		return "ForceEntryNext"
-	case actJump:
-		return "JumpFunc(" + a.target + ")"
+// jumpTarget returns the function a JumpFunc action names.
+func (a Action) jumpTarget() (string, bool) {
+	s := string(a)
+	if !strings.HasPrefix(s, jumpPrefix) || !strings.HasSuffix(s, jumpSuffix) {
+		return "", false
 	}
-	return fmt.Sprintf("Action(%d)", int(a.kind))
+	return s[len(jumpPrefix) : len(s)-len(jumpSuffix)], true
 }
 
 // MaxHops bounds how many times rows may jump.

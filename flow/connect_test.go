@@ -67,8 +67,8 @@ func TestSaveLoadJoinsFlows(t *testing.T) {
 	saver := define(t, reg, "saver", "double")
 	loader := define(t, reg, "loader", "read", "print")
 
-	require.ErrorIs(t, loader.CommitRow(1), flow.ErrNoInput)
-	require.NoError(t, saver.CommitRowBatch(1, 2, 3))
+	require.ErrorIs(t, loader.CommitRow(context.Background(), 1), flow.ErrNoInput)
+	commitRows(t, saver, 1, 2, 3)
 	var g errgroup.Group
 	g.Go(func() error { return loader.Run(context.Background()) })
 	g.Go(func() error { return saver.Run(context.Background()) })
@@ -86,8 +86,8 @@ func TestSaveLoadMergeAndBranch(t *testing.T) {
 	s2 := define(t, reg, "s2", "double")
 	l1 := define(t, reg, "l1", "read", "print")
 	l2 := define(t, reg, "l2", "read", "print")
-	require.NoError(t, s1.CommitRowBatch(1, 2))
-	require.NoError(t, s2.CommitRowBatch(10))
+	commitRows(t, s1, 1, 2)
+	commitRows(t, s2, 10)
 	// Start the loaders first so their groups exist before rows arrive.
 	ctx := context.Background()
 	require.NoError(t, l1.Start(ctx))
@@ -117,7 +117,7 @@ func TestForksShareAGroup(t *testing.T) {
 	for i := range rows {
 		rows[i] = i
 	}
-	require.NoError(t, saver.CommitRowBatch(rows...))
+	commitRows(t, saver, rows...)
 	ctx := context.Background()
 	require.NoError(t, l.Start(ctx))
 	require.NoError(t, l2.Start(ctx))
@@ -144,7 +144,7 @@ func TestConnectorErrors(t *testing.T) {
 	))
 	require.NoError(t, flow.Register(reg, "saveRedis", func(_ context.Context, h *flow.Handle[int, int], rows []int) error { return nil }))
 	f := define(t, reg, "f", "saveRedis")
-	require.NoError(t, f.CommitRow(1))
+	require.NoError(t, f.CommitRow(context.Background(), 1))
 	err := f.Run(context.Background())
 	require.ErrorIs(t, err, flow.ErrConnector)
 	assert.Contains(t, err.Error(), `flow f: function saveRedis`)
@@ -183,13 +183,13 @@ func TestKisFlowConfigsLoad(t *testing.T) {
 	// this registry has no type for: a clear error at start.
 	f, err := reg.NewFlow("StuAvg")
 	require.NoError(t, err)
-	require.NoError(t, f.CommitRow(row101))
+	require.NoError(t, f.CommitRow(context.Background(), row101))
 	require.NoError(t, f.Run(context.Background()))
 	assert.Equal(t, wantLines[:1], out.get())
 
 	f, err = reg.NewFlow("flowName1")
 	require.NoError(t, err)
-	require.NoError(t, f.CommitRow(`{"order_id":1,"user_id":2}`))
+	require.NoError(t, f.CommitRow(context.Background(), `{"order_id":1,"user_id":2}`))
 	err = f.Run(context.Background())
 	require.ErrorIs(t, err, flow.ErrConnector)
 	assert.Contains(t, err.Error(), "ConnName1")
@@ -218,8 +218,8 @@ func TestSaveLoadMergeWithRun(t *testing.T) {
 			return nil
 		}))
 		s1, s2, l := define(t, reg, "s1", "save"), define(t, reg, "s2", "save"), define(t, reg, "l", "load")
-		require.NoError(t, s1.CommitRowBatch(1, 2, 3))
-		require.NoError(t, s2.CommitRowBatch(4, 5))
+		commitRows(t, s1, 1, 2, 3)
+		commitRows(t, s2, 4, 5)
 		var g errgroup.Group
 		for _, f := range []*flow.Flow{l, s1, s2} {
 			g.Go(func() error { return f.Run(context.Background()) })

@@ -70,8 +70,8 @@ func TestConnectorInitDoesNotBlockTheRegistry(t *testing.T) {
 	require.NoError(t, a.Link(reg.Config().Funcs["save"], nil))
 	b, err := a.Fork()
 	require.NoError(t, err)
-	require.NoError(t, a.CommitRow(1))
-	require.NoError(t, b.CommitRow(2))
+	require.NoError(t, a.CommitRow(context.Background(), 1))
+	require.NoError(t, b.CommitRow(context.Background(), 2))
 
 	errs := make(chan error, 2)
 	go func() { errs <- a.Run(context.Background()) }()

@@ -28,8 +28,8 @@ func TestDefinedFlowIsConfigured(t *testing.T) {
 
 	g, err := reg.NewFlow("CalStuAvgScore")
 	require.NoError(t, err)
-	require.NoError(t, g.CommitRow(row101))
-	require.NoError(t, g.CommitRow(row102))
+	require.NoError(t, g.CommitRow(context.Background(), row101))
+	require.NoError(t, g.CommitRow(context.Background(), row102))
 	require.NoError(t, g.Run(context.Background()))
 	assert.Equal(t, wantLines, out.get())
 
@@ -115,7 +115,7 @@ func TestVerifyCountsFiltered(t *testing.T) {
 	require.NoError(t, f.Link(&config.Func{Name: "even", Mode: config.ModeVerify}, nil))
 	require.NoError(t, f.Link(&config.Func{Name: "count", Mode: config.ModeExpand}, nil))
 	for i := range 100 {
-		require.NoError(t, f.CommitRow(i))
+		require.NoError(t, f.CommitRow(context.Background(), i))
 	}
 	require.NoError(t, f.Run(context.Background()))
 	st := f.Pipeline().Stats()

@@ -74,7 +74,12 @@
 //
 // # Metrics
 //
-// [Registry.StartMetrics] applies the global configuration
-// (prometheus_enable, prometheus_listen, prometheus_serve): flows report to
-// Prometheus under KisFlow's metric names, served on prometheus_serve.
+// The registry runs no server. Metrics are passed in: make one
+// metrics.New(registerer) and give it to the registry with [WithMetrics];
+// every flow then reports under KisFlow's metric names. KisFlow's global
+// configuration (kistype: global) says what an application should do, and
+// the application does it: prometheus_enable means pass WithMetrics,
+// prometheus_listen with prometheus_serve means serve the registerer's
+// metrics there, with metrics.Listen or metrics.Handler on a mux of its own
+// (see the example of WithMetrics).
 package flow

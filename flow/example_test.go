@@ -58,8 +58,8 @@ func ExampleRegistry_Define() {
 
 	// Rows are JSON text, decoded into the first function's input type,
 	// or values of that type.
-	_ = f.CommitRow(`{"stu_id":101, "score_1":100, "score_2":90, "score_3":80}`)
-	_ = f.CommitRow(StuScores{ID: 102, Score1: 100, Score2: 70, Score3: 60})
+	_ = f.CommitRow(context.Background(), `{"stu_id":101, "score_1":100, "score_2":90, "score_3":80}`)
+	_ = f.CommitRow(context.Background(), StuScores{ID: 102, Score1: 100, Score2: 70, Score3: 60})
 	if err := f.Run(context.Background()); err != nil {
 		fmt.Println(err)
 	}
@@ -109,11 +109,11 @@ source:
 		fmt.Println(err)
 		return
 	}
-	_ = f.CommitRow(`{"stu_id":101, "score_1":100, "score_2":90, "score_3":80}`)
-	if err := f.CommitRow(`{"score_1":100}`); err != nil {
+	_ = f.CommitRow(context.Background(), `{"stu_id":101, "score_1":100, "score_2":90, "score_3":80}`)
+	if err := f.CommitRow(context.Background(), `{"score_1":100}`); err != nil {
 		fmt.Println(err)
 	}
-	_ = f.CommitRow(`{"stu_id":102, "score_1":100, "score_2":70, "score_3":60}`)
+	_ = f.CommitRow(context.Background(), `{"stu_id":102, "score_1":100, "score_2":70, "score_3":60}`)
 	if err := f.Run(context.Background()); err != nil {
 		fmt.Println(err)
 	}
@@ -145,7 +145,7 @@ func ExampleHandle_Next() {
 			return
 		}
 	}
-	_ = f.CommitRowBatch(
+	_, _ = f.CommitRowBatch(context.Background(),
 		StuScores{ID: 101, Score1: 100, Score2: 90, Score3: 80},
 		StuScores{ID: 102, Score1: 100, Score2: 70, Score3: 60},
 	)
@@ -188,7 +188,7 @@ func ExampleJumpFunc() {
 			return
 		}
 	}
-	_ = f.CommitRow(StuScores{ID: 103, Score1: 70, Score2: 50, Score3: 45})
+	_ = f.CommitRow(context.Background(), StuScores{ID: 103, Score1: 70, Score2: 50, Score3: 45})
 	if err := f.Run(context.Background()); err != nil {
 		fmt.Println(err)
 	}

@@ -52,7 +52,7 @@ func TestFailRowFailsOnlyThatRow(t *testing.T) {
 			var got atomic.Int64
 			f := failRowFlow(t, mode, 0, func(v, _ int) bool { return v%1000 == 999 }, &got, stage.OnError(stage.Skip))
 			for i := range 10000 {
-				require.NoError(t, f.CommitRow(i))
+				require.NoError(t, f.CommitRow(context.Background(), i))
 			}
 			require.NoError(t, f.Run(context.Background()))
 			st := f.Pipeline().Stats()
@@ -79,7 +79,7 @@ func TestFailRowInTheLastFunction(t *testing.T) {
 	}, stage.OnError(stage.Skip)))
 	f := reg.Define("f")
 	require.NoError(t, f.Link(&config.Func{Name: "sink", Mode: config.ModeExpand}, nil))
-	require.NoError(t, f.CommitRowBatch(1, -2, 3, -4, 5))
+	commitRows(t, f, 1, -2, 3, -4, 5)
 	require.NoError(t, f.Run(context.Background()))
 	st := f.Pipeline().Stats()
 	assert.EqualValues(t, 2, st.Failed)
@@ -116,7 +116,7 @@ func TestFailRowRetriesTheRowAlone(t *testing.T) {
 	require.NoError(t, f.Link(&config.Func{Name: "flaky", Mode: config.ModeCalculate, Option: config.FuncOption{RetryTimes: 2}}, nil))
 	require.NoError(t, f.Link(&config.Func{Name: "count", Mode: config.ModeExpand}, nil))
 	for i := range 10 {
-		require.NoError(t, f.CommitRow(i))
+		require.NoError(t, f.CommitRow(context.Background(), i))
 	}
 	require.NoError(t, f.Run(context.Background()))
 	assert.EqualValues(t, 10, got.Load())
@@ -129,7 +129,7 @@ func TestFailRowRetriesTheRowAlone(t *testing.T) {
 func TestFailRowDefaultPolicyFailsTheRun(t *testing.T) {
 	var got atomic.Int64
 	f := failRowFlow(t, config.ModeCalculate, 0, func(v, _ int) bool { return v == 3 }, &got)
-	require.NoError(t, f.CommitRowBatch(1, 2, 3, 4))
+	commitRows(t, f, 1, 2, 3, 4)
 	err := f.Run(context.Background())
 	require.ErrorIs(t, err, errBadRow)
 	assert.Contains(t, err.Error(), "flow f: function check")
@@ -146,7 +146,7 @@ func TestReturnedErrorFailsTheChunk(t *testing.T) {
 	}, stage.OnError(stage.Skip)))
 	f := reg.Define("f")
 	require.NoError(t, f.Link(&config.Func{Name: "all", Mode: config.ModeExpand}, nil))
-	require.NoError(t, f.CommitRowBatch(1, 2, 3))
+	commitRows(t, f, 1, 2, 3)
 	require.NoError(t, f.Run(context.Background()))
 	assert.EqualValues(t, 3, f.Pipeline().Stats().Failed)
 }
@@ -174,14 +174,14 @@ func TestFailRowWithDataReuseAndForeignRows(t *testing.T) {
 	f := reg.Define("f")
 	require.NoError(t, f.Link(&config.Func{Name: "reuse", Mode: config.ModeVerify}, nil))
 	require.NoError(t, f.Link(&config.Func{Name: "count", Mode: config.ModeExpand}, nil))
-	require.NoError(t, f.CommitRowBatch(1, 2, 3))
+	commitRows(t, f, 1, 2, 3)
 	require.NoError(t, f.Run(context.Background()))
 	st := f.Pipeline().Stats()
 	assert.EqualValues(t, 2, got.Load())
 	assert.EqualValues(t, 1, st.Failed)
 	assert.EqualValues(t, 0, st.Filtered)
 
-	require.NoError(t, f.CommitRowBatch(8, 9))
+	commitRows(t, f, 8, 9)
 	require.NoError(t, f.Run(context.Background()))
 	st = f.Pipeline().Stats()
 	assert.EqualValues(t, 2, st.Failed, "FailRow of a foreign row fails the whole call")
@@ -206,7 +206,7 @@ func TestReturnDurationIsTheRetryInterval(t *testing.T) {
 	}))
 	f := reg.Define("f")
 	require.NoError(t, f.Link(&config.Func{Name: "once", Mode: config.ModeExpand, Option: config.FuncOption{RetryTimes: 1, ReturnDuration: 1}}, nil))
-	require.NoError(t, f.CommitRow(1))
+	require.NoError(t, f.CommitRow(context.Background(), 1))
 	require.NoError(t, f.Run(context.Background()))
 	assert.EqualValues(t, 2, calls.Load(), "retried once after return_duration")
 	assert.Zero(t, deadlines.Load(), "no call had a deadline")

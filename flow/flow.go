@@ -167,6 +167,18 @@ func funcDiff(have, want *config.Func) (field string, was, now any) {
 // Name returns the flow's name.
 func (f *Flow) Name() string { return f.name }
 
+// CommitRowBatch commits rows in order, as CommitRow does for each, and
+// returns how many it committed: all of them, or those before the first
+// error.
+func (f *Flow) CommitRowBatch(ctx context.Context, rows ...any) (int, error) {
+	for i, r := range rows {
+		if err := f.CommitRow(ctx, r); err != nil {
+			return i, err
+		}
+	}
+	return len(rows), nil
+}
+
 // Fork returns a fresh, independent instance of the same flow: same
 // configuration, its own cache, metadata and runs.
 func (f *Flow) Fork() (*Flow, error) {
@@ -201,23 +213,8 @@ func (f *Flow) funcMeta(name string) *Meta {
 // blocks while the flow pushes back. A row that does not decode, or lacks a
 // field of the first function's source.must, returns an error wrapping
 // ErrBadRow and is counted as failed; the rows around it are not affected.
-func (f *Flow) CommitRow(row any) error {
-	return f.Submit(context.Background(), row)
-}
-
-// CommitRowBatch commits rows in order, as CommitRow does for each; it
-// stops at the first error.
-func (f *Flow) CommitRowBatch(rows ...any) error {
-	for _, r := range rows {
-		if err := f.Submit(context.Background(), r); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Submit is CommitRow that honours ctx while it blocks.
-func (f *Flow) Submit(ctx context.Context, row any) error {
+// It honours ctx while it blocks.
+func (f *Flow) CommitRow(ctx context.Context, row any) error {
 	for {
 		r, err := f.prepare()
 		if err != nil {

@@ -79,13 +79,13 @@ func TestQuickStartInCode(t *testing.T) {
 	f := reg.Define("CalStuAvgScore")
 	require.NoError(t, f.Link(&config.Func{Name: "AvgStuScore", Mode: config.ModeCalculate}, nil))
 	require.NoError(t, f.Link(&config.Func{Name: "PrintStuAvgScore", Mode: config.ModeExpand}, nil))
-	require.NoError(t, f.CommitRow(row101))
-	require.NoError(t, f.CommitRow(row102))
+	require.NoError(t, f.CommitRow(context.Background(), row101))
+	require.NoError(t, f.CommitRow(context.Background(), row102))
 	require.NoError(t, f.Run(context.Background()))
 	assert.Equal(t, wantLines, out.get())
 
 	// A flow runs again with new rows, as in KisFlow.
-	require.NoError(t, f.CommitRow(Student{ID: 103, Score1: 60, Score2: 60, Score3: 60}))
+	require.NoError(t, f.CommitRow(context.Background(), Student{ID: 103, Score1: 60, Score2: 60, Score3: 60}))
 	require.NoError(t, f.Run(context.Background()))
 	assert.Equal(t, "stuid: [103], avg score: [60]", out.get()[2])
 }
@@ -112,8 +112,8 @@ func yamlQuickStart(t *testing.T) (*flow.Registry, *flow.Flow, *lines) {
 
 func TestQuickStartFromYAML(t *testing.T) {
 	reg, f, out := yamlQuickStart(t)
-	require.NoError(t, f.CommitRow(row101))
-	require.NoError(t, f.CommitRow(row102))
+	require.NoError(t, f.CommitRow(context.Background(), row101))
+	require.NoError(t, f.CommitRow(context.Background(), row102))
 	require.NoError(t, f.Run(context.Background()))
 	assert.Equal(t, wantLines, out.get())
 
@@ -131,16 +131,16 @@ func TestQuickStartFromYAML(t *testing.T) {
 func TestBadRowsAreCountedAndTheRestFlows(t *testing.T) {
 	_, f, out := yamlQuickStart(t)
 	require.NoError(t, f.Start(context.Background()))
-	require.NoError(t, f.CommitRow(row101))
-	err := f.CommitRow(`{"stu_id":"x"`)
+	require.NoError(t, f.CommitRow(context.Background(), row101))
+	err := f.CommitRow(context.Background(), `{"stu_id":"x"`)
 	require.ErrorIs(t, err, flow.ErrBadRow)
 	assert.Contains(t, err.Error(), "flow CalStuAvgScore: function AvgStuScore")
-	err = f.CommitRow(`{"score_1":1}`)
+	err = f.CommitRow(context.Background(), `{"score_1":1}`)
 	require.ErrorIs(t, err, flow.ErrBadRow)
 	assert.Contains(t, err.Error(), `missing field "stu_id"`)
-	err = f.CommitRow(42)
+	err = f.CommitRow(context.Background(), 42)
 	require.ErrorIs(t, err, flow.ErrTypeMismatch)
-	require.NoError(t, f.CommitRow(row102))
+	require.NoError(t, f.CommitRow(context.Background(), row102))
 	p := f.Pipeline()
 	f.Stop()
 	require.NoError(t, f.Wait())
@@ -200,14 +200,14 @@ func TestParamsCacheAndMeta(t *testing.T) {
 	))
 	f, err := reg.NewFlow("f")
 	require.NoError(t, err)
-	require.NoError(t, f.CommitRow(1))
-	require.NoError(t, f.CommitRow(2))
+	require.NoError(t, f.CommitRow(context.Background(), 1))
+	require.NoError(t, f.CommitRow(context.Background(), 2))
 	require.NoError(t, f.Run(context.Background()))
 	assert.Equal(t, map[string]string{"a": "default", "b": "flow"}, <-seen)
 
 	g, err := f.Fork()
 	require.NoError(t, err)
-	require.NoError(t, g.CommitRow(7))
+	require.NoError(t, g.CommitRow(context.Background(), 7))
 	require.NoError(t, g.Run(context.Background()))
 	// Each instance has its own cache.
 	assert.NotEqual(t, g, f)
@@ -228,7 +228,7 @@ func TestActions(t *testing.T) {
 		f := reg.Define("f")
 		require.NoError(t, f.Link(&config.Func{Name: "reuse", Mode: config.ModeCalculate}, nil))
 		require.NoError(t, f.Link(&config.Func{Name: "sink", Mode: config.ModeExpand}, nil))
-		require.NoError(t, f.CommitRowBatch(1, 2, 3))
+		commitRows(t, f, 1, 2, 3)
 		require.NoError(t, f.Run(context.Background()))
 		assert.Equal(t, []int{1, 2, 3}, got)
 
@@ -239,7 +239,7 @@ func TestActions(t *testing.T) {
 		g := reg.Define("g")
 		require.NoError(t, g.Link(&config.Func{Name: "badreuse", Mode: config.ModeCalculate}, nil))
 		require.NoError(t, g.Link(&config.Func{Name: "ssink", Mode: config.ModeExpand}, nil))
-		require.NoError(t, g.CommitRow(1))
+		require.NoError(t, g.CommitRow(context.Background(), 1))
 		err := g.Run(context.Background())
 		require.ErrorIs(t, err, flow.ErrTypeMismatch)
 		assert.Contains(t, err.Error(), "function badreuse")
@@ -262,10 +262,10 @@ func TestActions(t *testing.T) {
 		f := reg.Define("f")
 		require.NoError(t, f.Link(&config.Func{Name: "none", Mode: config.ModeCalculate}, nil))
 		require.NoError(t, f.Link(&config.Func{Name: "next", Mode: config.ModeExpand}, nil))
-		require.NoError(t, f.CommitRow(1))
+		require.NoError(t, f.CommitRow(context.Background(), 1))
 		require.NoError(t, f.Run(context.Background()))
 		assert.EqualValues(t, 1, calls.Load(), "the next function ran with no rows")
-		require.NoError(t, f.CommitRow(2))
+		require.NoError(t, f.CommitRow(context.Background(), 2))
 		require.NoError(t, f.Run(context.Background()))
 		assert.EqualValues(t, 1, calls.Load(), "without ForceEntryNext nothing follows an empty result")
 	})
@@ -301,11 +301,11 @@ func TestActions(t *testing.T) {
 		for _, n := range []string{"start", "loop", "end"} {
 			require.NoError(t, f.Link(&config.Func{Name: n, Mode: config.ModeCalculate}, nil))
 		}
-		require.NoError(t, f.CommitRow(3))
+		require.NoError(t, f.CommitRow(context.Background(), 3))
 		require.NoError(t, f.Run(context.Background()))
 		assert.Equal(t, []int{384}, got, "3 doubled until a row of at least 100 came in, then on to end")
 
-		require.NoError(t, f.CommitRow(-1)) // never reaches 100: a loop
+		require.NoError(t, f.CommitRow(context.Background(), -1)) // never reaches 100: a loop
 		err := f.Run(context.Background())
 		require.ErrorIs(t, err, flow.ErrJumpLoop)
 		assert.Contains(t, err.Error(), "flow f: function loop")
@@ -332,11 +332,11 @@ func TestActions(t *testing.T) {
 		require.NoError(t, f.Link(&config.Func{Name: "sink", Mode: config.ModeExpand}, nil))
 		require.NoError(t, f.Start(context.Background()))
 		for i := 1; i <= 3; i++ {
-			require.NoError(t, f.CommitRow(i))
+			require.NoError(t, f.CommitRow(context.Background(), i))
 		}
 		require.NoError(t, f.Wait(), "Abort ends the run; Wait returns once it drained")
 		assert.GreaterOrEqual(t, seen.Load(), int32(3))
-		assert.ErrorIs(t, f.CommitRow(4), nil, "after the run a new run is prepared")
+		assert.ErrorIs(t, f.CommitRow(context.Background(), 4), nil, "after the run a new run is prepared")
 	})
 }
 
@@ -358,7 +358,7 @@ func TestRetryFromConfig(t *testing.T) {
 	f := reg.Define("f")
 	require.NoError(t, f.Link(&config.Func{Name: "flaky", Mode: config.ModeCalculate, Option: config.FuncOption{RetryTimes: 2, ReturnDuration: 1}}, nil))
 	require.NoError(t, f.Link(&config.Func{Name: "sink", Mode: config.ModeExpand}, nil))
-	require.NoError(t, f.CommitRowBatch(1, 2))
+	commitRows(t, f, 1, 2)
 	require.NoError(t, f.Run(context.Background()))
 	assert.Equal(t, []int{1, 2}, got)
 	assert.EqualValues(t, 3, calls.Load())
@@ -385,7 +385,7 @@ func TestTypedStages(t *testing.T) {
 	require.NoError(t, reg.AddConfig(&config.Func{Name: "even2", Mode: config.ModeVerify}))
 	g := reg.Define("g")
 	require.NoError(t, g.Link(&config.Func{Name: "collect", Mode: config.ModeExpand}, nil))
-	require.NoError(t, g.CommitRowBatch(1, 2, 3, 4))
+	commitRows(t, g, 1, 2, 3, 4)
 	require.NoError(t, g.Run(context.Background()))
 	sort.Ints(got)
 	assert.Equal(t, []int{1, 2, 3, 4}, got)
@@ -393,8 +393,8 @@ func TestTypedStages(t *testing.T) {
 
 func TestMustFieldsMatchLikeDecoding(t *testing.T) {
 	_, f, out := yamlQuickStart(t)
-	require.NoError(t, f.CommitRow(`{"STU_ID":101, "score_1":100, "score_2":90, "score_3":80}`), "names match without regard to case, as decoding does")
-	require.ErrorIs(t, f.CommitRow(`{"stu_id":null}`), flow.ErrBadRow, "a null value is missing")
+	require.NoError(t, f.CommitRow(context.Background(), `{"STU_ID":101, "score_1":100, "score_2":90, "score_3":80}`), "names match without regard to case, as decoding does")
+	require.ErrorIs(t, f.CommitRow(context.Background(), `{"stu_id":null}`), flow.ErrBadRow, "a null value is missing")
 	require.NoError(t, f.Run(context.Background()))
 	assert.Equal(t, wantLines[:1], out.get())
 	st := f.Pipeline().Stats()

@@ -42,6 +42,8 @@ type next struct {
 	target string // JumpFunc target, or ""
 	force  bool   // ForceEntryNext
 	input  any    // the call's input rows it did not fail (a []In), sent by a jump that passes on nothing
+	// allFailed says every input row was failed with FailRow.
+	allFailed bool
 }
 
 func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
@@ -149,6 +151,11 @@ func (k *kisFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error) {
 		switch {
 		case err != nil:
 			return nil, err
+		case nx.allFailed:
+			// Every row failed alone: the call passes nothing on and
+			// jumps nowhere (its rows are retried and given up on one
+			// by one, and a jump would repeat with every retry).
+			return nil, nil
 		case nx.target != "":
 			var jumped any = out
 			if len(out) == 0 {
@@ -189,7 +196,7 @@ func (k *kisFunc[In, Out]) call(ctx context.Context, r *run, lf *linkedFunc, row
 	if err != nil {
 		return nil, next{}, err
 	}
-	nx := next{target: h.jump, force: h.force}
+	nx := next{target: h.jump, force: h.force, allFailed: len(rows) > 0 && len(h.failed) == len(rows)}
 	if nx.target != "" {
 		nx.input = h.kept()
 	}

@@ -104,7 +104,7 @@ func FuzzCommitRow(f *testing.F) {
 		p := fl.Pipeline()
 		want, ok := wantRow(data)
 		for _, row := range []any{data, string(data)} {
-			err := fl.CommitRow(row)
+			err := fl.CommitRow(context.Background(), row)
 			switch {
 			case ok && err != nil:
 				t.Fatalf("CommitRow(%T %q): %v, want the row delivered", row, data, err)

@@ -131,24 +131,26 @@ func (h *Handle[In, Out]) FuncMeta() *Meta { return h.run.flow.funcMeta(h.fn.nam
 // differ, a JumpFunc to a function the flow does not have).
 func (h *Handle[In, Out]) Next(actions ...Action) error {
 	for _, a := range actions {
-		switch a.kind {
-		case actAbort:
+		switch a {
+		case Abort:
 			h.run.abort()
-		case actDataReuse:
+		case DataReuse:
 			if _, ok := any(h.rows).([]Out); !ok {
 				return h.fail(fmt.Errorf("%w: DataReuse needs the same input and output type, have %T and %T",
 					ErrTypeMismatch, *new(In), *new(Out)))
 			}
 			h.reuse = true
-		case actForceEntryNext:
+		case ForceEntryNext:
 			h.force = true
-		case actJump:
-			if _, ok := h.run.index[a.target]; !ok {
-				return h.fail(fmt.Errorf("%w: JumpFunc to %q, which is not in the flow", ErrUnknownFunction, a.target))
-			}
-			h.jump = a.target
 		default:
-			return h.fail(fmt.Errorf("flow: unknown action %v", a))
+			target, ok := a.jumpTarget()
+			if !ok {
+				return h.fail(fmt.Errorf("flow: unknown action %q", string(a)))
+			}
+			if _, ok := h.run.index[target]; !ok {
+				return h.fail(fmt.Errorf("%w: JumpFunc to %q, which is not in the flow", ErrUnknownFunction, target))
+			}
+			h.jump = target
 		}
 	}
 	return nil

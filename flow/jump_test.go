@@ -70,7 +70,7 @@ func TestJumpGoesThroughTheTargetsStage(t *testing.T) {
 	require.NoError(t, f.Link(&config.Func{Name: "check", Mode: config.ModeCalculate}, nil))
 	require.NoError(t, f.Link(&config.Func{Name: "sink", Mode: config.ModeExpand}, nil))
 	for range 50 {
-		require.NoError(t, f.CommitRow(0)) // 0 -> 1: low, jumps as 101 -> 102: low, jumps as 202 -> 203: passes
+		require.NoError(t, f.CommitRow(context.Background(), 0)) // 0 -> 1: low, jumps as 101 -> 102: low, jumps as 202 -> 203: passes
 	}
 	require.NoError(t, f.Run(context.Background()))
 	assert.EqualValues(t, 50, delivered.Load())
@@ -118,7 +118,7 @@ func TestKisFlowJumpLoopEndsInErrJumpLoop(t *testing.T) {
 	require.NoError(t, reg.LoadDir("../config/testdata/kisflow/load_conf"))
 	f, err := reg.NewFlow("flowName5")
 	require.NoError(t, err)
-	require.NoError(t, f.CommitRow(`{"order_id":1,"user_id":2}`))
+	require.NoError(t, f.CommitRow(context.Background(), `{"order_id":1,"user_id":2}`))
 	err = f.Run(context.Background())
 	require.ErrorIs(t, err, flow.ErrJumpLoop)
 	assert.Contains(t, err.Error(), "function jumpFunc")
@@ -149,9 +149,9 @@ func TestJumpLoopUnderSkip(t *testing.T) {
 	f := reg.Define("f")
 	require.NoError(t, f.Link(&config.Func{Name: "spin", Mode: config.ModeCalculate}, nil))
 	require.NoError(t, f.Link(&config.Func{Name: "sink", Mode: config.ModeExpand}, nil))
-	require.NoError(t, f.CommitRow(-1))
+	require.NoError(t, f.CommitRow(context.Background(), -1))
 	require.NoError(t, f.Run(context.Background()))
-	require.NoError(t, f.CommitRowBatch(1, 2, 3))
+	commitRows(t, f, 1, 2, 3)
 	require.NoError(t, f.Run(context.Background()))
 	assert.EqualValues(t, 3, delivered.Load())
 	st := f.Pipeline().Stats()

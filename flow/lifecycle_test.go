@@ -38,7 +38,7 @@ func countingFlow(t *testing.T, reg *flow.Registry, name string, got *atomic.Int
 func TestStopBeforeStartKeepsHeldRows(t *testing.T) {
 	var got atomic.Int64
 	f := countingFlow(t, flow.NewRegistry(), "f", &got)
-	require.NoError(t, f.CommitRowBatch(1, 2, 3))
+	commitRows(t, f, 1, 2, 3)
 	f.Stop()
 	require.NoError(t, f.Shutdown(context.Background()), "nothing runs: nothing to shut down")
 	require.NoError(t, f.Run(context.Background()))
@@ -48,10 +48,10 @@ func TestStopBeforeStartKeepsHeldRows(t *testing.T) {
 	assert.EqualValues(t, 3, st.Delivered)
 
 	// Start after a Stop runs until the next Stop.
-	require.NoError(t, f.CommitRowBatch(4, 5))
+	commitRows(t, f, 4, 5)
 	f.Stop()
 	require.NoError(t, f.Start(context.Background()))
-	require.NoError(t, f.CommitRow(6))
+	require.NoError(t, f.CommitRow(context.Background(), 6))
 	f.Stop()
 	require.NoError(t, f.Wait())
 	assert.EqualValues(t, 6, got.Load())
@@ -69,7 +69,7 @@ func TestConcurrentCommitRunStopLosesNoRow(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 500 {
-				if f.CommitRow(g*1000+i) == nil {
+				if f.CommitRow(context.Background(), g*1000+i) == nil {
 					accepted.Add(1)
 				}
 			}
@@ -111,7 +111,7 @@ func TestEveryWaitGetsTheRunsResult(t *testing.T) {
 			errs <- f.Wait()
 		}()
 	}
-	require.NoError(t, f.CommitRow(1))
+	require.NoError(t, f.CommitRow(context.Background(), 1))
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -130,14 +130,14 @@ func TestWaitBeforeAnyRun(t *testing.T) {
 func TestHeldRowsAreBounded(t *testing.T) {
 	var got atomic.Int64
 	f := countingFlow(t, flow.NewRegistry(flow.WithMaxHeld(3)), "f", &got)
-	require.NoError(t, f.CommitRowBatch(1, 2, 3))
-	err := f.CommitRow(4)
+	commitRows(t, f, 1, 2, 3)
+	err := f.CommitRow(context.Background(), 4)
 	require.ErrorIs(t, err, flow.ErrHeldFull)
 	assert.Contains(t, err.Error(), "flow f:")
 	require.NoError(t, f.Run(context.Background()))
 	assert.EqualValues(t, 3, got.Load())
 	assert.EqualValues(t, 3, f.Pipeline().Stats().In, "the refused row is not counted")
-	require.NoError(t, f.CommitRow(5), "a run took the held rows: there is room again")
+	require.NoError(t, f.CommitRow(context.Background(), 5), "a run took the held rows: there is room again")
 	assert.Equal(t, 1<<16, flow.DefaultMaxHeld)
 	assert.Panics(t, func() { flow.WithMaxHeld(0) })
 }
@@ -147,7 +147,7 @@ func TestHeldRowsAreBounded(t *testing.T) {
 func TestHeldRowsOfACancelledRunAreNotLost(t *testing.T) {
 	var got atomic.Int64
 	f := countingFlow(t, flow.NewRegistry(), "f", &got)
-	require.NoError(t, f.CommitRowBatch(1, 2, 3))
+	commitRows(t, f, 1, 2, 3)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := f.Run(ctx)
@@ -164,12 +164,12 @@ func TestHeldRowsOfACancelledRunAreNotLost(t *testing.T) {
 func TestShutdownDrains(t *testing.T) {
 	var got atomic.Int64
 	f := countingFlow(t, flow.NewRegistry(), "f", &got)
-	require.NoError(t, f.CommitRowBatch(1, 2))
+	commitRows(t, f, 1, 2)
 	require.NoError(t, f.Start(context.Background()))
-	require.NoError(t, f.CommitRow(3))
+	require.NoError(t, f.CommitRow(context.Background(), 3))
 	require.NoError(t, f.Shutdown(context.Background()))
 	assert.EqualValues(t, 3, got.Load())
-	require.ErrorIs(t, f.CommitRow(4), nil, "the next run takes it")
+	require.ErrorIs(t, f.CommitRow(context.Background(), 4), nil, "the next run takes it")
 	require.NoError(t, f.Run(context.Background()))
 	assert.EqualValues(t, 4, got.Load())
 }
@@ -188,7 +188,7 @@ func TestShutdownCancelsWhenCtxEnds(t *testing.T) {
 	f := reg.Define("f")
 	require.NoError(t, f.Link(&config.Func{Name: "stuck", Mode: config.ModeExpand}, nil))
 	require.NoError(t, f.Start(context.Background()))
-	require.NoError(t, f.CommitRow(1))
+	require.NoError(t, f.CommitRow(context.Background(), 1))
 	<-entered
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

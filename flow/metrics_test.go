@@ -11,30 +11,33 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/kisflow/kisflow/config"
+	"github.com/kisflow/kisflow/flow"
+	"github.com/kisflow/kisflow/metrics"
 )
 
-func TestGlobalConfigStartsMetrics(t *testing.T) {
-	reg, _, _ := yamlQuickStart(t)
-	srv, err := reg.StartMetrics(nil)
+// Metrics are passed in; the application serves them where the global
+// configuration says.
+func TestMetricsPassedIn(t *testing.T) {
+	promReg := prometheus.NewRegistry()
+	m, err := metrics.New(promReg)
 	require.NoError(t, err)
-	assert.Nil(t, srv, "no global configuration: nothing to start")
-	assert.Nil(t, reg.Metrics())
+	reg := flow.NewRegistry(flow.WithMetrics(m))
+	assert.Same(t, m, reg.Metrics())
+	studentFuncs(t, reg, &lines{})
+	require.NoError(t, reg.LoadFS(quickStartYAML, "conf"))
 
-	require.NoError(t, reg.AddConfig(&config.Global{PrometheusEnable: true, PrometheusListen: true, PrometheusServe: "127.0.0.1:0"}))
-	srv, err = reg.StartMetrics(prometheus.NewRegistry())
+	srv, err := metrics.Listen("127.0.0.1:0", promReg)
 	require.NoError(t, err)
-	require.NotNil(t, srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
 
 	f, err := reg.NewFlow("CalStuAvgScore")
 	require.NoError(t, err)
-	require.NoError(t, f.CommitRow(row101))
+	require.NoError(t, f.CommitRow(context.Background(), row101))
 	require.NoError(t, f.Run(context.Background()))
 
-	resp, err := http.Get("http://" + srv.Addr() + "/metrics")
+	resp, err := http.Get("http://" + srv.Addr() + metrics.Path)
 	require.NoError(t, err)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()

@@ -260,7 +260,7 @@ func propertyCase(seed uint64) error {
 		if isBad {
 			row = `{"not an int"`
 		}
-		switch err := f.Submit(ctx, row); {
+		switch err := f.CommitRow(ctx, row); {
 		case err == nil && !isBad:
 			accepted.Add(1)
 		case errors.Is(err, flow.ErrBadRow) && isBad:
@@ -287,7 +287,7 @@ func propertyCase(seed uint64) error {
 				if r.IntN(4) == 0 {
 					row = strconv.Itoa(v) // JSON text
 				}
-				err := pick(r).Submit(ctx, row)
+				err := pick(r).CommitRow(ctx, row)
 				switch {
 				case err == nil:
 					accepted.Add(1)

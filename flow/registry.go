@@ -10,8 +10,6 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/kisflow/kisflow/config"
 	"github.com/kisflow/kisflow/connectors"
 	"github.com/kisflow/kisflow/connectors/memory"
@@ -29,12 +27,11 @@ type Registry struct {
 	maxHeld   int
 	connTypes *connectors.Registry
 
-	mu       sync.RWMutex
-	metrics  *metrics.Metrics
-	gatherer prometheus.Gatherer
-	funcs    map[string]funcImpl
-	conf     *config.Set
-	conns    map[string]*connEntry // connectors started or starting, by name
+	mu      sync.RWMutex
+	metrics *metrics.Metrics
+	funcs   map[string]funcImpl
+	conf    *config.Set
+	conns   map[string]*connEntry // connectors started or starting, by name
 
 	onRunStart func(f *Flow, p *pipeline.Pipeline) // for tests: called when a run's pipeline started
 }

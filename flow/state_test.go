@@ -64,8 +64,8 @@ func TestStateUnderConcurrentWorkers(t *testing.T) {
 	for i := range rows {
 		rows[i] = i
 	}
-	require.NoError(t, f.CommitRowBatch(rows...))
-	require.NoError(t, g.CommitRowBatch(rows[:10]...))
+	commitRows(t, f, rows...)
+	commitRows(t, g, rows[:10]...)
 	require.NoError(t, f.Run(context.Background()))
 	require.NoError(t, g.Run(context.Background()))
 

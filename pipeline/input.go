@@ -22,6 +22,12 @@ type Input[T any] struct {
 	batcher atomic.Pointer[backpressure.Batcher[T]] // set by Start
 	closed  chan struct{}                           // closed by Close; Stop closes every input
 	once    sync.Once
+
+	// failMu makes Fail and the end of the run exclusive: a row Fail
+	// counts is either wholly counted (In and Failed) before the node is
+	// settled, or not counted at all.
+	failMu sync.Mutex
+	over   bool // the run is over: Fail counts no more rows
 }
 
 // NewInput adds a source named name fed by Submit, and returns its handle
@@ -51,6 +57,9 @@ func NewInput[T any](p *Pipeline, name string) (*Input[T], Stream[T]) {
 		})
 	}
 	n.finish = func() {
+		in.failMu.Lock()
+		in.over = true
+		in.failMu.Unlock()
 		if b := in.batcher.Load(); b != nil {
 			b.Abandon()
 		}
@@ -83,7 +92,7 @@ func (in *Input[T]) wrap(err error) error {
 		return fmt.Errorf("pipeline %s: input %s: %w", in.p.name, in.name, ErrStopped)
 	case errors.Is(err, backpressure.ErrOverflow):
 		err = &stage.Error{Flow: in.p.name, Stage: in.name, Err: err}
-		in.p.fail(err)
+		in.p.failLive(err)
 		return err
 	}
 	return fmt.Errorf("pipeline %s: input %s: %w", in.p.name, in.name, err)
@@ -131,8 +140,15 @@ func (in *Input[T]) SubmitAck(ctx context.Context, rows []T, ack func()) (int, e
 // Fail counts one input row that could not be submitted because it is bad
 // (a JSON row that does not decode, a missing field), with the error that
 // says why. The row counts as taken and failed, so the accounting rule
-// still holds.
+// still holds. Once the run is over, Fail only records err as the
+// input's last error and counts nothing, as Submit then takes no row.
 func (in *Input[T]) Fail(err error) {
+	in.failMu.Lock()
+	defer in.failMu.Unlock()
+	if in.over {
+		in.c.SetError(err)
+		return
+	}
 	in.c.Take(1)
 	in.c.AddFailed(1, err)
 }

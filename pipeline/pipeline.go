@@ -109,6 +109,7 @@ type Pipeline struct {
 	mu     sync.Mutex
 	cancel context.CancelCauseFunc
 	errs   []error
+	over   bool // every goroutine of the run has exited: see failLive
 }
 
 // New returns an empty pipeline named name (the flow name in errors).
@@ -257,6 +258,9 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	p.cfg.logger.Info("pipeline started", "nodes", len(p.nodes), "goroutines", total)
 	go func() {
 		wg.Wait()
+		p.mu.Lock()
+		p.over = true
+		p.mu.Unlock()
 		if runCtx.Err() != nil && p.Err() == nil {
 			// ctx was cancelled from outside, or Shutdown ran out of time.
 			p.fail(fmt.Errorf("pipeline %s: %w", p.name, context.Cause(runCtx)))
@@ -337,8 +341,20 @@ func (p *Pipeline) call(n *node, fn func() error) (err error) {
 }
 
 // fail records err; the first one cancels the run.
-func (p *Pipeline) fail(err error) {
+func (p *Pipeline) fail(err error) { p.record(err, false) }
+
+// failLive is fail for a cause from outside the run's goroutines (Shutdown
+// running out of time, an Input overflowing): once every goroutine of the
+// run has exited it records nothing, since the run's outcome is settled,
+// and reports false.
+func (p *Pipeline) failLive(err error) bool { return p.record(err, true) }
+
+func (p *Pipeline) record(err error, live bool) bool {
 	p.mu.Lock()
+	if live && p.over {
+		p.mu.Unlock()
+		return false
+	}
 	p.errs = append(p.errs, err)
 	first := len(p.errs) == 1
 	cancel := p.cancel
@@ -356,6 +372,7 @@ func (p *Pipeline) fail(err error) {
 	default:
 		p.cfg.logger.Warn("run error", "err", err)
 	}
+	return true
 }
 
 // Stop asks the pipeline to finish: sources stop reading, inputs refuse new
@@ -389,11 +406,20 @@ func (p *Pipeline) Shutdown(ctx context.Context) error {
 	}
 	select {
 	case <-p.ended:
+		return p.Err() // over before ctx was looked at, even if ctx is done too
+	default:
+	}
+	select {
+	case <-p.ended:
 		return p.Err()
 	case <-ctx.Done():
 	}
 	err := fmt.Errorf("pipeline %s: shutdown: %w", p.name, context.Cause(ctx))
-	p.fail(err)
+	if !p.failLive(err) {
+		// The run drained as ctx ended: its outcome stands.
+		<-p.ended
+		return p.Err()
+	}
 	<-p.ended
 	return err
 }
@@ -466,7 +492,13 @@ func (p *Pipeline) check() error {
 	if p.cfg.batchSize < 1 || p.cfg.batchSize > MaxBatchSize {
 		errs = append(errs, fmt.Errorf("pipeline %s: %w: batch size %d out of range 1..%d", p.name, ErrConfig, p.cfg.batchSize, MaxBatchSize))
 	}
+	fedByDL := p.fedByDeadLetters()
 	for _, n := range p.nodes {
+		if n.deadLetter && !n.dlBranch && fedByDL[n.name] {
+			// Through a merge with the main stream: the dead-letter stream
+			// would end only after this stage, which reads it.
+			errs = append(errs, fmt.Errorf("pipeline %s: stage %s: %w: it reads rows from the dead-letter stream (through a merge), so its own failures cannot go there (use Skip or FailFlow)", p.name, n.name, ErrConfig))
+		}
 		if n.deadLetter && p.deadLetters == nil {
 			errs = append(errs, fmt.Errorf("pipeline %s: stage %s: %w: call DeadLetters", p.name, n.name, ErrNoDeadLetter))
 		}
@@ -480,4 +512,31 @@ func (p *Pipeline) check() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// fedByDeadLetters returns the names of the nodes that rows from the
+// dead-letter stream can reach, through any edge and merge.
+func (p *Pipeline) fedByDeadLetters() map[string]bool {
+	if p.deadLetters == nil {
+		return nil
+	}
+	reach := map[string]bool{p.deadLetters.n.name: true}
+	for grew := true; grew; {
+		grew = false
+		for _, e := range p.edges {
+			fed := false
+			for _, from := range e.from {
+				fed = fed || reach[from]
+			}
+			if !fed {
+				continue
+			}
+			for _, to := range e.to {
+				if !reach[to] {
+					reach[to], grew = true, true
+				}
+			}
+		}
+	}
+	return reach
 }

@@ -88,10 +88,10 @@ func run(ctx context.Context, confDir string) error {
 		return err
 	}
 
-	if err := flow1.CommitRow(`{"stu_id":101, "score_1":100, "score_2":90, "score_3":80}`); err != nil {
+	if err := flow1.CommitRow(context.Background(), `{"stu_id":101, "score_1":100, "score_2":90, "score_3":80}`); err != nil {
 		return err
 	}
-	if err := flow1.CommitRow(`{"stu_id":102, "score_1":100, "score_2":70, "score_3":60}`); err != nil {
+	if err := flow1.CommitRow(context.Background(), `{"stu_id":102, "score_1":100, "score_2":70, "score_3":60}`); err != nil {
 		return err
 	}
 	return flow1.Run(ctx)

@@ -156,7 +156,7 @@ func run(ctx context.Context) (err error) {
 		return err
 	}
 
-	if err := saver.CommitRowBatch(
+	if _, err := saver.CommitRowBatch(ctx,
 		`{"stu_id":101, "score_1":100, "score_2":90, "score_3":80}`,
 		`{"stu_id":102, "score_1":100, "score_2":70, "score_3":60}`,
 	); err != nil {
