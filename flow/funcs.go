@@ -10,6 +10,7 @@ import (
 
 	"github.com/kisflow/kisflow/config"
 	"github.com/kisflow/kisflow/connectors"
+	"github.com/kisflow/kisflow/connectors/stream"
 	"github.com/kisflow/kisflow/fanout"
 	"github.com/kisflow/kisflow/internal/engine"
 	"github.com/kisflow/kisflow/pipeline"
@@ -77,7 +78,7 @@ func (typed[In, Out]) types() (reflect.Type, reflect.Type) { return typeOf[In]()
 
 func (typed[In, Out]) source(r *run, lf *linkedFunc, rd connectors.Reader) (any, committer) {
 	if rd != nil {
-		return connectors.Load(r.p, lf.name+".load", rd, connectors.JSON[In]()), nil
+		return stream.Load(r.p, lf.name+".load", rd, stream.JSON[In]()), nil
 	}
 	in, s := pipeline.NewInput[In](r.p, "input")
 	var must []string
@@ -93,7 +94,7 @@ func (typed[In, Out]) finish(r *run, lf *linkedFunc, out any, w connectors.Write
 		return nil // a sink: nothing to continue
 	}
 	if w != nil {
-		save := connectors.Save(lf.name+".save", w, connectors.JSON[Out](), nil)
+		save := stream.Save(lf.name+".save", w, stream.JSON[Out](), nil)
 		if last {
 			pipeline.To(s, save)
 			return nil

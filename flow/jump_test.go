@@ -11,6 +11,7 @@ import (
 
 	"github.com/kisflow/kisflow/config"
 	"github.com/kisflow/kisflow/connectors"
+	"github.com/kisflow/kisflow/connectors/memory"
 	"github.com/kisflow/kisflow/flow"
 	"github.com/kisflow/kisflow/stage"
 )
@@ -91,7 +92,7 @@ func TestKisFlowJumpLoopEndsInErrJumpLoop(t *testing.T) {
 	// funcName2 saves to ConnName1, a redis connector: the in-memory topic
 	// stands in for it here.
 	conns := connectors.NewRegistry()
-	conns.MustRegister("redis", func(cfg connectors.Config) (connectors.Connector, error) { return connectors.NewMemory(cfg), nil })
+	conns.MustRegister("redis", func(cfg connectors.Config) (connectors.Connector, error) { return memory.New(cfg), nil })
 	reg := flow.NewRegistry(flow.WithConnectors(conns))
 	defer reg.Close(context.Background())
 	type Order struct {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kisflow/kisflow/config"
 	"github.com/kisflow/kisflow/connectors"
+	"github.com/kisflow/kisflow/connectors/memory"
 	"github.com/kisflow/kisflow/metrics"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
@@ -56,8 +57,9 @@ func WithLogger(l *slog.Logger) Option { return func(r *Registry) { r.logger = l
 func WithMetrics(m *metrics.Metrics) Option { return func(r *Registry) { r.metrics = m } }
 
 // WithConnectors sets the registry of connector types that `kistype: conn`
-// configurations are created from (default: connectors.NewRegistry(), which
-// has the in-memory topic).
+// configurations are created from. The default registry has the in-memory
+// topic, type "memory" (package connectors/memory); a registry given here
+// has only the types registered in it.
 func WithConnectors(c *connectors.Registry) Option { return func(r *Registry) { r.connTypes = c } }
 
 // DefaultMaxHeld is how many rows a flow holds, by default, while no run
@@ -87,6 +89,9 @@ func NewRegistry(opts ...Option) *Registry {
 	}
 	if r.connTypes == nil {
 		r.connTypes = connectors.NewRegistry()
+		if err := memory.Register(r.connTypes); err != nil {
+			panic(err) // an empty registry takes any type
+		}
 	}
 	return r
 }

@@ -1,4 +1,4 @@
-package connectors
+package stream
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/kisflow/kisflow/connectors"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
@@ -37,18 +38,18 @@ const DefaultReadSize = 256
 // pipeline.Input.SubmitAck), so a broker-backed reader gives at-least-once
 // delivery. A message that does not decode is counted as a failed row of
 // the source and acknowledged, so it is not redelivered for ever. The source
-// ends when r returns ErrEnded, on Stop, or when the run ends; it does not
-// close r.
-func Load[T any](p *pipeline.Pipeline, name string, r Reader, codec Codec[T]) pipeline.Stream[T] {
+// ends when r returns [connectors.ErrEnded], on Stop, or when the run ends;
+// it does not close r.
+func Load[T any](p *pipeline.Pipeline, name string, r connectors.Reader, codec Codec[T]) pipeline.Stream[T] {
 	if r == nil || codec.Decode == nil {
-		panic("connectors: Load " + name + ": nil reader or decoder")
+		panic("stream: Load " + name + ": nil reader or decoder")
 	}
 	return pipeline.FromFunc(p, name, func(ctx context.Context, emit *pipeline.Emitter[T]) error {
 		rows := make([]T, 0, DefaultReadSize)
 		for {
 			ds, err := r.Read(ctx, DefaultReadSize)
 			switch {
-			case errors.Is(err, ErrEnded):
+			case errors.Is(err, connectors.ErrEnded):
 				return nil
 			case err != nil:
 				if ctx.Err() != nil {
@@ -83,16 +84,16 @@ func Load[T any](p *pipeline.Pipeline, name string, r Reader, codec Codec[T]) pi
 	})
 }
 
-// Save returns an Expand stage named name that encodes each chunk of rows
+// Save returns a sink stage named name that encodes each chunk of rows
 // with codec and writes it to w. key, if not nil, sets each message's
 // partition key. An encoding or write error fails (or, with stage.Retry,
 // retries) the whole chunk. Save does not close w.
-func Save[T any](name string, w Writer, codec Codec[T], key func(T) string, opts ...stage.Option) *stage.Stage[T, struct{}] {
+func Save[T any](name string, w connectors.Writer, codec Codec[T], key func(T) string, opts ...stage.Option) *stage.Stage[T, struct{}] {
 	if w == nil || codec.Encode == nil {
-		panic("connectors: Save " + name + ": nil writer or encoder")
+		panic("stream: Save " + name + ": nil writer or encoder")
 	}
 	return stage.SinkBatch(name, func(ctx context.Context, rows []T) error {
-		msgs := make([]Message, len(rows))
+		msgs := make([]connectors.Message, len(rows))
 		for i, v := range rows {
 			data, err := codec.Encode(v)
 			if err != nil {

@@ -1,23 +1,27 @@
-package connectors
+package memory
 
-import "context"
+import (
+	"context"
 
-// memWriter is the [Writer] of a [Memory] key.
-type memWriter struct {
-	t      *topic
+	"github.com/kisflow/kisflow/connectors"
+)
+
+// writer is the [connectors.Writer] of a [Topic] key.
+type writer struct {
+	t      *keyLog
 	closed bool // guarded by t.mu
 }
 
 // newWriter opens a writer, which keeps (or makes again) the key open.
-func (t *topic) newWriter() (*memWriter, error) {
+func (t *keyLog) newWriter() (*writer, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
-		return nil, t.errorf("writer: %w", ErrClosed)
+		return nil, t.errorf("writer: %w", connectors.ErrClosed)
 	}
 	t.writers++
 	t.opened++
-	return &memWriter{t: t}, nil
+	return &writer{t: t}, nil
 }
 
 // Write appends msgs to the key's log in order. While the log is full of
@@ -26,8 +30,9 @@ func (t *topic) newWriter() (*memWriter, error) {
 // prefix of msgs may have been written.
 //
 // The log keeps msgs' Data without copying it: the caller must not modify it
-// afterwards, and every group reads the same bytes.
-func (w *memWriter) Write(ctx context.Context, msgs []Message) error {
+// afterwards, and every group reads the same bytes. It keeps a copy of their
+// Headers, so the caller may reuse the maps.
+func (w *writer) Write(ctx context.Context, msgs []connectors.Message) error {
 	t := w.t
 	if err := ctx.Err(); err != nil {
 		return t.errorf("write: %w", err)
@@ -37,9 +42,9 @@ func (w *memWriter) Write(ctx context.Context, msgs []Message) error {
 	for {
 		switch {
 		case t.closed:
-			return t.errorf("write: %w", ErrClosed)
+			return t.errorf("write: %w", connectors.ErrClosed)
 		case w.closed:
-			return t.errorf("write: writer closed: %w", ErrClosed)
+			return t.errorf("write: writer closed: %w", connectors.ErrClosed)
 		case len(msgs) == 0:
 			return nil
 		}
@@ -57,13 +62,13 @@ func (w *memWriter) Write(ctx context.Context, msgs []Message) error {
 }
 
 // Close says this writer will write no more; the key ends when its last
-// writer closes. A second Close returns an error wrapping [ErrClosed].
-func (w *memWriter) Close() error {
+// writer closes. A second Close returns an error wrapping [connectors.ErrClosed].
+func (w *writer) Close() error {
 	t := w.t
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if w.closed {
-		return t.errorf("close writer: %w", ErrClosed)
+		return t.errorf("close writer: %w", connectors.ErrClosed)
 	}
 	w.closed = true
 	t.writers--

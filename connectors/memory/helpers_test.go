@@ -1,4 +1,4 @@
-package connectors
+package memory
 
 import (
 	"context"
@@ -6,18 +6,20 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/kisflow/kisflow/connectors"
 )
 
-// testMemory is a Memory whose waits can be observed, so tests can sequence
+// testTopic is a Topic whose waits can be observed, so tests can sequence
 // themselves on "someone is blocked" without sleeping.
-type testMemory struct {
-	*Memory
+type testTopic struct {
+	*Topic
 	poke chan struct{}
 }
 
-func newTestMemory(t *testing.T, capacity int) *testMemory {
+func newTestTopic(t *testing.T, capacity int) *testTopic {
 	t.Helper()
-	m := NewMemory(Config{Name: "test", Params: map[string]string{"capacity": strconv.Itoa(capacity)}})
+	m := New(connectors.Config{Name: "test", Params: map[string]string{"capacity": strconv.Itoa(capacity)}})
 	require.NoError(t, m.Init(t.Context()))
 	poke := make(chan struct{}, 1)
 	m.waitHook = func() {
@@ -27,12 +29,12 @@ func newTestMemory(t *testing.T, capacity int) *testMemory {
 		}
 	}
 	t.Cleanup(func() { _ = m.Close(context.Background()) })
-	return &testMemory{Memory: m, poke: poke}
+	return &testTopic{Topic: m, poke: poke}
 }
 
 // awaitWaiting returns once at least writers Writes and readers Reads are
 // blocked on key.
-func (m *testMemory) awaitWaiting(key string, writers, readers int) {
+func (m *testTopic) awaitWaiting(key string, writers, readers int) {
 	for {
 		m.mu.Lock()
 		tp := m.topics[key]
@@ -50,7 +52,7 @@ func (m *testMemory) awaitWaiting(key string, writers, readers int) {
 }
 
 // free returns how many messages key can take without blocking a writer.
-func (m *testMemory) free(key string) int {
+func (m *testTopic) free(key string) int {
 	m.mu.Lock()
 	tp := m.topics[key]
 	m.mu.Unlock()
@@ -59,31 +61,31 @@ func (m *testMemory) free(key string) int {
 	return tp.free()
 }
 
-func (m *testMemory) writer(t *testing.T, key string) Writer {
+func (m *testTopic) writer(t *testing.T, key string) connectors.Writer {
 	t.Helper()
 	w, err := m.Writer(t.Context(), key)
 	require.NoError(t, err)
 	return w
 }
 
-func (m *testMemory) reader(t *testing.T, key, group string, fromStart bool) Reader {
+func (m *testTopic) reader(t *testing.T, key, group string, fromStart bool) connectors.Reader {
 	t.Helper()
-	r, err := m.Reader(t.Context(), key, ReadOptions{Group: group, FromStart: fromStart})
+	r, err := m.Reader(t.Context(), key, connectors.ReadOptions{Group: group, FromStart: fromStart})
 	require.NoError(t, err)
 	return r
 }
 
 // msgs returns messages whose data are the numbers from..to.
-func msgs(from, to int) []Message {
-	var ms []Message
+func msgs(from, to int) []connectors.Message {
+	var ms []connectors.Message
 	for i := from; i <= to; i++ {
-		ms = append(ms, Message{Data: []byte(strconv.Itoa(i))})
+		ms = append(ms, connectors.Message{Data: []byte(strconv.Itoa(i))})
 	}
 	return ms
 }
 
 // data returns the data of ds as strings.
-func data(ds []Delivery) []string {
+func data(ds []connectors.Delivery) []string {
 	out := make([]string, len(ds))
 	for i, d := range ds {
 		out[i] = string(d.Data)
@@ -101,9 +103,9 @@ func nums(from, to int) []string {
 }
 
 // readN reads until it has n deliveries.
-func readN(t *testing.T, r Reader, n, batch int) []Delivery {
+func readN(t *testing.T, r connectors.Reader, n, batch int) []connectors.Delivery {
 	t.Helper()
-	var all []Delivery
+	var all []connectors.Delivery
 	for len(all) < n {
 		ds, err := r.Read(t.Context(), min(batch, n-len(all)))
 		require.NoError(t, err)
@@ -112,7 +114,7 @@ func readN(t *testing.T, r Reader, n, batch int) []Delivery {
 	return all
 }
 
-func ackAll(t *testing.T, ds []Delivery) {
+func ackAll(t *testing.T, ds []connectors.Delivery) {
 	t.Helper()
 	for _, d := range ds {
 		require.NoError(t, d.Ack())

@@ -1,7 +1,10 @@
-package connectors
+package memory
 
 import (
+	"maps"
 	"slices"
+
+	"github.com/kisflow/kisflow/connectors"
 )
 
 // group is a consumer group of a key: a cursor shared by its readers and the
@@ -34,7 +37,7 @@ const (
 type slot struct {
 	state slotState
 	token uint64
-	owner *memReader // the reader holding it while pending
+	owner *reader // the reader holding it while pending
 }
 
 // slot returns the slot of seq, which must be in [g.acked, g.next).
@@ -60,19 +63,19 @@ func (g *group) reserve(capacity int) {
 // drained reports whether nothing of g is left for r: every message written
 // so far was delivered, none waits for redelivery and no other reader holds
 // one unacknowledged.
-func (g *group) drained(r *memReader, tail uint64) bool {
+func (g *group) drained(r *reader, tail uint64) bool {
 	return g.next == tail && len(g.queue) == 0 && g.pending == r.pending
 }
 
 // deliver hands r up to n messages of its group, redeliveries first, and
 // returns nil if there are none.
-func (t *topic) deliver(r *memReader, n int) []Delivery {
+func (t *keyLog) deliver(r *reader, n int) []connectors.Delivery {
 	g := r.g
 	avail := len(g.queue) + int(t.tail-g.next)
 	if avail == 0 {
 		return nil
 	}
-	ds := make([]Delivery, 0, min(n, avail))
+	ds := make([]connectors.Delivery, 0, min(n, avail))
 	for len(ds) < n && len(g.queue) > 0 {
 		seq := g.queue[0]
 		g.queue = g.queue[1:]
@@ -91,15 +94,17 @@ func (t *topic) deliver(r *memReader, n int) []Delivery {
 }
 
 // hand makes seq pending on r and returns its delivery.
-func (t *topic) hand(r *memReader, seq uint64) Delivery {
+func (t *keyLog) hand(r *reader, seq uint64) connectors.Delivery {
 	g := r.g
 	t.tokens++
 	token := t.tokens
 	*g.slot(seq) = slot{state: slotPending, token: token, owner: r}
 	g.pending++
 	r.pending++
-	return Delivery{
-		Message: t.message(seq),
+	msg := t.message(seq)
+	msg.Headers = maps.Clone(msg.Headers) // each reader may change its own
+	return connectors.Delivery{
+		Message: msg,
 		Ack:     func() error { return t.ack(g, seq, token) },
 	}
 }
@@ -109,17 +114,17 @@ func (t *topic) hand(r *memReader, seq uint64) Delivery {
 // A delivery handed back by its closed reader may still be acknowledged
 // while it waits for redelivery; once redelivered, only the new delivery
 // can be.
-func (t *topic) ack(g *group, seq, token uint64) error {
+func (t *keyLog) ack(g *group, seq, token uint64) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
-		return t.errorf("ack: %w", ErrClosed)
+		return t.errorf("ack: %w", connectors.ErrClosed)
 	}
 	if g.removed {
-		return t.errorf("ack: reader closed: %w", ErrClosed)
+		return t.errorf("ack: reader closed: %w", connectors.ErrClosed)
 	}
 	if seq < g.acked {
-		return t.errorf("ack: %w", ErrAcked)
+		return t.errorf("ack: %w", connectors.ErrAcked)
 	}
 	s := g.slot(seq)
 	if s.token != token {
@@ -127,7 +132,7 @@ func (t *topic) ack(g *group, seq, token uint64) error {
 	}
 	switch s.state {
 	case slotAcked:
-		return t.errorf("ack: %w", ErrAcked)
+		return t.errorf("ack: %w", connectors.ErrAcked)
 	case slotPending:
 		s.owner.pending--
 		g.pending--

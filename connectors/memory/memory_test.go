@@ -1,19 +1,22 @@
-package connectors
+package memory
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kisflow/kisflow/connectors"
 )
 
 func TestMemoryOrderWithinReader(t *testing.T) {
-	m := newTestMemory(t, 16)
+	m := newTestTopic(t, 16)
 	r := m.reader(t, "k", "g", false)
 	w := m.writer(t, "k")
 
@@ -31,7 +34,7 @@ func TestMemoryOrderWithinReader(t *testing.T) {
 	var got []string
 	for {
 		ds, err := r.Read(t.Context(), 7)
-		if errors.Is(err, ErrEnded) {
+		if errors.Is(err, connectors.ErrEnded) {
 			break
 		}
 		require.NoError(t, err)
@@ -44,8 +47,8 @@ func TestMemoryOrderWithinReader(t *testing.T) {
 }
 
 func TestMemoryGroupsEachSeeEveryMessage(t *testing.T) {
-	m := newTestMemory(t, 64)
-	readers := []Reader{
+	m := newTestTopic(t, 64)
+	readers := []connectors.Reader{
 		m.reader(t, "k", "a", false),
 		m.reader(t, "k", "b", false),
 		m.reader(t, "k", "", false), // private
@@ -60,14 +63,14 @@ func TestMemoryGroupsEachSeeEveryMessage(t *testing.T) {
 		assert.Equal(t, nums(1, 20), data(ds), "reader %d", i)
 		ackAll(t, ds)
 		_, err := r.Read(t.Context(), 1)
-		assert.ErrorIs(t, err, ErrEnded, "reader %d", i)
+		assert.ErrorIs(t, err, connectors.ErrEnded, "reader %d", i)
 	}
 }
 
 func TestMemorySharedGroupNoLossNoDuplicate(t *testing.T) {
 	const n = 2000
-	m := newTestMemory(t, 16) // small, so the writer is pushed back often
-	readers := []Reader{m.reader(t, "k", "g", false), m.reader(t, "k", "g", false)}
+	m := newTestTopic(t, 16) // small, so the writer is pushed back often
+	readers := []connectors.Reader{m.reader(t, "k", "g", false), m.reader(t, "k", "g", false)}
 	w := m.writer(t, "k")
 
 	var wg sync.WaitGroup
@@ -77,7 +80,7 @@ func TestMemorySharedGroupNoLossNoDuplicate(t *testing.T) {
 		wg.Go(func() {
 			for {
 				ds, err := r.Read(context.Background(), 5)
-				if errors.Is(err, ErrEnded) {
+				if errors.Is(err, connectors.ErrEnded) {
 					return
 				}
 				if err != nil {
@@ -128,7 +131,7 @@ func TestMemorySharedGroupNoLossNoDuplicate(t *testing.T) {
 }
 
 func TestMemoryRedeliversUnackedOfClosedReader(t *testing.T) {
-	m := newTestMemory(t, 16)
+	m := newTestTopic(t, 16)
 	r1 := m.reader(t, "k", "g", false)
 	r2 := m.reader(t, "k", "g", false)
 	w := m.writer(t, "k")
@@ -146,11 +149,11 @@ func TestMemoryRedeliversUnackedOfClosedReader(t *testing.T) {
 	}
 	ackAll(t, again)
 	_, err := r2.Read(t.Context(), 1)
-	assert.ErrorIs(t, err, ErrEnded)
+	assert.ErrorIs(t, err, connectors.ErrEnded)
 }
 
 func TestMemoryRedeliveryToLaterReaderOfGroup(t *testing.T) {
-	m := newTestMemory(t, 16)
+	m := newTestTopic(t, 16)
 	r1 := m.reader(t, "k", "g", false)
 	w := m.writer(t, "k")
 	require.NoError(t, w.Write(t.Context(), msgs(1, 3)))
@@ -168,7 +171,7 @@ func TestMemoryRedeliveryToLaterReaderOfGroup(t *testing.T) {
 }
 
 func TestMemoryLateAckOfClosedReaderCounts(t *testing.T) {
-	m := newTestMemory(t, 16)
+	m := newTestTopic(t, 16)
 	r1 := m.reader(t, "k", "g", false)
 	r2 := m.reader(t, "k", "g", false)
 	w := m.writer(t, "k")
@@ -179,17 +182,17 @@ func TestMemoryLateAckOfClosedReaderCounts(t *testing.T) {
 	require.NoError(t, r1.Close())
 	// Handled after its reader closed but before redelivery: not redelivered.
 	require.NoError(t, ds[0].Ack())
-	assert.ErrorIs(t, ds[0].Ack(), ErrAcked)
+	assert.ErrorIs(t, ds[0].Ack(), connectors.ErrAcked)
 
 	again := readN(t, r2, 2, 10)
 	assert.Equal(t, []string{"2", "3"}, data(again))
 	ackAll(t, again)
 	_, err := r2.Read(t.Context(), 1)
-	assert.ErrorIs(t, err, ErrEnded)
+	assert.ErrorIs(t, err, connectors.ErrEnded)
 }
 
 func TestMemoryFromStart(t *testing.T) {
-	m := newTestMemory(t, 3)
+	m := newTestTopic(t, 3)
 	w := m.writer(t, "k")
 	// No group holds messages back: the oldest are overwritten, never blocking.
 	require.NoError(t, w.Write(t.Context(), msgs(1, 5)))
@@ -208,11 +211,11 @@ func TestMemoryFromStart(t *testing.T) {
 	assert.Equal(t, []string{"6"}, data(ds))
 	ackAll(t, ds)
 	_, err = fresh.Read(t.Context(), 1)
-	assert.ErrorIs(t, err, ErrEnded)
+	assert.ErrorIs(t, err, connectors.ErrEnded)
 }
 
 func TestMemoryCapacityBlocksWriterUntilAck(t *testing.T) {
-	m := newTestMemory(t, 2)
+	m := newTestTopic(t, 2)
 	r := m.reader(t, "k", "g", false)
 	w := m.writer(t, "k")
 	require.NoError(t, w.Write(t.Context(), msgs(1, 2)))
@@ -244,7 +247,7 @@ func assertBlocked(t *testing.T, done <-chan error) {
 }
 
 func TestMemorySlowGroupHoldsBackWriter(t *testing.T) {
-	m := newTestMemory(t, 2)
+	m := newTestTopic(t, 2)
 	fast := m.reader(t, "k", "fast", false)
 	slow := m.reader(t, "k", "slow", false)
 	w := m.writer(t, "k")
@@ -257,7 +260,7 @@ func TestMemorySlowGroupHoldsBackWriter(t *testing.T) {
 }
 
 func TestMemoryClosingPrivateReaderReleasesWriter(t *testing.T) {
-	m := newTestMemory(t, 1)
+	m := newTestTopic(t, 1)
 	r := m.reader(t, "k", "", false)
 	w := m.writer(t, "k")
 	require.NoError(t, w.Write(t.Context(), msgs(1, 1)))
@@ -268,11 +271,11 @@ func TestMemoryClosingPrivateReaderReleasesWriter(t *testing.T) {
 	ds := readN(t, r, 1, 1)
 	require.NoError(t, r.Close())
 	require.NoError(t, <-done)
-	assert.ErrorIs(t, ds[0].Ack(), ErrClosed, "its group is gone")
+	assert.ErrorIs(t, ds[0].Ack(), connectors.ErrClosed, "its group is gone")
 }
 
 func TestMemoryWriteHonoursContext(t *testing.T) {
-	m := newTestMemory(t, 1)
+	m := newTestTopic(t, 1)
 	r := m.reader(t, "k", "g", false)
 	w := m.writer(t, "k")
 	require.NoError(t, w.Write(t.Context(), msgs(1, 1)))
@@ -292,11 +295,11 @@ func TestMemoryWriteHonoursContext(t *testing.T) {
 	assert.Equal(t, []string{"1"}, data(ds))
 	ackAll(t, ds)
 	_, err = r.Read(t.Context(), 1)
-	assert.ErrorIs(t, err, ErrEnded, "the cancelled write saved nothing")
+	assert.ErrorIs(t, err, connectors.ErrEnded, "the cancelled write saved nothing")
 }
 
 func TestMemoryReadHonoursContext(t *testing.T) {
-	m := newTestMemory(t, 4)
+	m := newTestTopic(t, 4)
 	r := m.reader(t, "k", "g", false)
 
 	ctx, cancel := context.WithCancel(t.Context())
@@ -320,12 +323,12 @@ func TestMemoryReadHonoursContext(t *testing.T) {
 }
 
 func TestMemoryEndOfStreamAfterEveryWriterCloses(t *testing.T) {
-	m := newTestMemory(t, 16)
+	m := newTestTopic(t, 16)
 	r := m.reader(t, "k", "g", false)
 	w1 := m.writer(t, "k")
 	w2 := m.writer(t, "k")
-	require.NoError(t, w1.Write(t.Context(), []Message{{Data: []byte("a1")}, {Data: []byte("a2")}}))
-	require.NoError(t, w2.Write(t.Context(), []Message{{Data: []byte("b1")}}))
+	require.NoError(t, w1.Write(t.Context(), []connectors.Message{{Data: []byte("a1")}, {Data: []byte("a2")}}))
+	require.NoError(t, w2.Write(t.Context(), []connectors.Message{{Data: []byte("b1")}}))
 	require.NoError(t, w1.Close())
 
 	ds := readN(t, r, 3, 10)
@@ -355,14 +358,14 @@ func TestMemoryEndOfStreamAfterEveryWriterCloses(t *testing.T) {
 		}
 	}()
 	m.awaitWaiting("k", 0, 1)
-	require.NoError(t, w2.Write(t.Context(), []Message{{Data: []byte("b2")}}))
+	require.NoError(t, w2.Write(t.Context(), []connectors.Message{{Data: []byte("b2")}}))
 	require.NoError(t, w2.Close())
 	assert.Equal(t, []string{"b2"}, <-done)
-	assert.ErrorIs(t, <-errc, ErrEnded)
+	assert.ErrorIs(t, <-errc, connectors.ErrEnded)
 }
 
 func TestMemoryEndWaitsForOtherReadersUnacked(t *testing.T) {
-	m := newTestMemory(t, 16)
+	m := newTestTopic(t, 16)
 	r1 := m.reader(t, "k", "g", false)
 	r2 := m.reader(t, "k", "g", false)
 	w := m.writer(t, "k")
@@ -372,10 +375,10 @@ func TestMemoryEndWaitsForOtherReadersUnacked(t *testing.T) {
 
 	// r1's own unacknowledged deliveries do not keep r1 from ending...
 	_, err := r1.Read(t.Context(), 1)
-	require.ErrorIs(t, err, ErrEnded)
+	require.ErrorIs(t, err, connectors.ErrEnded)
 
 	// ...but r2 waits for them: they come back to r2 if r1 closes.
-	got := make(chan []Delivery, 1)
+	got := make(chan []connectors.Delivery, 1)
 	go func() {
 		ds, _ := r2.Read(context.Background(), 10)
 		got <- ds
@@ -386,14 +389,14 @@ func TestMemoryEndWaitsForOtherReadersUnacked(t *testing.T) {
 	assert.Equal(t, nums(1, 2), data(ds))
 	ackAll(t, ds)
 	_, err = r2.Read(t.Context(), 1)
-	assert.ErrorIs(t, err, ErrEnded)
+	assert.ErrorIs(t, err, connectors.ErrEnded)
 	for _, d := range held {
 		assert.Error(t, d.Ack())
 	}
 }
 
 func TestMemoryEndAfterOtherReaderAcks(t *testing.T) {
-	m := newTestMemory(t, 16)
+	m := newTestTopic(t, 16)
 	r1 := m.reader(t, "k", "g", false)
 	r2 := m.reader(t, "k", "g", false)
 	w := m.writer(t, "k")
@@ -408,21 +411,21 @@ func TestMemoryEndAfterOtherReaderAcks(t *testing.T) {
 	}()
 	m.awaitWaiting("k", 0, 1)
 	ackAll(t, held)
-	assert.ErrorIs(t, <-done, ErrEnded)
+	assert.ErrorIs(t, <-done, connectors.ErrEnded)
 }
 
 func TestMemoryNewWriterReopensEndedKey(t *testing.T) {
-	m := newTestMemory(t, 16)
+	m := newTestTopic(t, 16)
 	r := m.reader(t, "k", "g", false)
 	w := m.writer(t, "k")
 	require.NoError(t, w.Write(t.Context(), msgs(1, 1)))
 	require.NoError(t, w.Close())
 	ackAll(t, readN(t, r, 1, 1))
 	_, err := r.Read(t.Context(), 1)
-	require.ErrorIs(t, err, ErrEnded)
+	require.ErrorIs(t, err, connectors.ErrEnded)
 
 	w = m.writer(t, "k")
-	got := make(chan []Delivery, 1)
+	got := make(chan []connectors.Delivery, 1)
 	go func() {
 		ds, _ := r.Read(context.Background(), 10)
 		got <- ds
@@ -434,11 +437,11 @@ func TestMemoryNewWriterReopensEndedKey(t *testing.T) {
 	ackAll(t, ds)
 	require.NoError(t, w.Close())
 	_, err = r.Read(t.Context(), 1)
-	assert.ErrorIs(t, err, ErrEnded)
+	assert.ErrorIs(t, err, connectors.ErrEnded)
 }
 
 func TestMemoryReaderWithoutWritersWaits(t *testing.T) {
-	m := newTestMemory(t, 4)
+	m := newTestTopic(t, 4)
 	r := m.reader(t, "k", "g", false)
 	done := make(chan error, 1)
 	go func() {
@@ -447,11 +450,11 @@ func TestMemoryReaderWithoutWritersWaits(t *testing.T) {
 	}()
 	m.awaitWaiting("k", 0, 1) // no writer ever opened: not ended
 	require.NoError(t, r.Close())
-	assert.ErrorIs(t, <-done, ErrClosed, "closing a reader wakes its Read")
+	assert.ErrorIs(t, <-done, connectors.ErrClosed, "closing a reader wakes its Read")
 }
 
 func TestMemoryCloseUnblocksEveryone(t *testing.T) {
-	m := newTestMemory(t, 1)
+	m := newTestTopic(t, 1)
 	r := m.reader(t, "k", "g", false)
 	idle := m.reader(t, "k", "idle", false)
 	w := m.writer(t, "k")
@@ -469,37 +472,37 @@ func TestMemoryCloseUnblocksEveryone(t *testing.T) {
 	require.NoError(t, m.Close(t.Context()))
 	for range 2 {
 		err := <-errs
-		assert.ErrorIs(t, err, ErrClosed)
+		assert.ErrorIs(t, err, connectors.ErrClosed)
 		assert.ErrorContains(t, err, `"test"`)
 	}
 
-	assert.ErrorIs(t, held[0].Ack(), ErrClosed)
-	assert.ErrorIs(t, m.Close(t.Context()), ErrClosed)
-	assert.ErrorIs(t, m.Init(t.Context()), ErrClosed)
+	assert.ErrorIs(t, held[0].Ack(), connectors.ErrClosed)
+	assert.ErrorIs(t, m.Close(t.Context()), connectors.ErrClosed)
+	assert.ErrorIs(t, m.Init(t.Context()), connectors.ErrClosed)
 	_, err := m.Writer(t.Context(), "k")
-	assert.ErrorIs(t, err, ErrClosed)
-	_, err = m.Reader(t.Context(), "other", ReadOptions{})
-	assert.ErrorIs(t, err, ErrClosed)
+	assert.ErrorIs(t, err, connectors.ErrClosed)
+	_, err = m.Reader(t.Context(), "other", connectors.ReadOptions{})
+	assert.ErrorIs(t, err, connectors.ErrClosed)
 	_, err = r.Read(t.Context(), 1)
-	assert.ErrorIs(t, err, ErrClosed)
-	assert.ErrorIs(t, w.Write(t.Context(), msgs(3, 3)), ErrClosed)
+	assert.ErrorIs(t, err, connectors.ErrClosed)
+	assert.ErrorIs(t, w.Write(t.Context(), msgs(3, 3)), connectors.ErrClosed)
 	assert.NoError(t, w.Close())
 	assert.NoError(t, r.Close())
 }
 
 func TestMemoryDoubleAck(t *testing.T) {
-	m := newTestMemory(t, 2)
+	m := newTestTopic(t, 2)
 	r := m.reader(t, "k", "g", false)
 	w := m.writer(t, "k")
 	require.NoError(t, w.Write(t.Context(), msgs(1, 2)))
 	ds := readN(t, r, 2, 2)
 
 	require.NoError(t, ds[1].Ack())
-	assert.ErrorIs(t, ds[1].Ack(), ErrAcked)
+	assert.ErrorIs(t, ds[1].Ack(), connectors.ErrAcked)
 	assert.Equal(t, 0, m.free("k"))
 	require.NoError(t, ds[0].Ack())
 	err := ds[0].Ack()
-	assert.ErrorIs(t, err, ErrAcked)
+	assert.ErrorIs(t, err, connectors.ErrAcked)
 	assert.ErrorContains(t, err, `"k"`)
 	assert.Equal(t, 2, m.free("k"), "double acks did not corrupt the accounting")
 
@@ -507,11 +510,11 @@ func TestMemoryDoubleAck(t *testing.T) {
 	ds = readN(t, r, 2, 2)
 	assert.Equal(t, nums(3, 4), data(ds))
 	ackAll(t, ds)
-	assert.ErrorIs(t, ds[0].Ack(), ErrAcked)
+	assert.ErrorIs(t, ds[0].Ack(), connectors.ErrAcked)
 }
 
 func TestMemoryConcurrentAcks(t *testing.T) {
-	m := newTestMemory(t, 64)
+	m := newTestTopic(t, 64)
 	r := m.reader(t, "k", "g", false)
 	w := m.writer(t, "k")
 	require.NoError(t, w.Write(t.Context(), msgs(1, 64)))
@@ -530,7 +533,7 @@ func TestMemoryConcurrentAcks(t *testing.T) {
 }
 
 func TestMemoryHandleErrors(t *testing.T) {
-	m := newTestMemory(t, 4)
+	m := newTestTopic(t, 4)
 	w := m.writer(t, "k")
 	r := m.reader(t, "k", "g", false)
 
@@ -538,48 +541,48 @@ func TestMemoryHandleErrors(t *testing.T) {
 	assert.ErrorContains(t, err, "max 0")
 
 	require.NoError(t, w.Close())
-	assert.ErrorIs(t, w.Close(), ErrClosed)
-	assert.ErrorIs(t, w.Write(t.Context(), msgs(1, 1)), ErrClosed)
+	assert.ErrorIs(t, w.Close(), connectors.ErrClosed)
+	assert.ErrorIs(t, w.Write(t.Context(), msgs(1, 1)), connectors.ErrClosed)
 
 	require.NoError(t, r.Close())
-	assert.ErrorIs(t, r.Close(), ErrClosed)
+	assert.ErrorIs(t, r.Close(), connectors.ErrClosed)
 	_, err = r.Read(t.Context(), 1)
-	assert.ErrorIs(t, err, ErrClosed)
+	assert.ErrorIs(t, err, connectors.ErrClosed)
 
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	_, err = m.Writer(ctx, "k")
 	assert.ErrorIs(t, err, context.Canceled)
-	_, err = m.Reader(ctx, "k", ReadOptions{})
+	_, err = m.Reader(ctx, "k", connectors.ReadOptions{})
 	assert.ErrorIs(t, err, context.Canceled)
 }
 
 func TestMemoryConfig(t *testing.T) {
 	for _, bad := range []string{"", "abc", "0", "-3", "1.5"} {
-		m := NewMemory(Config{Name: "topic", Params: map[string]string{"capacity": bad}})
+		m := New(connectors.Config{Name: "topic", Params: map[string]string{"capacity": bad}})
 		err := m.Init(t.Context())
-		require.ErrorIs(t, err, ErrConfig, "capacity %q", bad)
+		require.ErrorIs(t, err, connectors.ErrConfig, "capacity %q", bad)
 		assert.ErrorContains(t, err, `"topic"`)
 		assert.ErrorContains(t, err, "capacity")
 		_, err = m.Writer(t.Context(), "k")
-		assert.ErrorIs(t, err, ErrConfig)
-		_, err = m.Reader(t.Context(), "k", ReadOptions{})
-		assert.ErrorIs(t, err, ErrConfig)
+		assert.ErrorIs(t, err, connectors.ErrConfig)
+		_, err = m.Reader(t.Context(), "k", connectors.ReadOptions{})
+		assert.ErrorIs(t, err, connectors.ErrConfig)
 	}
 
-	m := NewMemory(Config{Name: "topic", Params: map[string]string{"capacity": " 10 "}})
+	m := New(connectors.Config{Name: "topic", Params: map[string]string{"capacity": " 10 "}})
 	require.NoError(t, m.Init(t.Context()))
 	assert.Equal(t, 10, m.capacity)
 	require.NoError(t, m.Close(t.Context()))
-	assert.Equal(t, DefaultMemoryCapacity, NewMemory(Config{}).capacity)
+	assert.Equal(t, DefaultCapacity, New(connectors.Config{}).capacity)
 }
 
 func TestMemoryDefaultKey(t *testing.T) {
-	m := NewMemory(Config{Name: "topic", Key: "orders"})
+	m := New(connectors.Config{Name: "topic", Key: "orders"})
 	defer m.Close(context.Background())
 	w, err := m.Writer(t.Context(), "")
 	require.NoError(t, err)
-	r, err := m.Reader(t.Context(), "orders", ReadOptions{FromStart: true})
+	r, err := m.Reader(t.Context(), "orders", connectors.ReadOptions{FromStart: true})
 	require.NoError(t, err)
 	require.NoError(t, w.Write(t.Context(), msgs(1, 1)))
 	ds := readN(t, r, 1, 1)
@@ -588,12 +591,12 @@ func TestMemoryDefaultKey(t *testing.T) {
 }
 
 func TestMemoryZeroValue(t *testing.T) {
-	var m Memory
+	var m Topic
 	require.NoError(t, m.Init(t.Context()))
 	_, err := m.Writer(t.Context(), "")
-	assert.ErrorIs(t, err, ErrConfig, "no key and no default key")
+	assert.ErrorIs(t, err, connectors.ErrConfig, "no key and no default key")
 
-	r, err := m.Reader(t.Context(), "k", ReadOptions{})
+	r, err := m.Reader(t.Context(), "k", connectors.ReadOptions{})
 	require.NoError(t, err)
 	w, err := m.Writer(t.Context(), "k")
 	require.NoError(t, err)
@@ -603,12 +606,12 @@ func TestMemoryZeroValue(t *testing.T) {
 	assert.Equal(t, nums(1, 3), data(ds))
 	ackAll(t, ds)
 	_, err = r.Read(t.Context(), 1)
-	assert.ErrorIs(t, err, ErrEnded)
+	assert.ErrorIs(t, err, connectors.ErrEnded)
 	require.NoError(t, m.Close(t.Context()))
 }
 
 func TestMemoryRingGrowsAndWraps(t *testing.T) {
-	m := newTestMemory(t, 50)
+	m := newTestTopic(t, 50)
 	r := m.reader(t, "k", "g", false)
 	w := m.writer(t, "k")
 	next := 1
@@ -623,12 +626,12 @@ func TestMemoryRingGrowsAndWraps(t *testing.T) {
 }
 
 func TestMemoryWritersParamWaitsForEverySaver(t *testing.T) {
-	m := newTestMemory(t, 16)
+	m := newTestTopic(t, 16)
 	m.writers = 2 // as Params["writers"] = "2"
 	ctx := t.Context()
 	r := m.reader(t, "k", "g", false)
 	w1 := m.writer(t, "k")
-	require.NoError(t, w1.Write(ctx, []Message{{Data: []byte("a")}}))
+	require.NoError(t, w1.Write(ctx, []connectors.Message{{Data: []byte("a")}}))
 	require.NoError(t, w1.Close()) // the first saver is done before the second opens
 	ds, err := r.Read(ctx, 10)
 	require.NoError(t, err)
@@ -655,12 +658,57 @@ func TestMemoryWritersParamWaitsForEverySaver(t *testing.T) {
 	case <-waiting:
 	}
 	w2 := m.writer(t, "k")
-	require.NoError(t, w2.Write(ctx, []Message{{Data: []byte("b")}}))
+	require.NoError(t, w2.Write(ctx, []connectors.Message{{Data: []byte("b")}}))
 	require.NoError(t, <-got)
 	require.NoError(t, w2.Close())
 	_, err = r.Read(ctx, 10)
-	require.ErrorIs(t, err, ErrEnded, "both writers came and went: the key ends")
+	require.ErrorIs(t, err, connectors.ErrEnded, "both writers came and went: the key ends")
 
-	bad := NewMemory(Config{Name: "m", Params: map[string]string{"writers": "zero"}})
-	require.ErrorIs(t, bad.Init(ctx), ErrConfig)
+	bad := New(connectors.Config{Name: "m", Params: map[string]string{"writers": "zero"}})
+	require.ErrorIs(t, bad.Init(ctx), connectors.ErrConfig)
+}
+
+func TestMemoryCarriesHeaders(t *testing.T) {
+	m := newTestTopic(t, 16)
+	r1 := m.reader(t, "k", "g1", false)
+	r2 := m.reader(t, "k", "g2", false)
+	w := m.writer(t, "k")
+
+	h := map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "content-type": "application/json"}
+	want := maps.Clone(h)
+	require.NoError(t, w.Write(t.Context(), []connectors.Message{
+		{Key: "a", Data: []byte("1"), Headers: h},
+		{Data: []byte("2")},
+	}))
+	h["traceparent"] = "changed by the writer" // the log kept a copy
+	delete(h, "content-type")
+
+	ds1 := readN(t, r1, 2, 10)
+	assert.Equal(t, connectors.Message{Key: "a", Data: []byte("1"), Headers: want}, ds1[0].Message)
+	assert.Nil(t, ds1[1].Headers, "a message without headers is read without")
+
+	ds1[0].Headers["traceparent"] = "changed by a reader" // each delivery has its own map
+	ds2 := readN(t, r2, 2, 10)
+	assert.Equal(t, want, ds2[0].Headers)
+	assert.Nil(t, ds2[1].Headers)
+	ackAll(t, ds1)
+	ackAll(t, ds2)
+}
+
+func TestRegister(t *testing.T) {
+	reg := connectors.NewRegistry()
+	require.NoError(t, Register(reg))
+	assert.Equal(t, []string{Type}, reg.Types())
+	require.ErrorContains(t, Register(reg), "already registered")
+	require.Error(t, Register(nil))
+
+	c, err := reg.New(connectors.Config{Name: "orders", Type: Type})
+	require.NoError(t, err)
+	assert.IsType(t, &Topic{}, c)
+	require.NoError(t, c.Close(t.Context()))
+
+	_, err = reg.New(connectors.Config{Name: "events", Type: Type, Params: map[string]string{"capacity": "many"}})
+	require.ErrorIs(t, err, connectors.ErrConfig)
+	assert.ErrorContains(t, err, `"events"`)
+	assert.ErrorContains(t, err, "capacity")
 }

@@ -1,10 +1,12 @@
-package connectors
+package memory
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/kisflow/kisflow/connectors"
 )
 
 // BenchmarkMemory measures write, read and ack throughput through one key:
@@ -17,9 +19,9 @@ func BenchmarkMemory(b *testing.B) {
 
 func benchmarkMemory(b *testing.B, batch int) {
 	ctx := context.Background()
-	m := NewMemory(Config{Name: "bench", Params: map[string]string{"capacity": "1024"}})
+	m := New(connectors.Config{Name: "bench", Params: map[string]string{"capacity": "1024"}})
 	defer m.Close(ctx)
-	r, err := m.Reader(ctx, "k", ReadOptions{Group: "g"})
+	r, err := m.Reader(ctx, "k", connectors.ReadOptions{Group: "g"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -27,7 +29,7 @@ func benchmarkMemory(b *testing.B, batch int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	msgs := make([]Message, batch)
+	msgs := make([]connectors.Message, batch)
 	for i := range msgs {
 		msgs[i].Data = []byte(`{"id":1}`)
 	}
@@ -49,7 +51,7 @@ func benchmarkMemory(b *testing.B, batch int) {
 	got := 0
 	for {
 		ds, err := r.Read(ctx, batch)
-		if errors.Is(err, ErrEnded) {
+		if errors.Is(err, connectors.ErrEnded) {
 			break
 		}
 		if err != nil {
