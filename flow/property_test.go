@@ -208,7 +208,7 @@ func propertyCase(seed uint64) error {
 		return fmt.Errorf("flow %s: %s", desc, fmt.Sprintf(format, args...))
 	}
 
-	reg := flow.NewRegistry(flow.WithMaxHeld(64 + rng.IntN(512)))
+	reg := flow.NewRegistry(flow.MaxHeld(64 + rng.IntN(512)))
 	var mu sync.Mutex
 	var runs []runRecord
 	flow.OnRunStart(reg, func(f *flow.Flow, p *pipeline.Pipeline) {

@@ -144,7 +144,7 @@ func TestNewTwiceOnOneRegistry(t *testing.T) {
 
 func TestRuntimeMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	_, err := metrics.New(reg, metrics.WithRuntimeMetrics())
+	_, err := metrics.New(reg, metrics.RuntimeMetrics())
 	require.NoError(t, err)
 	g := gather(t, reg)
 	assert.Contains(t, g, "go_goroutines")

@@ -4,7 +4,7 @@
 // [connectors.Registry].
 //
 // Each key is a bounded log (Params["capacity"] messages, default
-// [DefaultCapacity]) that keeps every message until all groups have
+// [defaultCapacity]) that keeps every message until all groups have
 // acknowledged it, so the slowest group holds writers back instead of
 // letting memory grow. Readers in one group share its messages; readers in
 // different groups each see every message. A reader that closes with

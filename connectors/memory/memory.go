@@ -15,15 +15,15 @@ import (
 // type [Register] adds to a registry.
 const Type = "memory"
 
-// DefaultCapacity is how many messages a [Topic] retains per key when
+// defaultCapacity is how many messages a [Topic] retains per key when
 // the "capacity" param is not set.
-const DefaultCapacity = 4096
+const defaultCapacity = 4096
 
 // Topic is the in-memory topic connector, the embedded default. It joins
 // flows of one process without a broker.
 //
 // Every key is a topic: an append-only log kept in a ring of at most
-// capacity messages (Params["capacity"], default [DefaultCapacity]).
+// capacity messages (Params["capacity"], default [defaultCapacity]).
 // Readers belong to groups, each with its own cursor (see [connectors.ReadOptions]).
 // A message stays retained until every group has acknowledged it; a writer
 // that finds the ring full of messages some group has not acknowledged
@@ -65,7 +65,7 @@ var _ connectors.Connector = (*Topic)(nil)
 // value is reported by Init, Writer and Reader as an error wrapping
 // [connectors.ErrConfig].
 func New(cfg connectors.Config) *Topic {
-	m := &Topic{name: cfg.Name, key: cfg.Key, capacity: DefaultCapacity}
+	m := &Topic{name: cfg.Name, key: cfg.Key, capacity: defaultCapacity}
 	if s, ok := cfg.Params["capacity"]; ok {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 {
@@ -212,7 +212,7 @@ func (m *Topic) lookup(ctx context.Context, key string) (*keyLog, error) {
 	if t == nil {
 		capacity := m.capacity
 		if capacity < 1 {
-			capacity = DefaultCapacity
+			capacity = defaultCapacity
 		}
 		t = &keyLog{name: m.name, key: key, capacity: capacity, expect: max(1, m.writers), waitHook: m.waitHook}
 		if m.topics == nil {

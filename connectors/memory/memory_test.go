@@ -574,7 +574,7 @@ func TestMemoryConfig(t *testing.T) {
 	require.NoError(t, m.Init(t.Context()))
 	assert.Equal(t, 10, m.capacity)
 	require.NoError(t, m.Close(t.Context()))
-	assert.Equal(t, DefaultCapacity, New(connectors.Config{}).capacity)
+	assert.Equal(t, defaultCapacity, New(connectors.Config{}).capacity)
 }
 
 func TestMemoryDefaultKey(t *testing.T) {

@@ -30,7 +30,7 @@ type benchRow struct {
 
 // benchBatch is how many rows go in one write and one read: the
 // pipeline's default batch size and Load's read size.
-const benchBatch = stream.DefaultReadSize
+const benchBatch = 256 // what stream.Load reads at a time
 
 func benchRows(n int) []benchRow {
 	rows := make([]benchRow, n)

@@ -29,8 +29,8 @@ func JSON[T any]() Codec[T] {
 	}
 }
 
-// DefaultReadSize is how many messages Load asks a reader for at a time.
-const DefaultReadSize = 256
+// readSize is how many messages Load asks a reader for at a time.
+const readSize = 256
 
 // Load adds a source named name to p that reads messages from r and decodes
 // them with codec. Each group of messages read together is acknowledged
@@ -45,9 +45,9 @@ func Load[T any](p *pipeline.Pipeline, name string, r connectors.Reader, codec C
 		panic("stream: Load " + name + ": nil reader or decoder")
 	}
 	return pipeline.FromFunc(p, name, func(ctx context.Context, emit *pipeline.Emitter[T]) error {
-		rows := make([]T, 0, DefaultReadSize)
+		rows := make([]T, 0, readSize)
 		for {
-			ds, err := r.Read(ctx, DefaultReadSize)
+			ds, err := r.Read(ctx, readSize)
 			switch {
 			case errors.Is(err, connectors.ErrEnded):
 				return nil
