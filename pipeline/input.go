@@ -14,7 +14,7 @@ import (
 
 // Input is a source fed by callers: the handle for long-running pipelines.
 // Rows submitted from any number of goroutines are batched (a partial batch
-// waits at most engine.DefaultLinger) and sent into the pipeline.
+// waits at most the pipeline's linger, 1 ms by default) and sent into the pipeline.
 type Input[T any] struct {
 	p       *Pipeline
 	name    string

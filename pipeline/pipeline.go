@@ -71,7 +71,7 @@ func Logger(l *slog.Logger) Option {
 }
 
 // BatchSize sets how many rows travel together between stages (default
-// engine.DefaultBatchSize). Larger batches cost less per row; smaller
+// 512). Larger batches cost less per row; smaller
 // ones hold fewer rows back. Start refuses a size outside 1..1<<20 with
 // ErrConfig.
 func BatchSize(n int) Option {
@@ -80,7 +80,7 @@ func BatchSize(n int) Option {
 
 // Linger sets how long a partly filled batch of rows submitted to an Input
 // (or sent to the dead-letter stream) waits for more before it is sent
-// (default engine.DefaultLinger): the latency a trickle of rows pays
+// (default 1 ms): the latency a trickle of rows pays
 // for batching. Start refuses a negative d with ErrConfig.
 func Linger(d time.Duration) Option {
 	return func(c *config) { c.linger = d }

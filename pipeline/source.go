@@ -143,7 +143,7 @@ func FromSeq[T any](p *Pipeline, name string, seq iter.Seq[T]) Stream[T] {
 // FromChan returns a stream of the values received from ch, through a
 // source named name. It ends when ch is closed or on Stop; either way it
 // sends every value it has received. A partial batch is sent after at most
-// engine.DefaultLinger.
+// the pipeline's linger (1 ms by default).
 func FromChan[T any](p *Pipeline, name string, ch <-chan T) Stream[T] {
 	if ch == nil {
 		panic("pipeline: FromChan: nil channel")

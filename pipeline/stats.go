@@ -12,7 +12,7 @@ import (
 //
 //	In = Delivered + Filtered + Failed + Dropped + DeadLettered + Abandoned
 //
-// and the same holds for every node (see engine.Stats, where Dropped is
+// and the same holds for every node (see NodeStats, where Dropped is
 // always zero: drops happen on edges). The totals leave out the nodes fed
 // only by the dead-letter stream: their rows are already counted as
 // DeadLettered.
@@ -132,7 +132,7 @@ type NodeKind string
 // Node kinds.
 const (
 	KindSource      NodeKind = "Source"      // FromSlice, FromSeq, FromChan, FromFunc, NewInput, NewFeedback
-	KindVerify      NodeKind = "Verify"      // stage.Verify, engine.VerifyBatch
+	KindVerify      NodeKind = "Verify"      // stage.Verify
 	KindCalculate   NodeKind = "Calculate"   // stage.Map, FlatMap, MapBatch
 	KindSink        NodeKind = "Sink"        // stage.Sink, stage.SinkBatch, Discard, Collect
 	KindFanOut      NodeKind = "FanOut"      // fanout.Broadcast, Partition, Route, and a Balance branch merged

@@ -15,7 +15,7 @@ import (
 
 // Stream is the typed output of one node of a pipeline: a source, a stage,
 // a branch of a fan-out, or a merge. A stream has exactly one consumer:
-// passing it to a second one panics. Use Broadcast to feed several.
+// passing it to a second one panics. Use fanout.Broadcast to feed several.
 type Stream[T any] struct {
 	p    *Pipeline
 	port *port[T]

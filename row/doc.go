@@ -6,7 +6,7 @@
 // A row is any Go value; a stage's function gets rows of its input type
 // one at a time (stage.Map) or as a slice (stage.MapBatch), never boxed.
 // Between stages rows travel in batches, up to the pipeline's batch size at
-// a time (engine.DefaultBatchSize), one channel operation per batch;
+// a time (512 by default), one channel operation per batch;
 // batches are pooled, so a steady stream allocates nothing per row. A
 // function must not keep a slice of rows after it returns: the batch is
 // reused.
