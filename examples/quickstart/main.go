@@ -1,6 +1,6 @@
 // Command quickstart streams KisFlow's student average score example
 // through the pipeline runtime: a source of students, a Calculate stage that
-// averages their three scores, and an Expand stage that prints the result.
+// averages their three scores, and a sink stage that prints the result.
 package main
 
 import (
