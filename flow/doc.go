@@ -75,10 +75,10 @@
 // # Metrics
 //
 // The registry runs no server. Metrics are passed in: make one
-// metrics.New(registerer) and give it to the registry with [WithMetrics];
+// metrics.New(registerer) and give it to the registry with [Metrics];
 // every flow then reports under KisFlow's metric names. KisFlow's global
 // configuration (kistype: global) says what an application should do, and
-// the application does it: prometheus_enable means pass WithMetrics,
+// the application does it: prometheus_enable means pass Metrics,
 // prometheus_listen with prometheus_serve means serve the registerer's
 // metrics there: an http.Server on that address with metrics.Handler at
 // /metrics.

@@ -28,7 +28,7 @@ var (
 	// failed to start.
 	ErrConnector = errors.New("flow: connector")
 	// ErrHeldFull: a row committed while no run takes rows was refused
-	// because the flow holds its limit of rows (see WithMaxHeld).
+	// because the flow holds its limit of rows (see MaxHeld).
 	ErrHeldFull = errors.New("flow: held rows full")
 	// ErrRunning: the flow is already running.
 	ErrRunning = errors.New("flow: already running")

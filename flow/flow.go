@@ -23,7 +23,7 @@ import (
 //
 // Rows committed while no run is taking them (before the first Run or
 // Start, or after a run ended) are held in memory, at most the registry's
-// held-row limit (DefaultMaxHeld, see WithMaxHeld); past it CommitRow
+// held-row limit (DefaultMaxHeld, see MaxHeld); past it CommitRow
 // returns an error wrapping ErrHeldFull and the row is not taken. The next
 // Run or Start takes every held row: each enters that run before any row
 // committed after it started. CommitRow during a run's start waits until

@@ -271,7 +271,7 @@ func (t *typedInput[In]) hold(row any, max int) error {
 		return err
 	}
 	if len(t.held) >= max {
-		return fmt.Errorf("flow %s: %w: %d rows wait for the next run (see WithMaxHeld)", t.flow, ErrHeldFull, len(t.held))
+		return fmt.Errorf("flow %s: %w: %d rows wait for the next run (see MaxHeld)", t.flow, ErrHeldFull, len(t.held))
 	}
 	t.held = append(t.held, v)
 	return nil

@@ -29,7 +29,7 @@ func ExampleRegister() {
 	fmt.Println(err, errors.Is(err, config.ErrDuplicate))
 	// Output:
 	// <nil>
-	// duplicate name: function "Double" registered twice true
+	// flow: register Double: duplicate name: registered twice true
 }
 
 // LoadDir reads KisFlow's YAML files from a directory; NewFlow makes an

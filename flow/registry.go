@@ -110,7 +110,7 @@ func (r *Registry) add(name string, impl funcImpl) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, dup := r.funcs[name]; dup {
-		return fmt.Errorf("%w: function %q registered twice", config.ErrDuplicate, name)
+		return fmt.Errorf("flow: register %s: %w: registered twice", name, config.ErrDuplicate)
 	}
 	r.funcs[name] = impl
 	return nil

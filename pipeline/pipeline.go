@@ -28,7 +28,7 @@ var (
 	ErrUnconsumed = errors.New("pipeline: stream not consumed")
 	// ErrNoDeadLetter is returned by Start when a stage uses the DeadLetter
 	// policy and nothing consumes DeadLetters.
-	ErrNoDeadLetter = engine.ErrNoDeadLetter
+	ErrNoDeadLetter = errors.New("pipeline: DeadLetter policy without a dead-letter stream")
 	// ErrConfig is returned by Start for a graph or a configuration it
 	// cannot run: no source, a size, capacity or policy out of range, a
 	// dead-letter branch that would feed itself.
