@@ -224,6 +224,7 @@ type propCase struct {
 
 	p      *pipeline.Pipeline
 	ending int
+	stress bool
 	names  int
 
 	trigAt   int64
@@ -412,8 +413,11 @@ func (c *propCase) stageSetup(name string, dlBranch, noDeadLetter bool) ([]stage
 		opts = append(opts, stage.Retry(n, b))
 		fmt.Fprintf(&d, ",retry%d/%v", n, b)
 	}
-	if r.IntN(2) == 0 {
+	if c.stress || r.IntN(2) == 0 {
 		cfg := backpressure.Config{Capacity: 1 + r.IntN(4), Policy: c.overflowPolicy()}
+		if c.stress {
+			cfg.Capacity = 1
+		}
 		if cfg.Policy == backpressure.Fail {
 			c.mayFail = true
 		}
@@ -434,7 +438,7 @@ func (c *propCase) stageSetup(name string, dlBranch, noDeadLetter bool) ([]stage
 			c.mayFail = true
 		}
 	}
-	if r.IntN(3) == 0 {
+	if c.stress || r.IntN(3) == 0 {
 		f.slowMod = uint64(5 + r.IntN(46))
 	}
 	d.WriteString(f.String())
@@ -847,13 +851,16 @@ func (c *propCase) emitter(ctx context.Context, e *pipeline.Emitter[int], rec *s
 func (c *propCase) build() (feeds []func(context.Context, <-chan struct{}, *sync.WaitGroup)) {
 	r := c.rng
 	c.ending = r.IntN(numEndings)
+	// One case in ten is a stress case: tiny batches, edges of one batch,
+	// more rows and more slow rows.
+	c.stress = r.IntN(10) == 0
 	batch := 1 + r.IntN(64)
-	if r.IntN(3) == 0 {
+	if c.stress || r.IntN(3) == 0 {
 		batch = 1 + r.IntN(4)
 	}
 	c.p = pipeline.New("prop", pipeline.BatchSize(batch))
 	c.dlOn = r.IntN(3) == 0
-	c.say("ending=%s batch=%d", endNames[c.ending], batch)
+	c.say("ending=%s batch=%d stress=%v", endNames[c.ending], batch, c.stress)
 	switch c.ending {
 	case endCancel:
 		c.mayFail = true
@@ -868,7 +875,7 @@ func (c *propCase) build() (feeds []func(context.Context, <-chan struct{}, *sync
 	var srcs []pipeline.Stream[int]
 	for i := range nsrc {
 		n := r.IntN(300)
-		if r.IntN(10) == 0 {
+		if c.stress || r.IntN(10) == 0 {
 			n = r.IntN(3000)
 		}
 		s, feed := c.addSource(n, i*100_000)
