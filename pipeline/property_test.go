@@ -198,6 +198,7 @@ type ackRec struct {
 	n     int
 	err   error
 	what  string
+	src   string
 }
 
 // sinkRec counts the rows one sink consumed, as its function saw them.
@@ -795,7 +796,7 @@ func (c *propCase) submitter(ctx context.Context, in *pipeline.Input[int], rec *
 			rows = rows[k:]
 		default:
 			k := min(len(rows), 1+r.IntN(10))
-			a := &ackRec{rows: k, what: "SubmitAck"}
+			a := &ackRec{rows: k, what: "SubmitAck", src: rec.name}
 			n, err := in.SubmitAck(ctx, c.tagged(rows[:k], a), func() { a.calls.Add(1) })
 			a.n, a.err = n, err
 			c.mu.Lock()
@@ -824,7 +825,7 @@ func (c *propCase) emitter(ctx context.Context, e *pipeline.Emitter[int], rec *s
 		var ack func()
 		var a *ackRec
 		if r.IntN(4) != 0 {
-			a = &ackRec{rows: k, what: "Emit"}
+			a = &ackRec{rows: k, what: "Emit", src: rec.name}
 			ack = func() { a.calls.Add(1) }
 		}
 		batch := rows[:k]
@@ -1117,6 +1118,27 @@ func (c *propCase) check(err error, fail func(string, ...any)) {
 	byName := map[string]pipeline.NodeStats{}
 	for _, n := range st.Nodes {
 		byName[n.Name] = n
+	}
+	// Rows abandoned by a source, or on the edge that only it feeds, belong
+	// to input that must not be acknowledged.
+	ackedRows := map[string]int64{}
+	for _, a := range c.acks {
+		if a.calls.Load() > 0 {
+			ackedRows[a.src] += int64(a.rows)
+		}
+	}
+	for _, s := range c.sources {
+		n := byName[s.name]
+		free := n.In - n.Failed - n.Abandoned
+		for _, e := range st.Edges {
+			if len(e.From) == 1 && e.From[0] == s.name {
+				free -= e.Abandoned
+			}
+		}
+		if ackedRows[s.name] > free {
+			fail("source %s: %d rows acknowledged, but only %d of its %d rows were not failed or abandoned at the source or on its edge\n%s",
+				s.name, ackedRows[s.name], free, n.In, statsDump(st))
+		}
 	}
 	for _, s := range c.sources {
 		n := byName[s.name]
