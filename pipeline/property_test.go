@@ -223,10 +223,11 @@ type propCase struct {
 	rng  *rand.Rand
 	desc []string
 
-	p      *pipeline.Pipeline
-	ending int
-	stress bool
-	names  int
+	p        *pipeline.Pipeline
+	ending   int
+	stress   bool
+	timedOut atomic.Int64 // submissions cut short by their own deadline
+	names    int
 
 	trigAt   int64
 	calls    atomic.Int64
@@ -751,7 +752,8 @@ func (c *propCase) addSource(n, base int) (pipeline.Stream[int], func(ctx contex
 		in, s := pipeline.NewInput[int](c.p, name)
 		c.inputs = append(c.inputs, in)
 		g := 1 + r.IntN(3)
-		c.say("%s(%d,x%d)", name, n, g)
+		hurry := r.IntN(4) == 0
+		c.say("%s(%d,x%d,impatient=%v)", name, n, g, hurry)
 		seeds := make([]uint64, g)
 		for i := range seeds {
 			seeds[i] = r.Uint64()
@@ -759,61 +761,79 @@ func (c *propCase) addSource(n, base int) (pipeline.Stream[int], func(ctx contex
 		feed := func(ctx context.Context, done <-chan struct{}, wg *sync.WaitGroup) {
 			for gi := range g {
 				part := rows[gi*n/g : (gi+1)*n/g]
-				wg.Go(func() { c.submitter(ctx, in, rec, part, seeds[gi]) })
+				wg.Go(func() { c.submitter(ctx, in, rec, part, seeds[gi], hurry) })
 			}
 		}
 		return s, feed
 	default:
 		seed := r.Uint64()
-		c.say("%s(%d)", name, n)
+		hurry := r.IntN(4) == 0
+		c.say("%s(%d,impatient=%v)", name, n, hurry)
 		return pipeline.FromFunc(c.p, name, func(ctx context.Context, e *pipeline.Emitter[int]) error {
-			return c.emitter(ctx, e, rec, rows, seed)
+			return c.emitter(ctx, e, rec, rows, seed, hurry)
 		}), nil
 	}
 }
 
 // submitter feeds rows to in with a mix of Submit, SubmitBatch and SubmitAck.
-func (c *propCase) submitter(ctx context.Context, in *pipeline.Input[int], rec *srcRec, rows []int, seed uint64) {
+// An impatient submitter gives some calls a deadline of at most 300µs:
+// under backpressure they return early with part of their rows accepted,
+// and the submitter goes on with the rest, as SubmitBatch's doc says to.
+func impatient(ctx context.Context, r *rand.Rand, on bool) (context.Context, context.CancelFunc) {
+	if !on || r.IntN(3) != 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, time.Duration(r.IntN(300))*time.Microsecond)
+}
+
+// retryable reports whether a call failed only because its own deadline
+// passed, the run going on.
+func (c *propCase) retryable(ctx, callCtx context.Context, err error) bool {
+	ok := err != nil && ctx.Err() == nil && callCtx.Err() != nil && errors.Is(err, context.DeadlineExceeded)
+	if ok {
+		c.timedOut.Add(1)
+	}
+	return ok
+}
+
+func (c *propCase) submitter(ctx context.Context, in *pipeline.Input[int], rec *srcRec, rows []int, seed uint64, hurry bool) {
 	r := rand.New(rand.NewPCG(seed, 1))
 	for len(rows) > 0 {
+		callCtx, cancel := impatient(ctx, r, hurry)
+		var n int
+		var err error
 		switch r.IntN(8) {
 		case 0:
 			in.Fail(errInjected)
 			rec.fails.Add(1)
 		case 1, 2:
-			if err := in.Submit(ctx, rows[0]); err != nil {
-				return
+			if err = in.Submit(callCtx, rows[0]); err == nil {
+				n = 1
 			}
-			rec.accepted.Add(1)
-			rows = rows[1:]
 		case 3, 4:
 			k := min(len(rows), 1+r.IntN(10))
-			n, err := in.SubmitBatch(ctx, rows[:k])
-			rec.accepted.Add(int64(n))
-			if err != nil {
-				return
-			}
-			rows = rows[k:]
+			n, err = in.SubmitBatch(callCtx, rows[:k])
 		default:
 			k := min(len(rows), 1+r.IntN(10))
 			a := &ackRec{rows: k, what: "SubmitAck", src: rec.name}
-			n, err := in.SubmitAck(ctx, c.tagged(rows[:k], a), func() { a.calls.Add(1) })
+			n, err = in.SubmitAck(callCtx, c.tagged(rows[:k], a), func() { a.calls.Add(1) })
 			a.n, a.err = n, err
 			c.mu.Lock()
 			c.acks = append(c.acks, a)
 			c.mu.Unlock()
-			rec.accepted.Add(int64(n))
-			if err != nil {
-				return
-			}
-			rows = rows[k:]
+		}
+		cancel()
+		rec.accepted.Add(int64(n))
+		rows = rows[n:]
+		if err != nil && !c.retryable(ctx, callCtx, err) {
+			return
 		}
 	}
 }
 
 // emitter is a FromFunc source: it emits rows in small groups, most with
 // an ack.
-func (c *propCase) emitter(ctx context.Context, e *pipeline.Emitter[int], rec *srcRec, rows []int, seed uint64) error {
+func (c *propCase) emitter(ctx context.Context, e *pipeline.Emitter[int], rec *srcRec, rows []int, seed uint64, hurry bool) error {
 	r := rand.New(rand.NewPCG(seed, 2))
 	for len(rows) > 0 {
 		if r.IntN(10) == 0 {
@@ -832,7 +852,9 @@ func (c *propCase) emitter(ctx context.Context, e *pipeline.Emitter[int], rec *s
 		if a != nil {
 			batch = c.tagged(batch, a)
 		}
-		n, err := e.Emit(ctx, batch, ack)
+		callCtx, cancel := impatient(ctx, r, hurry)
+		n, err := e.Emit(callCtx, batch, ack)
+		cancel()
 		rec.accepted.Add(int64(n))
 		if a != nil {
 			a.n, a.err = n, err
@@ -840,10 +862,10 @@ func (c *propCase) emitter(ctx context.Context, e *pipeline.Emitter[int], rec *s
 			c.acks = append(c.acks, a)
 			c.mu.Unlock()
 		}
-		if err != nil {
+		rows = rows[n:]
+		if err != nil && !c.retryable(ctx, callCtx, err) {
 			return err
 		}
-		rows = rows[k:]
 	}
 	return nil
 }
@@ -1045,7 +1067,7 @@ func runPropCase(t *testing.T, seed uint64, num int) propOutcome {
 	}
 	c.check(err, fail)
 	st := c.p.Stats()
-	o := propOutcome{desc: c.String(), ending: c.ending, err: err, dropped: st.Dropped, deadLetter: st.DeadLettered, acks: len(c.acks)}
+	o := propOutcome{desc: c.String(), ending: c.ending, err: err, dropped: st.Dropped, deadLetter: st.DeadLettered, acks: len(c.acks), timedOut: c.timedOut.Load()}
 	for _, n := range st.Nodes {
 		o.abandoned += n.Abandoned
 	}
@@ -1200,6 +1222,7 @@ type propOutcome struct {
 	abandoned  int64
 	acks       int
 	acked      int
+	timedOut   int64
 	dropped    int64
 	deadLetter int64
 }
@@ -1209,6 +1232,7 @@ type propTally struct {
 	endings              [numEndings]int
 	failed, abandoning   int
 	acks, acked, dropped int
+	timedOut             int64
 	deadLettered         int
 }
 
@@ -1227,6 +1251,7 @@ func (t *propTally) add(o propOutcome) {
 		t.deadLettered++
 	}
 	t.acks += o.acks
+	t.timedOut += o.timedOut
 	t.acked += o.acked
 }
 
@@ -1235,7 +1260,7 @@ func (t *propTally) String() string {
 	for i, n := range t.endings {
 		fmt.Fprintf(&b, "%s %d, ", endNames[i], n)
 	}
-	fmt.Fprintf(&b, "runs failed %d, with abandoned rows %d, with drops %d, with dead letters %d, acks %d of %d acknowledgeable calls",
-		t.failed, t.abandoning, t.dropped, t.deadLettered, t.acked, t.acks)
+	fmt.Fprintf(&b, "runs failed %d, with abandoned rows %d, with drops %d, with dead letters %d, acks %d of %d acknowledgeable calls, %d submissions cut short by their deadline",
+		t.failed, t.abandoning, t.dropped, t.deadLettered, t.acked, t.acks, t.timedOut)
 	return b.String()
 }
