@@ -1,30 +1,28 @@
-// Package backpressure provides the bounded edge between two stages and the
-// batcher that fills it.
+// Package backpressure configures what happens when a stage cannot keep up:
+// the bounded buffer in front of it and the overflow policy its senders
+// follow when the buffer is full.
 //
-// # Edges
+// # Buffers
 //
-// An [Edge] is a channel of row batches with a fixed capacity (in batches).
-// When it is full the sender follows the edge's [Policy]:
+// Every stage reads from a [Buffer] of Capacity rows (DefaultCapacity when
+// zero). Rows travel between stages in batches of up to the pipeline's
+// batch size (DefaultBatchSize), one channel operation per batch, so a
+// buffer holds its capacity rounded up to whole batches. Submitted rows
+// wait at most DefaultLinger for a batch to fill.
 //
-//   - [Block] (the default) waits until the receiver makes room, so a slow
-//     stage slows the ones before it instead of letting memory grow;
-//   - [DropNewest] discards the batch being sent;
-//   - [DropOldest] discards the oldest queued batch to make room;
-//   - [Fail] returns [ErrOverflow], which fails the pipeline.
+// # Policies
 //
-// Every dropped row is counted in the edge's [Stats]. Dropped rows count as
-// handled: their trackers are released, so a broker source acknowledges them.
-// An edge may have several writers (a merge); it is closed when the last of
-// them calls [Edge.CloseWriter]. It may have several readers (a balance); each
-// batch goes to one of them.
+// When the buffer is full, its senders follow the [Policy]:
 //
-// Cost: one channel operation per batch, plus one clock read on each send
-// that has to wait, to account time spent blocked.
+//   - [Block] (the default) waits for room: a slow stage slows the ones
+//     before it instead of letting memory grow;
+//   - [DropNewest] discards the rows being sent;
+//   - [DropOldest] discards the oldest queued rows to make room;
+//   - [Fail] fails the run with [ErrOverflow].
 //
-// # Batchers
+// Dropped rows are counted (pipeline.Stats, Dropped) and count as handled:
+// the input they derive from is acknowledged.
 //
-// A [Batcher] turns rows that arrive one at a time, from many goroutines, into
-// batches: it flushes when a batch reaches its size or when the oldest row in
-// it has waited for the linger time (1 ms by default), so a trickle of rows is
-// never held back for long. Each Add costs one uncontended mutex operation.
+// Cost: one channel operation per batch; a clock read when a send has to
+// wait, to account time spent blocked.
 package backpressure

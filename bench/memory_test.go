@@ -74,7 +74,7 @@ func BenchmarkMemory(b *testing.B) {
 		s = pipeline.Then(s, stage.Map("sum", sumFields))
 		s = pipeline.Then(s, stage.Map("multiply", multiply))
 		s = pipeline.Then(s, stage.Verify("even", keepEven))
-		pipeline.To(s, stage.Expand("collect", func(_ context.Context, r Rec) error {
+		pipeline.To(s, stage.Sink("collect", func(_ context.Context, r Rec) error {
 			n++
 			sum += r.Sum
 			// Rows arrive in source order and A is the source index: the

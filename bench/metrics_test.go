@@ -20,7 +20,7 @@ func w1Build(recs []Rec, opts ...pipeline.Option) (*pipeline.Pipeline, func() (i
 	s = pipeline.Then(s, stage.Map("sum", sumFields))
 	s = pipeline.Then(s, stage.Map("multiply", multiply))
 	s = pipeline.Then(s, stage.Verify("even", keepEven))
-	pipeline.To(s, stage.Expand("collect", func(_ context.Context, r Rec) error {
+	pipeline.To(s, stage.Sink("collect", func(_ context.Context, r Rec) error {
 		n++
 		sum += r.Sum
 		return nil
@@ -34,7 +34,7 @@ func w1Build(recs []Rec, opts ...pipeline.Option) (*pipeline.Pipeline, func() (i
 // metrics enabled; ops counts the runs.
 func w1Metrics(b *testing.B, ctx context.Context, recs []Rec, m *metrics.Metrics, ops *int64) func() (int64, int64) {
 	return func() (int64, int64) {
-		p, result := w1Build(recs, pipeline.WithObserver(m))
+		p, result := w1Build(recs, pipeline.Observe(m))
 		m.Watch(p)
 		if err := p.Run(ctx); err != nil {
 			b.Fatal(err)

@@ -136,7 +136,7 @@ func BenchmarkW2(b *testing.B) {
 			s = pipeline.Then(s, stage.Map("sum", sumFields))
 			s = pipeline.Then(s, stage.Map("burn", burn, stage.Concurrency(w2Workers)))
 			s = pipeline.Then(s, stage.Map("multiply", multiply))
-			pipeline.To(s, stage.Expand("collect", func(_ context.Context, r Rec) error {
+			pipeline.To(s, stage.Sink("collect", func(_ context.Context, r Rec) error {
 				n++
 				sum += r.Sum
 				return nil

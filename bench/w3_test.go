@@ -96,7 +96,7 @@ func BenchmarkW3(b *testing.B) {
 			p := pipeline.New("W3")
 			s := pipeline.FromSlice(p, "recs", recs)
 			s = pipeline.Then(s, stage.Map("wait", wait, stage.Concurrency(w3Workers)))
-			pipeline.To(s, stage.Expand("collect", func(_ context.Context, r Rec) error {
+			pipeline.To(s, stage.Sink("collect", func(_ context.Context, r Rec) error {
 				n++
 				sum += r.Sum
 				return nil

@@ -9,6 +9,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/kisflow/kisflow/fanout"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
@@ -69,10 +70,10 @@ func BenchmarkW4(b *testing.B) {
 		run(b, func() (n, sum int64) {
 			p := pipeline.New("W4")
 			s := pipeline.FromSlice(p, "recs", recs)
-			fan := pipeline.Broadcast(s, "fan", 2)
+			fan := fanout.Broadcast(s, "fan", 2)
 			left := pipeline.Then(fan[0], stage.Map("left", sumFields))
 			right := pipeline.Then(fan[1], stage.Map("right", w4Right))
-			pipeline.To(pipeline.Merge(left, right), stage.Expand("collect", func(_ context.Context, r Rec) error {
+			pipeline.To(fanout.Merge(left, right), stage.Sink("collect", func(_ context.Context, r Rec) error {
 				n++
 				sum += r.Sum
 				return nil

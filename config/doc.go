@@ -37,7 +37,7 @@
 //	prometheus_serve: 127.0.0.1:20004
 //
 // kistype values are matched exactly; fmode values in any letter case and
-// stored in their canonical spelling (see ParseMode). Fields the schema
+// stored in their canonical spelling (see parseMode). Fields the schema
 // does not name are ignored, but a known field with a value of the wrong
 // type (status: abc) is an error.
 //

@@ -164,10 +164,10 @@ func awkward(s string) bool {
 	return false
 }
 
-// FileName returns the name Export gives the item's file: flow-<name>.yaml,
+// fileName returns the name Export gives the item's file: flow-<name>.yaml,
 // func-<name>.yaml, conn-<name>.yaml, or kis-flow.yaml for the global
 // settings; "" for a nil item.
-func FileName(it Item) string {
+func fileName(it Item) string {
 	k := keyOf(it)
 	switch k.kind {
 	case "":
@@ -179,7 +179,7 @@ func FileName(it Item) string {
 }
 
 // Export validates the Set and writes each item to its own file in dir
-// (see FileName), creating dir if needed. Files already in dir are
+// (see fileName), creating dir if needed. Files already in dir are
 // overwritten or left alone, never removed. Loading dir afterwards yields a
 // Set with the same items.
 //
@@ -199,7 +199,7 @@ func (s *Set) Export(dir string) error {
 	)
 	for i, it := range items {
 		k := keyOf(it)
-		name := FileName(it)
+		name := fileName(it)
 		names[i] = name
 		fail := func(sentinel error, detail string) {
 			errs = append(errs, &Error{File: s.File(k.kind, k.name), Kind: k.kind, Name: k.name,

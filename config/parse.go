@@ -146,7 +146,7 @@ func (d *decoder) function(m map[string]*yaml.Node) *Func {
 	f.Name, _ = d.str("fname", m["fname"])
 	d.name = f.Name
 	if mode, _ := d.str("fmode", m["fmode"]); mode != "" {
-		if canon, err := ParseMode(mode); err == nil {
+		if canon, err := parseMode(mode); err == nil {
 			f.Mode = canon
 		} else {
 			f.Mode = Mode(mode) // reported by checkItem

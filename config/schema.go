@@ -31,10 +31,10 @@ const (
 
 var modes = [...]Mode{ModeVerify, ModeCalculate, ModeExpand, ModeSave, ModeLoad}
 
-// ParseMode returns the Mode named by s, matched case-insensitively, in its
+// parseMode returns the Mode named by s, matched case-insensitively, in its
 // canonical spelling. An unknown name yields an error wrapping
 // ErrUnknownMode.
-func ParseMode(s string) (Mode, error) {
+func parseMode(s string) (Mode, error) {
 	for _, m := range modes {
 		if strings.EqualFold(s, string(m)) {
 			return m, nil
@@ -141,7 +141,7 @@ type FuncOption struct {
 	// ReturnDuration is KisFlow's retry interval, in milliseconds
 	// (return_duration, not negative): the wait before the first retry of
 	// a failing call when RetryTimes is set; each next retry waits twice
-	// as long, up to stage.MaxBackoff. 0 retries at once. It is not a
+	// as long, up to engine.MaxBackoff. 0 retries at once. It is not a
 	// timeout: a call is given no deadline by it.
 	ReturnDuration int
 
@@ -181,8 +181,8 @@ func (*Conn) Kind() Kind { return KindConn }
 
 func (*Conn) item() {}
 
-// Addresses splits Addrs at commas, trims spaces and drops empty entries.
-func (c *Conn) Addresses() []string {
+// addresses splits Addrs at commas, trims spaces and drops empty entries.
+func (c *Conn) addresses() []string {
 	var out []string
 	for a := range strings.SplitSeq(c.Addrs, ",") {
 		if a = strings.TrimSpace(a); a != "" {

@@ -182,26 +182,26 @@ func (s *Set) items() []Item {
 	if s.Global != nil {
 		out = append(out, s.Global)
 	}
-	for _, f := range s.SortedFlows() {
+	for _, f := range s.sortedFlows() {
 		out = append(out, f)
 	}
-	for _, f := range s.SortedFuncs() {
+	for _, f := range s.sortedFuncs() {
 		out = append(out, f)
 	}
-	for _, c := range s.SortedConns() {
+	for _, c := range s.sortedConns() {
 		out = append(out, c)
 	}
 	return out
 }
 
-// SortedFlows returns the flows sorted by name, disabled ones included.
-func (s *Set) SortedFlows() []*Flow { return sortedValues(s.Flows) }
+// sortedFlows returns the flows sorted by name, disabled ones included.
+func (s *Set) sortedFlows() []*Flow { return sortedValues(s.Flows) }
 
-// SortedFuncs returns the functions sorted by name.
-func (s *Set) SortedFuncs() []*Func { return sortedValues(s.Funcs) }
+// sortedFuncs returns the functions sorted by name.
+func (s *Set) sortedFuncs() []*Func { return sortedValues(s.Funcs) }
 
-// SortedConns returns the connectors sorted by name.
-func (s *Set) SortedConns() []*Conn { return sortedValues(s.Conns) }
+// sortedConns returns the connectors sorted by name.
+func (s *Set) sortedConns() []*Conn { return sortedValues(s.Conns) }
 
 func sortedValues[T any](m map[string]*T) []*T {
 	out := make([]*T, 0, len(m))
@@ -217,7 +217,7 @@ func sortedValues[T any](m map[string]*T) []*T {
 // the function's default_params overridden by the params of the flow's
 // first entry for fname. The result is a new, non-nil map; an unknown flow
 // or function contributes nothing.
-func (s *Set) Params(flowName, fname string) map[string]string {
+func (s *Set) params(flowName, fname string) map[string]string {
 	out := make(map[string]string)
 	if fn := s.Funcs[fname]; fn != nil {
 		maps.Copy(out, fn.Option.DefaultParams)

@@ -12,6 +12,15 @@ type Message struct {
 	Key string
 	// Data is the encoded row, usually JSON.
 	Data []byte
+	// Headers are optional metadata that travel with the message from the
+	// writer to every reader: trace context (such as W3C "traceparent"),
+	// a content type, the id of the producing run. Connectors carry them
+	// in the backend's own way (NATS message headers, Redis stream fields)
+	// and may refuse names or values the backend cannot carry; a reader
+	// gets nil when the message had none. A connector does not keep a
+	// reference to the map after Write returns, and each delivery's map is
+	// its own.
+	Headers map[string]string
 }
 
 // Delivery is a message read from a connector. Ack must be called exactly

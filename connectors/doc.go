@@ -1,32 +1,47 @@
-// Package connectors defines the Save/Load backends that join flows: the
-// [Connector] interface, a [Registry] of connector types, and the in-memory
-// topic that is the embedded default.
+// Package connectors defines the contract between KisFlow and the backends
+// that join flows: the interfaces a connector implements and the registry
+// that builds connectors from their configuration. It holds no
+// implementation and imports nothing of the engine, so a connector module
+// depends on this package alone.
 //
-// A Save function writes the rows of one flow to a connector key through a
-// [Writer]; a Load function in another flow reads them through a [Reader].
-// Flows merge when several of them save to one key, and branch when several
-// load it: readers in different groups each see every message, readers in
-// one group share them.
+//   - [Connector] is a backend (a broker, or the in-memory topic): Init,
+//     then any number of Writer and Reader calls, then Close.
+//   - [Writer] saves [Message]s under one key (a topic, subject or stream).
+//   - [Reader] loads them back as [Delivery]s, each carrying its Ack.
+//   - [ReadOptions] says how readers share a key: the same group shares
+//     the messages, different groups each see all of them.
+//   - [Message] is one encoded row: an optional partition Key, the Data and
+//     optional Headers (trace context, metadata) that cross the broker with
+//     it.
+//   - [Config] describes a connector as a `kistype: conn` document does;
+//     [Factory] turns a Config into a Connector, and a [Registry] maps
+//     connector types to their factories. A new Registry is empty:
+//     programs register the types they use.
+//   - [ErrEnded], [ErrClosed], [ErrUnknownType], [ErrConfig] and
+//     [ErrAcked] are the sentinels connectors wrap in their errors.
+//
+// A Save function writes the rows of one flow to a key through a Writer; a
+// Load function in another flow reads them through a Reader. Flows merge
+// when several of them save to one key, and branch when several load it.
 //
 // # Acknowledgement
 //
-// Every [Delivery] carries an Ack. The pipeline calls it only when every row
-// derived from the message is handled, so a broker-backed connector gives
-// at-least-once delivery: a process that dies before that point leaves the
-// message unacknowledged and the broker hands it to another reader.
+// Every Delivery carries an Ack, to be called exactly once, from any
+// goroutine, after every row derived from the message has been handled:
+// delivered, filtered, or failed into a dead-letter stream. A second call
+// returns an error (wrapping [ErrAcked] where the connector can tell). A
+// delivery that is never acknowledged is redelivered by connectors that
+// support it, to the same reader or another of its group, so
+// acknowledging late gives at-least-once delivery: a process that dies
+// before acknowledging leaves the message to another reader, and nothing
+// is acknowledged that was not processed.
 //
-// Broker-backed connectors live in their own modules (connectors/nats,
-// connectors/redis) so this module pulls in no broker client.
+// # Implementations
 //
-// # The in-memory topic
-//
-// [Memory], type "memory", joins flows of one process without a broker. Each
-// key is a bounded log (Params["capacity"] messages, default 4096) that keeps
-// every message until all groups have acknowledged it, so the slowest group
-// holds writers back instead of letting memory grow. A reader that closes
-// with unacknowledged deliveries hands them back to its group, first in line
-// for its other or later readers. A key ends, and its readers get [ErrEnded]
-// once they have drained it, when every writer opened on it has closed (and
-// at least as many were opened as its writers param says); a new writer
-// reopens it. Memory starts no goroutines.
+// The in-memory topic, type "memory", is package
+// github.com/kisflow/kisflow/connectors/memory; the broker-backed ones live
+// in modules of their own (github.com/kisflow/kisflow/connectors/nats and
+// .../connectors/redis) so that the core module pulls in no broker client.
+// Package github.com/kisflow/kisflow/connectors/stream turns a Reader into
+// a pipeline source (Load) and a Writer into a stage (Save).
 package connectors

@@ -2,73 +2,22 @@ package connectors_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/kisflow/kisflow/connectors"
+	"github.com/kisflow/kisflow/connectors/memory"
 )
-
-// A Save function writes rows to a key of the in-memory topic; a Load function
-// of another flow reads them in a group and acknowledges each once handled.
-func ExampleMemory() {
-	ctx := context.Background()
-	topic := connectors.NewMemory(connectors.Config{Name: "orders", Key: "paid"})
-	if err := topic.Init(ctx); err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer topic.Close(ctx)
-
-	// The group exists before the first write, so it sees every row.
-	load, err := topic.Reader(ctx, "", connectors.ReadOptions{Group: "billing"})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-
-	save, err := topic.Writer(ctx, "")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	rows := []connectors.Message{
-		{Data: []byte(`{"order":1,"total":30}`)},
-		{Data: []byte(`{"order":2,"total":12}`)},
-	}
-	if err := save.Write(ctx, rows); err != nil {
-		fmt.Println(err)
-		return
-	}
-	_ = save.Close() // the only writer: the key ends once the group drained it
-
-	for {
-		ds, err := load.Read(ctx, 10)
-		if errors.Is(err, connectors.ErrEnded) {
-			fmt.Println("ended")
-			break
-		}
-		if err != nil {
-			fmt.Println(err)
-			return
-		}
-		for _, d := range ds {
-			fmt.Println(string(d.Data))
-			if err := d.Ack(); err != nil {
-				fmt.Println(err)
-			}
-		}
-	}
-	// Output:
-	// {"order":1,"total":30}
-	// {"order":2,"total":12}
-	// ended
-}
 
 // Connectors are built from their configuration by type.
 func ExampleRegistry_New() {
-	c, err := connectors.NewRegistry().New(connectors.Config{
+	reg := connectors.NewRegistry() // empty: register the types you use
+	if err := memory.Register(reg); err != nil {
+		fmt.Println(err)
+		return
+	}
+	c, err := reg.New(connectors.Config{
 		Name:   "orders",
-		Type:   connectors.MemoryType,
+		Type:   memory.Type,
 		Params: map[string]string{"capacity": "1024"},
 	})
 	if err != nil {
@@ -78,9 +27,9 @@ func ExampleRegistry_New() {
 	defer c.Close(context.Background())
 	fmt.Printf("%T\n", c)
 
-	_, err = connectors.NewRegistry().New(connectors.Config{Name: "events", Type: "kafka"})
+	_, err = reg.New(connectors.Config{Name: "events", Type: "kafka"})
 	fmt.Println(err)
 	// Output:
-	// *connectors.Memory
+	// *memory.Topic
 	// connectors: connector "events": type "kafka": connectors: unknown connector type
 }

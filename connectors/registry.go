@@ -15,23 +15,18 @@ type Factory func(cfg Config) (Connector, error)
 // Registry maps connector types ([Config.Type]) to the factories that build
 // them. It is safe for concurrent use.
 //
-// The zero value is an empty registry, ready to use; [NewRegistry] returns one
-// that already knows the "memory" type.
+// The zero value is an empty registry, ready to use, as is the one
+// [NewRegistry] returns. Nothing is registered by default: a program
+// registers the types it uses, for instance the in-memory topic with
+// memory.Register (package github.com/kisflow/kisflow/connectors/memory).
 type Registry struct {
 	mu        sync.RWMutex
 	factories map[string]Factory
 }
 
-// Default is a registry with the built-in types registered, for programs that
-// need only one. Creating it starts nothing.
-var Default = NewRegistry()
-
-// NewRegistry returns a registry with the built-in "memory" type
-// ([MemoryType]) registered.
+// NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	r := &Registry{}
-	r.MustRegister(MemoryType, newMemoryConnector)
-	return r
+	return &Registry{}
 }
 
 // Register adds the factory for typ. It returns an error if typ is empty,

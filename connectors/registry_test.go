@@ -11,31 +11,37 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// stub is a connector that does nothing, for registry tests.
+type stub struct{ cfg Config }
+
+func (*stub) Init(context.Context) error                                  { return nil }
+func (*stub) Writer(context.Context, string) (Writer, error)              { return nil, ErrConfig }
+func (*stub) Reader(context.Context, string, ReadOptions) (Reader, error) { return nil, ErrConfig }
+func (*stub) Close(context.Context) error                                 { return nil }
+
+func newStub(cfg Config) (Connector, error) { return &stub{cfg: cfg}, nil }
+
 func TestRegistryZeroValue(t *testing.T) {
 	var r Registry
 	assert.Empty(t, r.Types())
-	_, err := r.New(Config{Name: "orders", Type: MemoryType})
+	_, err := r.New(Config{Name: "orders", Type: "memory"})
 	assert.ErrorIs(t, err, ErrUnknownType)
 
-	require.NoError(t, r.Register(MemoryType, newMemoryConnector))
-	c, err := r.New(Config{Name: "orders", Type: MemoryType})
+	require.NoError(t, r.Register("memory", newStub))
+	c, err := r.New(Config{Name: "orders", Type: "memory"})
 	require.NoError(t, err)
 	require.NoError(t, c.Close(t.Context()))
 }
 
-func TestRegistryBuiltins(t *testing.T) {
-	for name, r := range map[string]*Registry{"NewRegistry": NewRegistry(), "Default": Default} {
-		assert.Equal(t, []string{MemoryType}, r.Types(), name)
-		c, err := r.New(Config{Name: "orders", Type: "memory"})
-		require.NoError(t, err, name)
-		assert.IsType(t, &Memory{}, c, name)
-		require.NoError(t, c.Close(t.Context()))
-	}
+func TestNewRegistryIsEmpty(t *testing.T) {
+	assert.Empty(t, NewRegistry().Types(), "no type is built in: this package has no implementation")
+	_, err := NewRegistry().New(Config{Name: "orders", Type: "memory"})
+	assert.ErrorIs(t, err, ErrUnknownType)
 }
-
 func TestRegistryRegisterErrors(t *testing.T) {
 	r := NewRegistry()
-	err := r.Register(MemoryType, newMemoryConnector)
+	r.MustRegister("memory", newStub)
+	err := r.Register("memory", newStub)
 	assert.ErrorContains(t, err, `"memory"`)
 	assert.ErrorContains(t, err, "already registered")
 
@@ -43,18 +49,19 @@ func TestRegistryRegisterErrors(t *testing.T) {
 	assert.ErrorContains(t, err, `"nats"`)
 	assert.ErrorContains(t, err, "nil factory")
 
-	assert.Error(t, r.Register("", newMemoryConnector))
-	assert.Equal(t, []string{MemoryType}, r.Types(), "failed registrations change nothing")
+	assert.Error(t, r.Register("", newStub))
+	assert.Equal(t, []string{"memory"}, r.Types(), "failed registrations change nothing")
 }
 
 func TestRegistryMustRegisterPanics(t *testing.T) {
 	r := NewRegistry()
+	r.MustRegister("memory", newStub)
 	assert.PanicsWithValue(t, `connectors: register connector type "nats": nil factory`, func() {
 		r.MustRegister("nats", nil)
 	})
-	assert.Panics(t, func() { r.MustRegister(MemoryType, newMemoryConnector) })
-	r.MustRegister("nats", newMemoryConnector)
-	assert.Equal(t, []string{MemoryType, "nats"}, r.Types())
+	assert.Panics(t, func() { r.MustRegister("memory", newStub) })
+	r.MustRegister("nats", newStub)
+	assert.Equal(t, []string{"memory", "nats"}, r.Types())
 }
 
 func TestRegistryNewErrors(t *testing.T) {
@@ -74,9 +81,13 @@ func TestRegistryNewErrors(t *testing.T) {
 	_, err = r.New(Config{Name: "events", Type: "empty"})
 	assert.ErrorContains(t, err, `"events"`)
 
-	_, err = r.New(Config{Name: "events", Type: MemoryType, Params: map[string]string{"capacity": "many"}})
+	r.MustRegister("picky", func(cfg Config) (Connector, error) {
+		return nil, fmt.Errorf("param capacity=%q: %w", cfg.Params["capacity"], ErrConfig)
+	})
+	_, err = r.New(Config{Name: "events", Type: "picky", Params: map[string]string{"capacity": "many"}})
 	require.ErrorIs(t, err, ErrConfig)
 	assert.ErrorContains(t, err, `"events"`)
+	assert.ErrorContains(t, err, `"picky"`)
 	assert.ErrorContains(t, err, "capacity")
 }
 
@@ -85,7 +96,7 @@ func TestRegistryPassesConfig(t *testing.T) {
 	var got Config
 	r.MustRegister("spy", func(cfg Config) (Connector, error) {
 		got = cfg
-		return NewMemory(cfg), nil
+		return newStub(cfg)
 	})
 	want := Config{Name: "events", Type: "spy", Addrs: "a:1,b:2", Key: "k", Params: map[string]string{"x": "y"}}
 	c, err := r.New(want)
@@ -97,7 +108,7 @@ func TestRegistryPassesConfig(t *testing.T) {
 func TestRegistryTypesSorted(t *testing.T) {
 	var r Registry
 	for _, typ := range []string{"redis", "memory", "nats", "amqp"} {
-		r.MustRegister(typ, newMemoryConnector)
+		r.MustRegister(typ, newStub)
 	}
 	assert.Equal(t, []string{"amqp", "memory", "nats", "redis"}, r.Types())
 }
@@ -108,7 +119,7 @@ func TestRegistryConcurrentUse(t *testing.T) {
 	for i := range 16 {
 		wg.Go(func() {
 			typ := fmt.Sprintf("t%02d", i)
-			assert.NoError(t, r.Register(typ, newMemoryConnector))
+			assert.NoError(t, r.Register(typ, newStub))
 			c, err := r.New(Config{Name: typ, Type: typ})
 			if assert.NoError(t, err) {
 				assert.NoError(t, c.Close(context.Background()))

@@ -1,131 +1,100 @@
 package fanout
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
 
 	"github.com/kisflow/kisflow/backpressure"
-	"github.com/kisflow/kisflow/row"
-	"github.com/kisflow/kisflow/stage"
+	"github.com/kisflow/kisflow/internal/bridge"
+	"github.com/kisflow/kisflow/pipeline"
 )
 
-// ErrNoRoute is the cause when a route function names no known branch.
+// ErrNoRoute is the cause of the error that fails a run when a Route
+// function names a branch that does not exist.
 var ErrNoRoute = errors.New("fanout: no branch with that name")
 
-// Broadcast sends every batch of in to every edge of outs. Rows are copied
-// by value: data they point to is shared between branches. c counts rows in
-// and rows out (once per branch).
-func Broadcast[T any](ctx context.Context, in *backpressure.Edge[T], outs []*backpressure.Edge[T], c *stage.Counters) error {
-	defer closeAll(outs)
-	pool := row.PoolOf[T]()
-	copies := make([]*row.Batch[T], len(outs))
-	return each(ctx, in, c, func(b *row.Batch[T]) error {
-		n := int64(len(b.Rows))
-		last := len(outs) - 1
-		for i := range last {
-			cp := pool.Get(len(b.Rows))
-			cp.Rows = append(cp.Rows, b.Rows...)
-			row.ShareTrackers(cp, b)
-			copies[i] = cp
-		}
-		copies[last] = b
-		for i, out := range outs {
-			if err := out.Send(ctx, copies[i]); err != nil {
-				return err
-			}
-			copies[i] = nil
-			c.Pass(0, n)
-		}
-		c.Pass(n, 0)
-		return nil
-	})
+// Broadcast returns n streams that each receive every row of s, through a
+// node named name (one goroutine). Rows are copied by value: data they
+// point to is shared between branches. It panics if n < 1.
+func Broadcast[T any](s pipeline.Stream[T], name string, n int) []pipeline.Stream[T] {
+	return streams[T](bridge.Fan(s, "Broadcast", name, n, nil))
 }
 
-// Partition sends each row of in to outs[hash(key(row)) % len(outs)].
-func Partition[T any, K comparable](ctx context.Context, in *backpressure.Edge[T], outs []*backpressure.Edge[T], key func(T) K, c *stage.Counters) error {
+// Partition returns n streams and sends each row of s to the one its key
+// hashes to, through a node named name (one goroutine): rows of one key go
+// to one branch, in order. It panics if n < 1 or key is nil.
+func Partition[T any, K comparable](s pipeline.Stream[T], name string, n int, key func(T) K) []pipeline.Stream[T] {
+	if key == nil {
+		panic("fanout: Partition: nil key function")
+	}
 	seed := maphash.MakeSeed()
-	n := uint64(len(outs))
-	return split(ctx, in, outs, c, func(v T) (int, error) {
-		return int(maphash.Comparable(seed, key(v)) % n), nil
-	})
+	m := uint64(max(n, 1))
+	pick := func(v T) (int, error) { return int(maphash.Comparable(seed, key(v)) % m), nil }
+	return streams[T](bridge.Fan(s, "Partition", name, n, pick))
 }
 
-// Route sends each row of in to the edge of outs whose index names[route(row)]
-// gives. A name missing from names fails with ErrNoRoute.
-func Route[T any](ctx context.Context, in *backpressure.Edge[T], outs []*backpressure.Edge[T], names map[string]int, route func(T) string, c *stage.Counters) error {
-	return split(ctx, in, outs, c, func(v T) (int, error) {
-		name := route(v)
-		i, ok := names[name]
+// Route returns one stream per name in names and sends each row of s to
+// the stream route names, through a node named name (one goroutine). A row
+// routed to a name not in names fails the run with ErrNoRoute. It panics
+// if route is nil or a name repeats.
+func Route[T any](s pipeline.Stream[T], name string, route func(T) string, names ...string) map[string]pipeline.Stream[T] {
+	if route == nil {
+		panic("fanout: Route: nil route function")
+	}
+	idx := make(map[string]int, len(names))
+	for i, n := range names {
+		if _, dup := idx[n]; dup {
+			panic("fanout: Route: duplicate branch " + n)
+		}
+		idx[n] = i
+	}
+	pick := func(v T) (int, error) {
+		to := route(v)
+		i, ok := idx[to]
 		if !ok {
-			return 0, fmt.Errorf("%w: %q", ErrNoRoute, name)
+			return 0, fmt.Errorf("%w: %q", ErrNoRoute, to)
 		}
 		return i, nil
-	})
-}
-
-// split distributes the rows of each batch over outs by pick.
-func split[T any](ctx context.Context, in *backpressure.Edge[T], outs []*backpressure.Edge[T], c *stage.Counters, pick func(T) (int, error)) error {
-	defer closeAll(outs)
-	pool := row.PoolOf[T]()
-	parts := make([]*row.Batch[T], len(outs))
-	return each(ctx, in, c, func(b *row.Batch[T]) error {
-		for _, v := range b.Rows {
-			i, err := pick(v)
-			if err != nil {
-				c.AddFailed(1, err)
-				return err
-			}
-			if parts[i] == nil {
-				parts[i] = pool.Get(len(b.Rows) / len(outs))
-			}
-			parts[i].Rows = append(parts[i].Rows, v)
-		}
-		for _, p := range parts {
-			if p != nil {
-				row.ShareTrackers(p, b)
-			}
-		}
-		pool.Put(b) // the parts hold their own references now
-		for i, p := range parts {
-			if p == nil {
-				continue
-			}
-			parts[i] = nil
-			n := int64(len(p.Rows))
-			if err := outs[i].Send(ctx, p); err != nil {
-				return err
-			}
-			c.Pass(n, n)
-		}
-		return nil
-	})
-}
-
-// each calls fn on every batch of in until in is closed or ctx is done.
-func each[T any](ctx context.Context, in *backpressure.Edge[T], c *stage.Counters, fn func(*row.Batch[T]) error) error {
-	for {
-		select {
-		case b, ok := <-in.C():
-			if !ok {
-				return nil
-			}
-			c.Take(int64(len(b.Rows)))
-			if err := fn(b); err != nil {
-				if ctx.Err() != nil {
-					return nil // the run is ending; its cause is reported elsewhere
-				}
-				return err
-			}
-		case <-ctx.Done():
-			return nil
-		}
 	}
+	branches := streams[T](bridge.Fan(s, "Route", name, len(names), pick))
+	out := make(map[string]pipeline.Stream[T], len(names))
+	for i, n := range names {
+		out[n] = branches[i]
+	}
+	return out
 }
 
-func closeAll[T any](outs []*backpressure.Edge[T]) {
-	for _, o := range outs {
-		o.CloseWriter()
+// Merge joins streams into one. Rows keep their order within each input;
+// across inputs they interleave. Merge starts no goroutine: every input
+// sends to the merged stream's buffer, which ends when the last input
+// ends. It panics for no streams or streams of different pipelines.
+func Merge[T any](streams ...pipeline.Stream[T]) pipeline.Stream[T] {
+	if len(streams) == 0 {
+		panic("fanout: Merge of no streams")
 	}
+	in := make([]any, len(streams))
+	for i, s := range streams {
+		in[i] = s
+	}
+	return bridge.Merge(in).(pipeline.Stream[T])
+}
+
+// Balance returns n streams that share the rows of s: each batch goes to
+// whichever consumer is free to take it first, the least busy one. Balance
+// starts no goroutine: the n consumers read one buffer, named after name
+// and configured by buf. It panics if n < 1.
+func Balance[T any](s pipeline.Stream[T], name string, n int, buf backpressure.Buffer) []pipeline.Stream[T] {
+	if n < 1 {
+		panic("fanout: Balance into fewer than one branch")
+	}
+	return streams[T](bridge.Balance(s, name, n, buf))
+}
+
+func streams[T any](in []any) []pipeline.Stream[T] {
+	out := make([]pipeline.Stream[T], len(in))
+	for i, s := range in {
+		out[i] = s.(pipeline.Stream[T])
+	}
+	return out
 }

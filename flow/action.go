@@ -26,7 +26,7 @@ const jumpPrefix, jumpSuffix = "JumpFunc(", ")"
 // to the next one; when it passes on nothing, its input rows are sent, so
 // the target runs again on them as in KisFlow. The rows enter fname's own
 // stage (counted there, under its error policy, retries and concurrency)
-// and go on from there. Rows that would jump more than MaxHops times fail
+// and go on from there. Rows that would jump more than 16 times fail
 // the call with ErrJumpLoop instead. A jump from a Verify function counts
 // the rows it sends as filtered there, and from the last Expand function
 // as delivered there: they are counted again where they land.
@@ -41,5 +41,5 @@ func (a Action) jumpTarget() (string, bool) {
 	return s[len(jumpPrefix) : len(s)-len(jumpSuffix)], true
 }
 
-// MaxHops bounds how many times rows may jump.
-const MaxHops = 16
+// maxHops bounds how many times rows may jump.
+const maxHops = 16

@@ -55,7 +55,7 @@ func TestConnectorInitDoesNotBlockTheRegistry(t *testing.T) {
 	sc := &slowConn{inits: &inits, entered: make(chan struct{}), release: make(chan struct{})}
 	types := connectors.NewRegistry()
 	require.NoError(t, types.Register("slow", func(connectors.Config) (connectors.Connector, error) { return sc, nil }))
-	reg := flow.NewRegistry(flow.WithConnectors(types))
+	reg := flow.NewRegistry(flow.Connectors(types))
 	var got atomic.Int64
 	countingFlow(t, reg, "other", &got)
 	require.NoError(t, reg.AddConfig(

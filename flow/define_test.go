@@ -34,7 +34,7 @@ func TestDefinedFlowIsConfigured(t *testing.T) {
 	assert.Equal(t, wantLines, out.get())
 
 	dir := t.TempDir()
-	require.NoError(t, reg.Export(dir))
+	require.NoError(t, reg.Config().Export(dir))
 	reg2 := flow.NewRegistry()
 	studentFuncs(t, reg2, &out)
 	require.NoError(t, reg2.LoadDir(dir))
@@ -42,11 +42,11 @@ func TestDefinedFlowIsConfigured(t *testing.T) {
 
 	// Another flow of that name is refused.
 	err = reg.Define("CalStuAvgScore").Link(&config.Func{Name: "AvgStuScore", Mode: config.ModeCalculate}, nil)
-	require.ErrorIs(t, err, flow.ErrDuplicate)
+	require.ErrorIs(t, err, config.ErrDuplicate)
 	assert.Contains(t, err.Error(), "flow CalStuAvgScore: Link AvgStuScore")
 	require.NoError(t, reg.AddConfig(&config.Flow{Name: "Other", Status: config.StatusEnabled, Funcs: []config.FlowFunc{{Name: "AvgStuScore"}}}))
 	err = reg.Define("Other").Link(&config.Func{Name: "AvgStuScore", Mode: config.ModeCalculate}, nil)
-	require.ErrorIs(t, err, flow.ErrDuplicate)
+	require.ErrorIs(t, err, config.ErrDuplicate)
 }
 
 // Item 22: Link refuses settings that differ from the function's
@@ -58,14 +58,14 @@ func TestLinkRefusesDifferingSettings(t *testing.T) {
 	require.NoError(t, f.Run(context.Background()))
 	g := reg.Define("g")
 	err := g.Link(&config.Func{Name: "f.pass", Mode: config.ModeCalculate, Option: config.FuncOption{DefaultParams: map[string]string{"a": "1"}}}, nil)
-	require.ErrorIs(t, err, flow.ErrDuplicate)
+	require.ErrorIs(t, err, config.ErrDuplicate)
 	assert.Contains(t, err.Error(), "flow g: Link f.pass")
 	assert.Contains(t, err.Error(), "option.default_params")
 	err = g.Link(&config.Func{Name: "f.pass", Mode: config.ModeCalculate, Option: config.FuncOption{RetryTimes: 2}}, nil)
-	require.ErrorIs(t, err, flow.ErrDuplicate)
+	require.ErrorIs(t, err, config.ErrDuplicate)
 	assert.Contains(t, err.Error(), "option.retry_times 0, not 2")
 	err = g.Link(&config.Func{Name: "f.pass", Mode: config.ModeVerify}, nil)
-	require.ErrorIs(t, err, flow.ErrDuplicate)
+	require.ErrorIs(t, err, config.ErrDuplicate)
 	assert.Contains(t, err.Error(), "fmode Calculate, not Verify")
 	require.NoError(t, g.Link(&config.Func{Name: "f.pass", Mode: config.ModeCalculate}, nil), "the same settings link")
 	_, ok := reg.Config().Flows["g"]

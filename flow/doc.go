@@ -55,7 +55,7 @@
 //     or its input under DataReuse; when it passes on none, its input, as
 //     KisFlow runs the target again on data it had) to the named function,
 //     through that function's own stage: counted there, under its error
-//     policy, retries and concurrency. Rows that jumped more than MaxHops
+//     policy, retries and concurrency. Rows that jumped more than 16
 //     times fail with ErrJumpLoop, naming both functions; a loop that
 //     changes nothing therefore ends in ErrJumpLoop, never silently.
 //
@@ -80,6 +80,6 @@
 // configuration (kistype: global) says what an application should do, and
 // the application does it: prometheus_enable means pass WithMetrics,
 // prometheus_listen with prometheus_serve means serve the registerer's
-// metrics there, with metrics.Listen or metrics.Handler on a mux of its own
-// (see the example of WithMetrics).
+// metrics there: an http.Server on that address with metrics.Handler at
+// /metrics.
 package flow

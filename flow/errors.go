@@ -16,17 +16,13 @@ var (
 	// function, do not have fitting types, or a Verify function's input
 	// and output types differ.
 	ErrTypeMismatch = errors.New("flow: type mismatch")
-	// ErrDuplicate: a function registered twice under one name, a Link
-	// whose function configuration differs from the one configured under
-	// its name, or a flow defined in code under the name of another.
-	ErrDuplicate = errors.New("flow: duplicate name")
 	// ErrBadRow: a committed row does not decode, or lacks a field listed in
 	// the first function's source.must.
 	ErrBadRow = errors.New("flow: bad row")
 	// ErrNoInput: rows were committed to a flow whose first function is a
 	// Load function: its rows come from the connector.
 	ErrNoInput = errors.New("flow: flow takes no committed rows")
-	// ErrJumpLoop: rows jumped more than MaxHops times.
+	// ErrJumpLoop: rows jumped more than maxHops times.
 	ErrJumpLoop = errors.New("flow: too many jumps")
 	// ErrConnector: a Save or Load function's connector is missing or
 	// failed to start.

@@ -72,8 +72,8 @@ func (r *Registry) NewFlow(name string) (*Flow, error) {
 
 // Define starts a flow built in code: an enabled flow named name with no
 // functions yet. The first Link adds it to the registry's configuration
-// (so NewFlow(name) makes instances of it and Export writes it) and each
-// later Link updates it there. Linking fails with ErrDuplicate when the
+// (so NewFlow(name) makes instances of it and Config().Export writes it) and each
+// later Link updates it there. Linking fails with config.ErrDuplicate when the
 // registry has another flow of that name (loaded from YAML, added with
 // AddConfig, or defined by another Define).
 func (r *Registry) Define(name string) *Flow {
@@ -85,7 +85,7 @@ func (r *Registry) Define(name string) *Flow {
 // fc's default_params. fc is added to the registry's configuration if no
 // function of its name is configured; if one is, fc must agree with it in
 // every setting (fmode, source, cname, retry_times, return_duration,
-// default_params), or Link returns an error wrapping ErrDuplicate that
+// default_params), or Link returns an error wrapping config.ErrDuplicate that
 // names the flow, the function and the first setting that differs: a
 // function has one configuration, shared by every flow that links it. Link
 // returns an error when the function is not registered, its types do not
@@ -119,7 +119,7 @@ func (f *Flow) Link(fc *config.Func, params map[string]string) error {
 	if known {
 		if field, was, now := funcDiff(have, fc); field != "" {
 			return fmt.Errorf("flow %s: Link %s: %w: function %s is configured already with %s %v, not %v",
-				f.name, fc.Name, ErrDuplicate, fc.Name, field, was, now)
+				f.name, fc.Name, config.ErrDuplicate, fc.Name, field, was, now)
 		}
 	} else if err := f.reg.AddConfig(fc); err != nil {
 		return fmt.Errorf("flow %s: Link %s: %w", f.name, fc.Name, err)
@@ -197,10 +197,6 @@ func (f *Flow) Cache() *Cache { return &f.cache }
 
 // Meta returns the flow instance's metadata.
 func (f *Flow) Meta() *Meta { return &f.meta }
-
-// FuncMeta returns the metadata of the function named name in this flow
-// instance.
-func (f *Flow) FuncMeta(name string) *Meta { return f.funcMeta(name) }
 
 func (f *Flow) funcMeta(name string) *Meta {
 	m, _ := f.fm.LoadOrStore(name, &Meta{})
@@ -470,11 +466,11 @@ func build(f *Flow, fc *config.Flow) (*run, error) {
 	reg := f.reg
 	var opts []pipeline.Option
 	if reg.logger != nil {
-		opts = append(opts, pipeline.WithLogger(reg.logger))
+		opts = append(opts, pipeline.Logger(reg.logger))
 	}
-	m := reg.Metrics()
+	m := reg.metrics
 	if m != nil {
-		opts = append(opts, pipeline.WithObserver(m))
+		opts = append(opts, pipeline.Observe(m))
 	}
 	r := &run{flow: f, p: pipeline.New(f.name, opts...), index: map[string]int{}, metrics: m}
 	if len(fc.Funcs) == 0 {
@@ -604,7 +600,7 @@ func (r *run) start(ctx context.Context, ex *exec, closeIn bool) error {
 // opened, and makes the flow ready for its next run.
 func (r *run) finish(ex *exec) {
 	<-r.p.Done()
-	err := r.p.Err()
+	err := r.p.Wait()
 	ex.cancel(nil)
 	if r.metrics != nil {
 		r.metrics.Unwatch(r.p)
@@ -661,12 +657,12 @@ func (r *run) abort() { r.stop() }
 
 // jump sends rows, passed on by function from, to the function named
 // target, through the target's own stage: counted there, under its error
-// policy, retries and concurrency. Rows that have jumped MaxHops times
+// policy, retries and concurrency. Rows that have jumped maxHops times
 // fail with ErrJumpLoop instead.
 func (r *run) jump(ctx context.Context, from *linkedFunc, target string, rows any) error {
-	if hops := pipeline.Hops(ctx) + 1; hops > MaxHops {
+	if hops := pipeline.Hops(ctx) + 1; hops > maxHops {
 		return fmt.Errorf("flow %s: function %s: %w: rows jumped %d times, the last from %s to %s; is there a loop?",
-			r.flow.name, from.name, ErrJumpLoop, MaxHops, from.name, target)
+			r.flow.name, from.name, ErrJumpLoop, maxHops, from.name, target)
 	}
 	return r.funcs[r.index[target]].enter(ctx, from, rows)
 }

@@ -119,7 +119,7 @@ func TestQuickStartFromYAML(t *testing.T) {
 
 	// Export, load into a fresh registry: the same flow.
 	dir := t.TempDir()
-	require.NoError(t, reg.Export(dir))
+	require.NoError(t, reg.Config().Export(dir))
 	reg2 := flow.NewRegistry()
 	studentFuncs(t, reg2, out)
 	require.NoError(t, reg2.LoadDir(dir))
@@ -177,7 +177,7 @@ func TestLinkErrors(t *testing.T) {
 	require.ErrorIs(t, err, flow.ErrDisabled)
 
 	err = flow.Register(reg, "Shout", func(context.Context, *flow.Handle[string, string], []string) error { return nil })
-	require.ErrorIs(t, err, flow.ErrDuplicate)
+	require.ErrorIs(t, err, config.ErrDuplicate)
 }
 
 func TestParamsCacheAndMeta(t *testing.T) {
@@ -372,7 +372,7 @@ func TestTypedStages(t *testing.T) {
 		return stage.Verify("even", func(_ context.Context, v int) (bool, error) { return v%2 == 0, nil })
 	}))
 	require.NoError(t, flow.RegisterStage(reg, "collect", func(map[string]string) *stage.Stage[int, struct{}] {
-		return stage.Expand("collect", func(_ context.Context, v int) error {
+		return stage.Sink("collect", func(_ context.Context, v int) error {
 			mu.Lock()
 			got = append(got, v)
 			mu.Unlock()

@@ -10,6 +10,9 @@ import (
 
 	"github.com/kisflow/kisflow/config"
 	"github.com/kisflow/kisflow/connectors"
+	"github.com/kisflow/kisflow/connectors/stream"
+	"github.com/kisflow/kisflow/fanout"
+	"github.com/kisflow/kisflow/internal/engine"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
@@ -75,7 +78,7 @@ func (typed[In, Out]) types() (reflect.Type, reflect.Type) { return typeOf[In]()
 
 func (typed[In, Out]) source(r *run, lf *linkedFunc, rd connectors.Reader) (any, committer) {
 	if rd != nil {
-		return connectors.Load(r.p, lf.name+".load", rd, connectors.JSON[In]()), nil
+		return stream.Load(r.p, lf.name+".load", rd, stream.JSON[In]()), nil
 	}
 	in, s := pipeline.NewInput[In](r.p, "input")
 	var must []string
@@ -91,12 +94,12 @@ func (typed[In, Out]) finish(r *run, lf *linkedFunc, out any, w connectors.Write
 		return nil // a sink: nothing to continue
 	}
 	if w != nil {
-		save := connectors.Save(lf.name+".save", w, connectors.JSON[Out](), nil)
+		save := stream.Save(lf.name+".save", w, stream.JSON[Out](), nil)
 		if last {
 			pipeline.To(s, save)
 			return nil
 		}
-		branches := pipeline.Broadcast(s, lf.name+".fork", 2)
+		branches := fanout.Broadcast(s, lf.name+".fork", 2)
 		pipeline.To(branches[0], save)
 		s = branches[1]
 	}
@@ -124,7 +127,7 @@ func (typed[In, Out]) entry(r *run, lf *linkedFunc, prev any) any {
 		}
 		return fb.Send(ctx, in)
 	}
-	return pipeline.Merge(s, jumps)
+	return fanout.Merge(s, jumps)
 }
 
 // kisFunc is a registered KisFlow-style function.
@@ -170,16 +173,16 @@ func (k *kisFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error) {
 	case lf.mode == config.ModeExpand && last:
 		// The end of the flow: the rows it did not fail are delivered
 		// here, and what the function commits has nowhere to go.
-		pipeline.To(s, stage.Chunk(lf.name, stage.KindExpand, func(ctx context.Context, rows []In, fail func(int, error)) ([]struct{}, error) {
+		pipeline.To(s, engine.Chunk(lf.name, engine.KindSink, func(ctx context.Context, rows []In, fail func(int, error)) ([]struct{}, error) {
 			_, err := process(ctx, rows, fail)
 			return nil, err
 		}, opts...))
 		return nil, nil
 	case lf.mode == config.ModeVerify:
 		// Rows the function neither commits nor fails count as filtered.
-		return pipeline.Then(s, stage.Chunk(lf.name, stage.KindVerify, process, opts...)), nil
+		return pipeline.Then(s, engine.Chunk(lf.name, engine.KindVerify, process, opts...)), nil
 	}
-	return pipeline.Then(s, stage.Chunk(lf.name, stage.KindCalculate, process, opts...)), nil
+	return pipeline.Then(s, engine.Chunk(lf.name, engine.KindCalculate, process, opts...)), nil
 }
 
 // call calls the function on rows. fail fails one row alone.
@@ -209,10 +212,10 @@ type stageFunc[In, Out any] struct {
 }
 
 // kinds says which stage kind each configured mode accepts (0: any).
-var kinds = map[config.Mode]stage.Kind{
-	config.ModeVerify:    stage.KindVerify,
-	config.ModeCalculate: stage.KindCalculate,
-	config.ModeExpand:    stage.KindExpand,
+var kinds = map[config.Mode]engine.Kind{
+	config.ModeVerify:    engine.KindVerify,
+	config.ModeCalculate: engine.KindCalculate,
+	config.ModeExpand:    engine.KindSink,
 }
 
 func (f *stageFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error) {
@@ -228,8 +231,8 @@ func (f *stageFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error)
 		return nil, fmt.Errorf("flow %s: function %s: %w: configured as %s but its stage is %s",
 			r.flow.name, lf.name, ErrTypeMismatch, lf.mode, st.Kind())
 	}
-	if st.Kind() == stage.KindExpand {
-		sink := any(st).(*stage.Sink[In])
+	if st.Kind() == engine.KindSink {
+		sink := any(st).(*stage.Stage[In, struct{}])
 		pipeline.To(s, sink)
 		return nil, nil
 	}

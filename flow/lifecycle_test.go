@@ -129,7 +129,7 @@ func TestWaitBeforeAnyRun(t *testing.T) {
 // Item 27: held rows are bounded.
 func TestHeldRowsAreBounded(t *testing.T) {
 	var got atomic.Int64
-	f := countingFlow(t, flow.NewRegistry(flow.WithMaxHeld(3)), "f", &got)
+	f := countingFlow(t, flow.NewRegistry(flow.MaxHeld(3)), "f", &got)
 	commitRows(t, f, 1, 2, 3)
 	err := f.CommitRow(context.Background(), 4)
 	require.ErrorIs(t, err, flow.ErrHeldFull)
@@ -139,7 +139,7 @@ func TestHeldRowsAreBounded(t *testing.T) {
 	assert.EqualValues(t, 3, f.Pipeline().Stats().In, "the refused row is not counted")
 	require.NoError(t, f.CommitRow(context.Background(), 5), "a run took the held rows: there is room again")
 	assert.Equal(t, 1<<16, flow.DefaultMaxHeld)
-	assert.Panics(t, func() { flow.WithMaxHeld(0) })
+	assert.Panics(t, func() { flow.MaxHeld(0) })
 }
 
 // Rows held for a run whose context is already cancelled are counted in

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -21,29 +22,23 @@ func TestMetricsPassedIn(t *testing.T) {
 	promReg := prometheus.NewRegistry()
 	m, err := metrics.New(promReg)
 	require.NoError(t, err)
-	reg := flow.NewRegistry(flow.WithMetrics(m))
-	assert.Same(t, m, reg.Metrics())
+	reg := flow.NewRegistry(flow.Metrics(m))
 	studentFuncs(t, reg, &lines{})
 	require.NoError(t, reg.LoadFS(quickStartYAML, "conf"))
 
-	srv, err := metrics.Listen("127.0.0.1:0", promReg)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
+	srv := httptest.NewServer(metrics.Handler(promReg))
+	defer srv.Close()
 
 	f, err := reg.NewFlow("CalStuAvgScore")
 	require.NoError(t, err)
 	require.NoError(t, f.CommitRow(context.Background(), row101))
 	require.NoError(t, f.Run(context.Background()))
 
-	resp, err := http.Get("http://" + srv.Addr() + metrics.Path)
+	resp, err := http.Get(srv.URL)
 	require.NoError(t, err)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	text := string(body)
 	assert.Contains(t, text, `flow_schedule_cnts{flow_name="CalStuAvgScore"} 1`)
 	assert.True(t, strings.Contains(text, "func_run_duration"), "KisFlow's metric names are served")
-	cancel()
-	require.NoError(t, <-done)
 }

@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"reflect"
-	"sort"
 	"sync"
 
 	"github.com/kisflow/kisflow/config"
 	"github.com/kisflow/kisflow/connectors"
+	"github.com/kisflow/kisflow/connectors/memory"
 	"github.com/kisflow/kisflow/metrics"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
@@ -19,7 +18,7 @@ import (
 
 // Registry holds the functions registered by name, the connector types,
 // and the configuration of flows, functions and connectors. Registries are
-// values: make one per application with NewRegistry, or use Default. A
+// values: make one per application with NewRegistry. A
 // Registry is safe for concurrent use.
 type Registry struct {
 	logger    *slog.Logger
@@ -47,29 +46,30 @@ type connEntry struct {
 // Option configures a Registry.
 type Option func(*Registry)
 
-// WithLogger makes every flow of the registry log to l (see
-// pipeline.WithLogger). By default nothing is logged.
-func WithLogger(l *slog.Logger) Option { return func(r *Registry) { r.logger = l } }
+// Logger makes every flow of the registry log to l (see
+// pipeline.Logger). By default nothing is logged.
+func Logger(l *slog.Logger) Option { return func(r *Registry) { r.logger = l } }
 
-// WithMetrics makes every flow report to m and be watched by it while it
+// Metrics makes every flow report to m and be watched by it while it
 // runs.
-func WithMetrics(m *metrics.Metrics) Option { return func(r *Registry) { r.metrics = m } }
+func Metrics(m *metrics.Metrics) Option { return func(r *Registry) { r.metrics = m } }
 
-// WithConnectors sets the registry of connector types that `kistype: conn`
-// configurations are created from (default: connectors.NewRegistry(), which
-// has the in-memory topic).
-func WithConnectors(c *connectors.Registry) Option { return func(r *Registry) { r.connTypes = c } }
+// Connectors sets the registry of connector types that `kistype: conn`
+// configurations are created from. The default registry has the in-memory
+// topic, type "memory" (package connectors/memory); a registry given here
+// has only the types registered in it.
+func Connectors(c *connectors.Registry) Option { return func(r *Registry) { r.connTypes = c } }
 
 // DefaultMaxHeld is how many rows a flow holds, by default, while no run
 // takes them (see Flow).
 const DefaultMaxHeld = 1 << 16
 
-// WithMaxHeld sets how many rows each flow of the registry holds while no
+// MaxHeld sets how many rows each flow of the registry holds while no
 // run takes them (default DefaultMaxHeld); past it CommitRow returns an
 // error wrapping ErrHeldFull. It panics if n < 1.
-func WithMaxHeld(n int) Option {
+func MaxHeld(n int) Option {
 	if n < 1 {
-		panic("flow: WithMaxHeld: the limit must be at least 1")
+		panic("flow: MaxHeld: the limit must be at least 1")
 	}
 	return func(r *Registry) { r.maxHeld = n }
 }
@@ -87,13 +87,12 @@ func NewRegistry(opts ...Option) *Registry {
 	}
 	if r.connTypes == nil {
 		r.connTypes = connectors.NewRegistry()
+		if err := memory.Register(r.connTypes); err != nil {
+			panic(err) // an empty registry takes any type
+		}
 	}
 	return r
 }
-
-// Default is a registry for programs that need only one. Nothing is started
-// by creating it.
-var Default = NewRegistry()
 
 // Func is a KisFlow-style function: it gets a chunk of rows and passes
 // results on with h.CommitRow. An error it returns (or a panic) fails the
@@ -104,10 +103,6 @@ var Default = NewRegistry()
 // those rows fail, each alone.
 type Func[In, Out any] func(ctx context.Context, h *Handle[In, Out], rows []In) error
 
-// InputFunc is KisFlow's other function shape: it reads its rows from
-// h.Input().
-type InputFunc[In, Out any] func(ctx context.Context, h *Handle[In, Out]) error
-
 func (r *Registry) add(name string, impl funcImpl) error {
 	if name == "" {
 		return errors.New("flow: register: empty function name")
@@ -115,7 +110,7 @@ func (r *Registry) add(name string, impl funcImpl) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, dup := r.funcs[name]; dup {
-		return fmt.Errorf("%w: function %q registered twice", ErrDuplicate, name)
+		return fmt.Errorf("%w: function %q registered twice", config.ErrDuplicate, name)
 	}
 	r.funcs[name] = impl
 	return nil
@@ -130,15 +125,6 @@ func Register[In, Out any](r *Registry, name string, fn Func[In, Out], opts ...s
 		return fmt.Errorf("flow: register %s: nil function", name)
 	}
 	return r.add(name, &kisFunc[In, Out]{fn: fn, opts: opts})
-}
-
-// RegisterInput registers a function of KisFlow's second shape, which
-// reads its rows from h.Input().
-func RegisterInput[In, Out any](r *Registry, name string, fn InputFunc[In, Out], opts ...stage.Option) error {
-	if fn == nil {
-		return fmt.Errorf("flow: register %s: nil function", name)
-	}
-	return Register(r, name, func(ctx context.Context, h *Handle[In, Out], _ []In) error { return fn(ctx, h) }, opts...)
 }
 
 // RegisterStage registers a typed stage of the streaming core under name:
@@ -158,30 +144,6 @@ func MustRegister[In, Out any](r *Registry, name string, fn Func[In, Out], opts 
 	if err := Register(r, name, fn, opts...); err != nil {
 		panic(err)
 	}
-}
-
-// Functions returns the names of the registered functions, sorted.
-func (r *Registry) Functions() []string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	names := make([]string, 0, len(r.funcs))
-	for n := range r.funcs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// Types returns the input and output types of a registered function.
-func (r *Registry) Types(name string) (in, out reflect.Type, ok bool) {
-	r.mu.RLock()
-	impl, ok := r.funcs[name]
-	r.mu.RUnlock()
-	if !ok {
-		return nil, nil, false
-	}
-	in, out = impl.types()
-	return in, out, true
 }
 
 // LoadDir loads every KisFlow YAML file under dir (walked recursively) into
@@ -236,7 +198,7 @@ func (r *Registry) AddConfig(items ...config.Item) error {
 
 // putFlow adds fc, a flow built in code whose last Link linked function
 // fn, to the configuration in place of prev (its configuration from its
-// previous Link, if any). It fails with ErrDuplicate when the
+// previous Link, if any). It fails with config.ErrDuplicate when the
 // configuration holds another flow of fc's name.
 func (r *Registry) putFlow(fn string, fc, prev *config.Flow) error {
 	r.mu.Lock()
@@ -246,7 +208,7 @@ func (r *Registry) putFlow(fn string, fc, prev *config.Flow) error {
 		if from == "" {
 			from = "code"
 		}
-		return fmt.Errorf("flow %s: Link %s: %w: a flow named %s is configured already (from %s)", fc.Name, fn, ErrDuplicate, fc.Name, from)
+		return fmt.Errorf("flow %s: Link %s: %w: a flow named %s is configured already (from %s)", fc.Name, fn, config.ErrDuplicate, fc.Name, from)
 	}
 	next := &config.Set{}
 	if err := next.Merge(r.conf); err != nil {
@@ -271,13 +233,6 @@ func (r *Registry) Config() *config.Set {
 	_ = cp.Merge(r.conf) // merging into an empty set cannot conflict
 	return cp
 }
-
-// Export writes the configuration as YAML files to dir, in KisFlow's
-// schema: loading them gives the same flows.
-func (r *Registry) Export(dir string) error { return r.Config().Export(dir) }
-
-// Connectors returns the registry of connector types.
-func (r *Registry) Connectors() *connectors.Registry { return r.connTypes }
 
 // connector returns the started connector named cname, creating and
 // initialising it on first use. Flows of one registry share it: that is

@@ -77,7 +77,6 @@ func TestStateUnderConcurrentWorkers(t *testing.T) {
 		require.True(t, ok)
 		assert.Equal(t, c.rows, n, "every worker's count landed; a fork keeps its own")
 		assert.Equal(t, c.rows, c.fl.Meta().Get("rows"))
-		assert.Positive(t, c.fl.FuncMeta("count").Get("calls"))
 	}
 	assert.EqualValues(t, 5000, nodeStats(t, f.Pipeline().Stats(), "count").In)
 }

@@ -34,7 +34,7 @@ func BenchmarkScrape(b *testing.B) {
 		b.Fatal(err)
 	}
 	for range 10 {
-		p := orders("orders", 100, pipeline.WithObserver(m))
+		p := orders("orders", 100, pipeline.Observe(m))
 		m.Watch(p)
 		if err := p.Run(b.Context()); err != nil {
 			b.Fatal(err)

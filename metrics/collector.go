@@ -9,16 +9,16 @@ var (
 	descDataTotal = prometheus.NewDesc("kisflow_data_total",
 		"Rows taken in by the sources of every flow (KisFlow: all data): the rows they passed on plus the input they refused as bad (a row that does not decode or lacks a source.must field), which is also counted failed. Rows made inside a flow (pipeline.Stats.Created) are not counted.", nil, nil)
 	descFlowData = prometheus.NewDesc("flow_data_total",
-		"Rows taken in by the sources of each flow (KisFlow: data per flow): the rows they passed on plus the input they refused as bad, which is also counted failed. Rows made inside the flow are not counted.", []string{LabelFlowName}, nil)
+		"Rows taken in by the sources of each flow (KisFlow: data per flow): the rows they passed on plus the input they refused as bad, which is also counted failed. Rows made inside the flow are not counted.", []string{labelFlowName}, nil)
 
 	descFlowRows = prometheus.NewDesc("kisflow_flow_rows_total",
 		"Rows of each flow by outcome: delivered to sinks, filtered, dropped by edges, failed, dead_lettered, abandoned (left in flight by a run that did not drain).",
-		[]string{LabelFlow, LabelOutcome}, nil)
+		[]string{labelFlow, labelOutcome}, nil)
 	descFlowPipelines = prometheus.NewDesc("kisflow_flow_pipelines",
 		"Watched pipelines of each flow by state: idle, running, stopping, done, failed.",
-		[]string{LabelFlow, LabelState}, nil)
+		[]string{labelFlow, labelState}, nil)
 
-	stageLabels      = []string{LabelFlow, LabelStage, LabelKind}
+	stageLabels      = []string{labelFlow, labelStage, labelKind}
 	descStageIn      = prometheus.NewDesc("kisflow_stage_rows_in_total", "Rows received by each node.", stageLabels, nil)
 	descStageOut     = prometheus.NewDesc("kisflow_stage_rows_out_total", "Rows each node sent on (0 for an Expand stage).", stageLabels, nil)
 	descStageDeliv   = prometheus.NewDesc("kisflow_stage_rows_delivered_total", "Rows each node handled successfully: passed on, or consumed by an Expand stage.", stageLabels, nil)
@@ -33,7 +33,7 @@ var (
 	descStageWorkers = prometheus.NewDesc("kisflow_stage_workers", "Workers of each node in watched pipelines (its concurrency).", stageLabels, nil)
 	descStageRunning = prometheus.NewDesc("kisflow_stage_running", "Watched pipelines in which the node is running.", stageLabels, nil)
 
-	edgeLabels       = []string{LabelFlow, LabelEdge}
+	edgeLabels       = []string{labelFlow, labelEdge}
 	descEdgeDepth    = prometheus.NewDesc("kisflow_edge_queue_depth", "Batches queued on each edge now.", edgeLabels, nil)
 	descEdgeCapacity = prometheus.NewDesc("kisflow_edge_queue_capacity", "Capacity of each edge, in batches.", edgeLabels, nil)
 	descEdgeSent     = prometheus.NewDesc("kisflow_edge_rows_sent_total", "Rows put on each edge, including those it dropped.", edgeLabels, nil)
@@ -86,7 +86,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descFlowRows, f.deadLettered, flow, "dead_lettered")
 		counter(descFlowRows, f.abandoned, flow, "abandoned")
 		for i, st := range flowStates {
-			gauge(descFlowPipelines, f.states[i], flow, st)
+			gauge(descFlowPipelines, f.states[i], flow, string(st))
 		}
 	}
 	counter(descDataTotal, all)

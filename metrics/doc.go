@@ -11,7 +11,7 @@
 //
 //	reg := prometheus.NewRegistry()
 //	m, err := metrics.New(reg)
-//	p := pipeline.New("CalStuAvgScore", pipeline.WithObserver(m))
+//	p := pipeline.New("CalStuAvgScore", pipeline.Observe(m))
 //	// ... build the graph ...
 //	m.Watch(p)
 //	err = p.Run(ctx)
@@ -119,6 +119,6 @@
 //
 //	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 //	p := pipeline.New("CalStuAvgScore",
-//		pipeline.WithObserver(m),
-//		pipeline.WithLogger(logger))
+//		pipeline.Observe(m),
+//		pipeline.Logger(logger))
 package metrics

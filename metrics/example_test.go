@@ -3,7 +3,10 @@ package metrics_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,12 +24,12 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	p := pipeline.New("CalStuAvgScore", pipeline.WithObserver(m))
+	p := pipeline.New("CalStuAvgScore", pipeline.Observe(m))
 	scores := pipeline.FromSlice(p, "students", []int{80, 90, 100, 55, 40})
 	passed := pipeline.Then(scores, stage.Verify("Passed", func(_ context.Context, score int) (bool, error) {
 		return score >= 60, nil
 	}))
-	pipeline.Discard(passed, "Print")
+	pipeline.To(passed, stage.Sink("Print", func(context.Context, int) error { return nil }))
 	m.Watch(p)
 	if err := p.Run(context.Background()); err != nil {
 		log.Fatal(err)
@@ -59,24 +62,39 @@ func Example() {
 	// kisflow_flow_rows_total{flow=CalStuAvgScore,outcome=dropped} 0
 	// kisflow_flow_rows_total{flow=CalStuAvgScore,outcome=failed} 0
 	// kisflow_flow_rows_total{flow=CalStuAvgScore,outcome=filtered} 2
-	// kisflow_stage_rows_filtered_total{flow=CalStuAvgScore,kind=Expand,stage=Print} 0
+	// kisflow_stage_rows_filtered_total{flow=CalStuAvgScore,kind=Sink,stage=Print} 0
 	// kisflow_stage_rows_filtered_total{flow=CalStuAvgScore,kind=Source,stage=students} 0
 	// kisflow_stage_rows_filtered_total{flow=CalStuAvgScore,kind=Verify,stage=Passed} 2
 }
 
-// Serve runs the metrics server until its context ends; KisFlow's flow
-// layer runs it when prometheus_listen is set, on prometheus_serve.
-func ExampleServe() {
+// Handler serves the metrics on the application's own mux: KisFlow's
+// global configuration (prometheus_listen, prometheus_serve) asks for an
+// http.Server on prometheus_serve with this handler at /metrics.
+func ExampleHandler() {
 	reg := prometheus.NewRegistry()
-	if _, err := metrics.New(reg); err != nil {
+	m, err := metrics.New(reg)
+	if err != nil {
 		log.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- metrics.Serve(ctx, "127.0.0.1:20004", reg) }()
-	// ... run flows ...
-	cancel()
-	if err := <-done; err != nil {
+	p := pipeline.New("CalStuAvgScore", pipeline.Observe(m))
+	pipeline.Discard(pipeline.FromSlice(p, "students", []int{1, 2, 3}), "Print")
+	m.Watch(p)
+	if err := p.Run(context.Background()); err != nil {
 		log.Fatal(err)
 	}
+	srv := httptest.NewServer(metrics.Handler(reg))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "flow_data_total") {
+			fmt.Println(line)
+		}
+	}
+	// Output:
+	// flow_data_total{flow_name="CalStuAvgScore"} 3
 }

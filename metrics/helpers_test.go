@@ -99,7 +99,7 @@ func orders(name string, n int, opts ...pipeline.Option) *pipeline.Pipeline {
 	s := pipeline.FromSlice(p, "ints", rows)
 	s = pipeline.Then(s, stage.Verify("even", func(_ context.Context, v int) (bool, error) { return v%2 == 0, nil }))
 	s = pipeline.Then(s, stage.Map("double", func(_ context.Context, v int) (int, error) { return 2 * v, nil }, stage.Concurrency(2)))
-	pipeline.To(s, stage.Expand("store", func(_ context.Context, v int) error {
+	pipeline.To(s, stage.Sink("store", func(_ context.Context, v int) error {
 		if v%20 == 0 { // v is twice a multiple of 10
 			return errTen
 		}
@@ -109,6 +109,6 @@ func orders(name string, n int, opts ...pipeline.Option) *pipeline.Pipeline {
 }
 
 // stageFailing is a sink that fails the flow on its first row.
-func stageFailing(name string) *stage.Sink[int] {
-	return stage.Expand(name, func(context.Context, int) error { return errTen })
+func stageFailing(name string) *stage.Stage[int, struct{}] {
+	return stage.Sink(name, func(context.Context, int) error { return errTen })
 }

@@ -10,31 +10,30 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/kisflow/kisflow/pipeline"
-	"github.com/kisflow/kisflow/stage"
 )
 
 // Label names. KisFlow's own metric names keep KisFlow's label names, so
 // that queries written for KisFlow work unchanged; the kisflow_stage_*,
 // kisflow_edge_* and kisflow_flow_* families use the short ones.
 const (
-	LabelFlowName = "flow_name" // KisFlow's flow label
-	LabelFuncName = "func_name" // KisFlow's function label: the stage name
-	LabelFuncMode = "func_mode" // KisFlow's function mode: the stage kind
-	LabelFlow     = "flow"
-	LabelStage    = "stage"
-	LabelKind     = "kind"
-	LabelEdge     = "edge"
-	LabelOutcome  = "outcome"
-	LabelState    = "state"
+	labelFlowName = "flow_name" // KisFlow's flow label
+	labelFuncName = "func_name" // KisFlow's function label: the stage name
+	labelFuncMode = "func_mode" // KisFlow's function mode: the stage kind
+	labelFlow     = "flow"
+	labelStage    = "stage"
+	labelKind     = "kind"
+	labelEdge     = "edge"
+	labelOutcome  = "outcome"
+	labelState    = "state"
 )
 
-// DefaultFuncBuckets are the buckets of func_run_duration, in milliseconds:
+// defaultFuncBuckets are the buckets of func_run_duration, in milliseconds:
 // KisFlow's.
-var DefaultFuncBuckets = []float64{0.005, 0.01, 0.03, 0.08, 0.1, 0.5, 1, 5, 10, 100, 1000, 5000, 30000}
+var defaultFuncBuckets = []float64{0.005, 0.01, 0.03, 0.08, 0.1, 0.5, 1, 5, 10, 100, 1000, 5000, 30000}
 
-// DefaultFlowBuckets are the buckets of flow_run_duration, in milliseconds:
+// defaultFlowBuckets are the buckets of flow_run_duration, in milliseconds:
 // KisFlow's, up to an hour for long-running flows.
-var DefaultFlowBuckets = []float64{0.005, 0.01, 0.03, 0.08, 0.1, 0.5, 1, 5, 10, 100, 1000, 5000, 30000, 60000, 600000, 3600000}
+var defaultFlowBuckets = []float64{0.005, 0.01, 0.03, 0.08, 0.1, 0.5, 1, 5, 10, 100, 1000, 5000, 30000, 60000, 600000, 3600000}
 
 // Option configures New.
 type Option func(*config)
@@ -71,9 +70,9 @@ func checkBuckets(name string, b []float64) error {
 	return nil
 }
 
-// WithRuntimeMetrics also registers the Go runtime and process collectors
+// RuntimeMetrics also registers the Go runtime and process collectors
 // (go_*, process_*) on the registerer given to New.
-func WithRuntimeMetrics() Option {
+func RuntimeMetrics() Option {
 	return func(c *config) { c.runtime = true }
 }
 
@@ -108,7 +107,7 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 	if reg == nil {
 		return nil, errors.New("metrics: nil registerer")
 	}
-	cfg := config{funcBuckets: DefaultFuncBuckets, flowBuckets: DefaultFlowBuckets}
+	cfg := config{funcBuckets: defaultFuncBuckets, flowBuckets: defaultFlowBuckets}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -119,25 +118,25 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 		funcCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "func_schedule_cnts",
 			Help: "Batches processed by each stage (KisFlow: function calls).",
-		}, []string{LabelFlowName, LabelFuncName, LabelFuncMode}),
+		}, []string{labelFlowName, labelFuncName, labelFuncMode}),
 		funcDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "func_run_duration",
 			Help:    "Time a stage took over one batch, in milliseconds (KisFlow: function run time).",
 			Buckets: cfg.funcBuckets,
-		}, []string{LabelFlowName, LabelFuncName, LabelFuncMode}),
+		}, []string{labelFlowName, labelFuncName, labelFuncMode}),
 		flowRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flow_schedule_cnts",
 			Help: "Runs of each flow that have ended (KisFlow: flow schedules).",
-		}, []string{LabelFlowName}),
+		}, []string{labelFlowName}),
 		flowDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "flow_run_duration",
 			Help:    "Time a run of a flow took, from Start to the end of its last goroutine, in milliseconds.",
 			Buckets: cfg.flowBuckets,
-		}, []string{LabelFlowName}),
+		}, []string{labelFlowName}),
 		flowErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kisflow_flow_runs_failed_total",
 			Help: "Runs of each flow that ended with an error.",
-		}, []string{LabelFlow}),
+		}, []string{labelFlow}),
 	}
 	m.stages.Store(&map[stageKey]*stageObs{})
 	m.watch.init()
@@ -163,9 +162,10 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 // first batch. Watching a pipeline twice has no effect.
 func (m *Metrics) Watch(p *pipeline.Pipeline) {
 	m.watch.add(p)
-	for _, n := range p.Stats().Nodes {
+	st := p.Stats()
+	for _, n := range st.Nodes {
 		if isStage(n.Kind) {
-			m.stage(p.Name(), n.Name, n.Kind)
+			m.stage(st.Flow, n.Name, string(n.Kind))
 		}
 	}
 }
@@ -179,9 +179,9 @@ func (m *Metrics) Unwatch(p *pipeline.Pipeline) { m.watch.remove(p) }
 
 // isStage reports whether kind is a stage kind (whose workers call the
 // observer), rather than a source or a fan-out node.
-func isStage(kind string) bool {
+func isStage(kind pipeline.NodeKind) bool {
 	switch kind {
-	case stage.KindVerify.String(), stage.KindCalculate.String(), stage.KindExpand.String():
+	case pipeline.KindVerify, pipeline.KindCalculate, pipeline.KindSink:
 		return true
 	}
 	return false

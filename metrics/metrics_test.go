@@ -19,7 +19,7 @@ func TestRunCounts(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m, err := metrics.New(reg)
 	require.NoError(t, err)
-	p := orders("orders", 1000, pipeline.WithObserver(m), pipeline.BatchSize(64))
+	p := orders("orders", 1000, pipeline.Observe(m), pipeline.BatchSize(64))
 	m.Watch(p)
 	require.NoError(t, p.Run(t.Context()))
 	st := p.Stats()
@@ -57,7 +57,7 @@ func TestRunCounts(t *testing.T) {
 		if n.Kind == "Source" {
 			continue
 		}
-		l := []string{"flow_name", "orders", "func_name", n.Name, "func_mode", n.Kind}
+		l := []string{"flow_name", "orders", "func_name", n.Name, "func_mode", string(n.Kind)}
 		assert.Equal(t, float64(n.Batches), g.value(t, "func_schedule_cnts", l...), n.Name)
 		assert.Equal(t, uint64(n.Batches), g.find(t, "func_run_duration", l...).GetHistogram().GetSampleCount(), n.Name)
 		assert.Equal(t, float64(n.Batches), g.value(t, "kisflow_stage_batches_total", "stage", n.Name), n.Name)
@@ -86,8 +86,8 @@ func TestUnwatchKeepsCounters(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m, err := metrics.New(reg)
 	require.NoError(t, err)
-	p1 := orders("orders", 100, pipeline.WithObserver(m))
-	p2 := orders("orders", 200, pipeline.WithObserver(m))
+	p1 := orders("orders", 100, pipeline.Observe(m))
+	p2 := orders("orders", 200, pipeline.Observe(m))
 	m.Watch(p1)
 	m.Watch(p2)
 	m.Watch(p1) // no effect
@@ -116,7 +116,7 @@ func TestFailedRun(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m, err := metrics.New(reg)
 	require.NoError(t, err)
-	p := pipeline.New("broken", pipeline.WithObserver(m))
+	p := pipeline.New("broken", pipeline.Observe(m))
 	s := pipeline.FromSlice(p, "ints", []int{1, 2, 3})
 	pipeline.To(s, stageFailing("explode"))
 	m.Watch(p)
@@ -144,7 +144,7 @@ func TestNewTwiceOnOneRegistry(t *testing.T) {
 
 func TestRuntimeMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	_, err := metrics.New(reg, metrics.WithRuntimeMetrics())
+	_, err := metrics.New(reg, metrics.RuntimeMetrics())
 	require.NoError(t, err)
 	g := gather(t, reg)
 	assert.Contains(t, g, "go_goroutines")
@@ -187,7 +187,7 @@ func TestDataTotalCountsWhatItsHelpSays(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m, err := metrics.New(reg)
 	require.NoError(t, err)
-	p := pipeline.New("commits", pipeline.WithObserver(m))
+	p := pipeline.New("commits", pipeline.Observe(m))
 	in, s := pipeline.NewInput[int](p, "input")
 	twice := pipeline.Then(s, stage.FlatMap("twice", func(_ context.Context, v int, emit func(int)) error {
 		emit(v)

@@ -47,7 +47,7 @@ type edgeTotals struct {
 }
 
 // flowStates are the values of pipeline.Stats.State.
-var flowStates = [...]string{"idle", "running", "stopping", "done", "failed"}
+var flowStates = [...]pipeline.State{pipeline.StateIdle, pipeline.StateRunning, pipeline.StateStopping, pipeline.StateDone, pipeline.StateFailed}
 
 func newTotals() totals {
 	return totals{
@@ -132,7 +132,7 @@ func (t totals) add(s pipeline.Stats, gauges bool) {
 		}
 	}
 	for _, n := range s.Nodes {
-		k := nodeKey{s.Flow, n.Name, n.Kind}
+		k := nodeKey{s.Flow, n.Name, string(n.Kind)}
 		nt := t.nodes[k]
 		if nt == nil {
 			nt = &nodeTotals{}
@@ -150,7 +150,7 @@ func (t totals) add(s pipeline.Stats, gauges bool) {
 		nt.busy += n.Busy
 		if gauges {
 			nt.workers += n.Concurrency
-			if n.State == "running" {
+			if n.State == pipeline.StateRunning {
 				nt.running++
 			}
 		}

@@ -86,5 +86,5 @@
 //
 // The monitor logs nothing. To see a pipeline's lifecycle (start, stop,
 // the end of each node, errors) next to the page, give the pipeline a
-// logger: pipeline.New(name, pipeline.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil)))).
+// logger: pipeline.New(name, pipeline.Logger(slog.New(slog.NewTextHandler(os.Stderr, nil)))).
 package monitor

@@ -20,7 +20,7 @@ func Example() {
 	passed := pipeline.Then(scores, stage.Verify("Passed", func(_ context.Context, score int) (bool, error) {
 		return score >= 60, nil
 	}))
-	pipeline.Discard(passed, "Print")
+	pipeline.To(passed, stage.Sink("Print", func(context.Context, int) error { return nil }))
 
 	mon := monitor.New()
 	mon.Add(p)
@@ -52,7 +52,7 @@ func Example() {
 	// CalStuAvgScore done: in 5, delivered 3, filtered 2
 	//   students (Source) done: in 5, delivered 5
 	//   Passed (Verify) done: in 5, delivered 3
-	//   Print (Expand) done: in 3, delivered 3
-	//   students->Passed: 5 rows, queue 0/8
-	//   Passed->Print: 3 rows, queue 0/8
+	//   Print (Sink) done: in 3, delivered 3
+	//   students->Passed: 5 rows, queue 0/4096
+	//   Passed->Print: 3 rows, queue 0/4096
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kisflow/kisflow/fanout"
 	"github.com/kisflow/kisflow/monitor"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
@@ -96,9 +97,9 @@ func startLive(t *testing.T, rate int, cost time.Duration) *pipeline.Pipeline {
 		}
 		return o, nil
 	}, stage.Concurrency(4)))
-	b := pipeline.Broadcast(taxed, "Fanout", 2)
-	pipeline.To(b[0], stage.Expand("SaveOrder", func(context.Context, Order) error { return nil }))
-	pipeline.To(b[1], stage.Expand("NotifyUser", func(_ context.Context, o Order) error {
+	b := fanout.Broadcast(taxed, "Fanout", 2)
+	pipeline.To(b[0], stage.Sink("SaveOrder", func(context.Context, Order) error { return nil }))
+	pipeline.To(b[1], stage.Sink("NotifyUser", func(_ context.Context, o Order) error {
 		if o.ID%53 == 0 {
 			return fmt.Errorf("notify order %d: mailbox unavailable", o.ID)
 		}

@@ -10,8 +10,8 @@ import (
 	"github.com/kisflow/kisflow/pipeline"
 )
 
-// DefaultRefresh is how often the page fetches a new snapshot.
-const DefaultRefresh = time.Second
+// defaultRefresh is how often the page fetches a new snapshot.
+const defaultRefresh = time.Second
 
 // Option configures a Monitor.
 type Option func(*Monitor)
@@ -22,7 +22,7 @@ func Title(s string) Option {
 }
 
 // Refresh sets how often the page fetches a new snapshot (default
-// DefaultRefresh). It panics if d is less than 100ms.
+// defaultRefresh). It panics if d is less than 100ms.
 func Refresh(d time.Duration) Option {
 	if d < 100*time.Millisecond {
 		panic("monitor: refresh interval below 100ms")
@@ -54,7 +54,7 @@ type entry struct {
 
 // New returns a Monitor showing no pipeline.
 func New(opts ...Option) *Monitor {
-	m := &Monitor{title: "KisFlow monitor", refresh: DefaultRefresh, start: time.Now()}
+	m := &Monitor{title: "KisFlow monitor", refresh: defaultRefresh, start: time.Now()}
 	for _, o := range opts {
 		o(m)
 	}

@@ -23,7 +23,7 @@ func counted(want int) (*pipeline.Pipeline, *pipeline.Input[int], chan struct{})
 	s = pipeline.Then(s, stage.Verify("keep", func(_ context.Context, v int) (bool, error) { return v%2 == 0, nil }))
 	seen := make(chan struct{})
 	n := 0
-	pipeline.To(s, stage.Expand("sink", func(context.Context, int) error {
+	pipeline.To(s, stage.Sink("sink", func(context.Context, int) error {
 		n++ // one worker: no race
 		if n == want {
 			close(seen)
@@ -79,7 +79,7 @@ func TestFlowsReflectLivePipeline(t *testing.T) {
 	assert.Equal(t, int64(50), f.Delivered)
 	sink := node(t, f, "sink")
 	assert.Equal(t, "done", sink.State)
-	assert.Equal(t, "Expand", sink.Kind)
+	assert.Equal(t, "Sink", sink.Kind)
 	assert.Equal(t, int64(50), sink.In)
 	assert.Greater(t, s2.Uptime, s.Uptime)
 
@@ -99,7 +99,7 @@ func TestFlowsReflectLivePipeline(t *testing.T) {
 func TestSchema(t *testing.T) {
 	p := pipeline.New("failing")
 	s := pipeline.FromSlice(p, "rows", []int{1, 2, 3})
-	pipeline.To(s, stage.Expand("boom", func(context.Context, int) error { return assert.AnError }, stage.OnError(stage.Skip)))
+	pipeline.To(s, stage.Sink("boom", func(context.Context, int) error { return assert.AnError }, stage.OnError(stage.Skip)))
 	require.NoError(t, p.Run(t.Context()))
 	mon := monitor.New()
 	mon.Add(p)

@@ -100,7 +100,7 @@ func flowOf(id int, s pipeline.Stats) Flow {
 	f := Flow{
 		ID:           id,
 		Name:         s.Flow,
-		State:        s.State,
+		State:        string(s.State),
 		In:           s.In,
 		Delivered:    s.Delivered,
 		Filtered:     s.Filtered,
@@ -114,10 +114,10 @@ func flowOf(id int, s pipeline.Stats) Flow {
 	for _, n := range s.Nodes {
 		f.Nodes = append(f.Nodes, Node{
 			Name:         n.Name,
-			Kind:         n.Kind,
+			Kind:         string(n.Kind),
 			Concurrency:  n.Concurrency,
 			Ordered:      n.Ordered,
-			State:        n.State,
+			State:        string(n.State),
 			DeadLetter:   n.DeadLetter,
 			In:           n.In,
 			Out:          n.Out,

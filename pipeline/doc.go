@@ -5,20 +5,20 @@
 // A pipeline starts with sources ([FromSlice], [FromSeq], [FromChan], or
 // [NewInput] for rows submitted while it runs). Each source returns a
 // [Stream]; [Then] adds a stage after a stream and returns the stage's
-// output, [To] ends a stream with an Expand stage. Streams are typed, so a
+// output, [To] ends a stream with a sink (stage.Sink). Streams are typed, so a
 // stage whose input type does not match the stream fails to compile.
 //
 //	p := pipeline.New("CalStuAvgScore")
 //	students := pipeline.FromSlice(p, "students", rows)
 //	avg := pipeline.Then(students, stage.Map("AvgStuScore", avgScore))
-//	pipeline.To(avg, stage.Expand("PrintStuAvgScore", printAvg))
+//	pipeline.To(avg, stage.Sink("PrintStuAvgScore", printAvg))
 //	err := p.Run(ctx)
 //
-// A stream has exactly one consumer. To branch and merge use [Broadcast]
-// (every branch gets every row), [Partition] (by key, keeping each key in
-// order), [Balance] (each batch to the first free branch), [Route] (by a
-// name the row picks) and [Merge]. [NewFeedback] makes a loop: stage
-// functions send rows back to an earlier stage (KisFlow's JumpFunc).
+// A stream has exactly one consumer. Package fanout branches and joins
+// streams (Broadcast, Partition, Route, Balance, Merge). [NewFeedback]
+// makes a loop: stage functions send rows back to an earlier stage
+// (KisFlow's JumpFunc). [Collect] and [Discard] end a stream without a
+// stage of one's own.
 //
 // # Running
 //
@@ -78,6 +78,9 @@
 // graph and released when the run ends: one per source, fan-out node and
 // single-worker stage, n+1 or n+2 for a stage with n workers (see package
 // stage). Importing ants starts the two housekeeping goroutines of its
-// default pool; leak checks in tests must ignore them (see
-// internal/leaktest).
+// default pool: a goroutine-leak check in a user's tests must ignore
+// github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers and
+// .ticktock. Per batch of rows: one channel operation per edge and a few
+// atomic adds per node; nothing per row beyond the user's function. With
+// a feedback stream, one more allocation per batch a source sends.
 package pipeline

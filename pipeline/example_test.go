@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/kisflow/kisflow/fanout"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
@@ -20,7 +21,7 @@ func Example() {
 	long := pipeline.Then(upper, stage.Verify("long", func(_ context.Context, w string) (bool, error) {
 		return len(w) > 4, nil
 	}))
-	pipeline.To(long, stage.Expand("print", func(_ context.Context, w string) error {
+	pipeline.To(long, stage.Sink("print", func(_ context.Context, w string) error {
 		fmt.Println(w)
 		return nil
 	}))
@@ -41,7 +42,7 @@ func ExampleNewInput() {
 	p := pipeline.New("orders")
 	in, orders := pipeline.NewInput[int](p, "orders")
 	total := 0
-	pipeline.To(orders, stage.Expand("sum", func(_ context.Context, v int) error {
+	pipeline.To(orders, stage.Sink("sum", func(_ context.Context, v int) error {
 		total += v
 		return nil
 	}))
@@ -69,11 +70,11 @@ func ExampleNewInput() {
 // Broadcast feeds every row to two branches, which Merge joins again.
 func ExampleBroadcast() {
 	p := pipeline.New("fan")
-	branches := pipeline.Broadcast(pipeline.FromSlice(p, "nums", []int{1, 2, 3}), "copy", 2)
+	branches := fanout.Broadcast(pipeline.FromSlice(p, "nums", []int{1, 2, 3}), "copy", 2)
 	doubled := pipeline.Then(branches[0], stage.Map("double", func(_ context.Context, v int) (int, error) { return 2 * v, nil }))
 	negated := pipeline.Then(branches[1], stage.Map("negate", func(_ context.Context, v int) (int, error) { return -v, nil }))
 	sum := 0
-	pipeline.To(pipeline.Merge(doubled, negated), stage.Expand("sum", func(_ context.Context, v int) error {
+	pipeline.To(fanout.Merge(doubled, negated), stage.Sink("sum", func(_ context.Context, v int) error {
 		sum += v
 		return nil
 	}))

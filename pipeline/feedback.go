@@ -2,21 +2,12 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 
-	"github.com/kisflow/kisflow/backpressure"
-	"github.com/kisflow/kisflow/row"
-	"github.com/kisflow/kisflow/stage"
+	"github.com/kisflow/kisflow/internal/engine"
 )
-
-const kindFeedback = "Feedback"
-
-// ErrNotInStage is returned by Feedback.Send called with a ctx that is not
-// one a stage of the pipeline passed to its function.
-var ErrNotInStage = errors.New("pipeline: not called from a stage function")
 
 // Feedback is a source fed by the stage functions of its own pipeline: the
 // way to send rows back to an earlier stage (a loop) or on to a later one
@@ -39,10 +30,10 @@ type Feedback[T any] struct {
 	p    *Pipeline
 	name string
 	n    *node
-	pool *row.Pool[T]
+	pool *engine.Pool[T]
 
 	mu     sync.Mutex
-	queue  []*row.Batch[T]
+	queue  []*engine.Batch[T]
 	ended  bool
 	kick   chan struct{}
 	closed chan struct{} // closed once no more rows can arrive
@@ -52,13 +43,14 @@ type Feedback[T any] struct {
 // NewFeedback adds a feedback source named name to p and returns it with
 // its stream.
 func NewFeedback[T any](p *Pipeline, name string) (*Feedback[T], Stream[T]) {
-	f := &Feedback[T]{p: p, name: name, pool: row.PoolOf[T](), kick: make(chan struct{}, 1), closed: make(chan struct{})}
+	f := &Feedback[T]{p: p, name: name, pool: engine.PoolOf[T](), kick: make(chan struct{}, 1), closed: make(chan struct{})}
 	s := newStream[T](p, name)
 	f.n = p.addNode(&node{
 		name:       name,
-		kind:       kindFeedback,
+		kind:       KindSource,
+		feedback:   true,
 		goroutines: 1,
-		start: func(ctx context.Context, env *stage.Env) {
+		start: func(ctx context.Context, env *engine.Env) {
 			out := s.port.edge
 			env.Go(func() error {
 				defer out.CloseWriter()
@@ -72,12 +64,12 @@ func NewFeedback[T any](p *Pipeline, name string) (*Feedback[T], Stream[T]) {
 
 // Send queues rows to enter the pipeline through the feedback's stream.
 // It must be called from a stage function of the same pipeline, with the
-// ctx the function got (ErrNotInStage otherwise). It never blocks; it
-// returns ErrStopped once the run has ended.
+// ctx the function got: it panics otherwise. It never blocks; it returns
+// ErrStopped once the run has ended.
 func (f *Feedback[T]) Send(ctx context.Context, rows []T) error {
-	l, ok := stage.LineageOf(ctx)
+	l, ok := engine.LineageOf(ctx)
 	if !ok {
-		return fmt.Errorf("pipeline %s: feedback %s: %w", f.p.name, f.name, ErrNotInStage)
+		panic("pipeline: " + f.p.name + ": feedback " + f.name + ": Send called outside a stage function")
 	}
 	b := f.pool.Get(len(rows))
 	b.Rows = append(b.Rows, rows...)
@@ -100,9 +92,9 @@ func (f *Feedback[T]) Send(ctx context.Context, rows []T) error {
 
 // Hops returns how many times the rows of the batch that the stage
 // function given ctx is processing have gone through a Feedback: 0 for
-// rows straight from a source. It returns 0 outside a stage function.
+// rows straight from a source, and outside a stage function.
 func Hops(ctx context.Context) int {
-	l, _ := stage.LineageOf(ctx)
+	l, _ := engine.LineageOf(ctx)
 	return l.Hops()
 }
 
@@ -112,7 +104,7 @@ func (f *Feedback[T]) end() {
 	f.once.Do(func() { close(f.closed) })
 }
 
-func (f *Feedback[T]) run(ctx context.Context, out *backpressure.Edge[T]) error {
+func (f *Feedback[T]) run(ctx context.Context, out *engine.Edge[T]) error {
 	c := &f.n.counters
 	for {
 		f.mu.Lock()
@@ -156,7 +148,7 @@ func (f *Feedback[T]) run(ctx context.Context, out *backpressure.Edge[T]) error 
 
 // requeue puts back batches that could not be sent, so the end of the run
 // finds them: their rows are counted as abandoned.
-func (f *Feedback[T]) requeue(q []*row.Batch[T]) {
+func (f *Feedback[T]) requeue(q []*engine.Batch[T]) {
 	f.mu.Lock()
 	f.queue = append(q, f.queue...)
 	f.ended = true
@@ -182,10 +174,10 @@ func (fl *flight) release() {
 // admit makes b, a batch a source is about to fill, count as in flight
 // until every row derived from it is handled. It does nothing in a
 // pipeline without Feedback.
-func admit[T any](p *Pipeline, b *row.Batch[T]) {
+func admit[T any](p *Pipeline, b *engine.Batch[T]) {
 	if fl := p.flight; fl != nil {
 		fl.live.Add(1)
-		b.Track(row.NewTracker(fl.release))
+		b.Track(engine.NewTracker(fl.release))
 	}
 }
 
@@ -202,7 +194,7 @@ func (p *Pipeline) prepareFlight() {
 		}
 	}}
 	for _, n := range p.nodes {
-		if n.kind != kindSource {
+		if n.kind != KindSource || n.feedback {
 			continue
 		}
 		fl.live.Add(1)

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kisflow/kisflow/backpressure"
+	"github.com/kisflow/kisflow/fanout"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
@@ -24,14 +25,14 @@ func TestFeedbackLoop(t *testing.T) {
 		{"n=1", nil},
 		{"n=4", []stage.Option{stage.Concurrency(4)}},
 		{"n=4/unordered", []stage.Option{stage.Concurrency(4), stage.Unordered()}},
-		{"tiny edges", []stage.Option{stage.Input(backpressure.Config{Capacity: 1})}},
+		{"tiny edges", []stage.Option{stage.Buffer(backpressure.Buffer{Capacity: 1})}},
 	} {
 		t.Run(sh.name, func(t *testing.T) {
 			p := pipeline.New("loop", pipeline.BatchSize(16))
 			in, src := pipeline.NewInput[int](p, "in")
 			fb, back := pipeline.NewFeedback[int](p, "again")
 			var maxHops atomic.Int64
-			step := pipeline.Then(pipeline.Merge(src, back), stage.MapBatch("step", func(ctx context.Context, rows []int) ([]int, error) {
+			step := pipeline.Then(fanout.Merge(src, back), stage.MapBatch("step", func(ctx context.Context, rows []int) ([]int, error) {
 				var out, again []int
 				for _, v := range rows {
 					if v < 10 {
@@ -76,12 +77,12 @@ func TestFeedbackLoop(t *testing.T) {
 	}
 }
 
-// Send outside a stage function is refused.
+// Send outside a stage function is a programming error: it panics.
 func TestFeedbackSendOutsideStage(t *testing.T) {
 	p := pipeline.New("loop")
 	fb, back := pipeline.NewFeedback[int](p, "again")
-	pipeline.Discard(pipeline.Merge(pipeline.FromSlice(p, "src", seq(3)), back), "sink")
-	require.ErrorIs(t, fb.Send(context.Background(), []int{1}), pipeline.ErrNotInStage)
+	pipeline.Discard(fanout.Merge(pipeline.FromSlice(p, "src", seq(3)), back), "sink")
+	require.Panics(t, func() { _ = fb.Send(context.Background(), []int{1}) })
 	require.NoError(t, p.Run(context.Background()))
 	conserved(t, p.Stats())
 }
@@ -93,7 +94,7 @@ func TestFeedbackLoopCancelled(t *testing.T) {
 	fb, back := pipeline.NewFeedback[int](p, "again")
 	ctx, cancel := context.WithCancel(context.Background())
 	var rounds atomic.Int64
-	step := pipeline.Then(pipeline.Merge(src, back), stage.Map("forever", func(ctx context.Context, v int) (int, error) {
+	step := pipeline.Then(fanout.Merge(src, back), stage.Map("forever", func(ctx context.Context, v int) (int, error) {
 		if rounds.Add(1) == 5000 {
 			cancel()
 		}

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/kisflow/kisflow/backpressure"
-	"github.com/kisflow/kisflow/row"
-	"github.com/kisflow/kisflow/stage"
+	"github.com/kisflow/kisflow/internal/engine"
 )
 
 // Emitter is how a FromFunc source sends rows into the pipeline. It may be
@@ -16,9 +14,9 @@ import (
 type Emitter[T any] struct {
 	p    *Pipeline
 	name string
-	out  *backpressure.Edge[T]
-	c    *stage.Counters
-	pool *row.Pool[T]
+	out  *engine.Edge[T]
+	c    *engine.Counters
+	pool *engine.Pool[T]
 	stop <-chan struct{} // closed when the source must stop: Stop, or the run ending
 }
 
@@ -30,9 +28,9 @@ type Emitter[T any] struct {
 // sent: those go on through the pipeline; ack is called only when all of
 // them were.
 func (e *Emitter[T]) Emit(ctx context.Context, rows []T, ack func()) (int, error) {
-	var t *row.Tracker
+	var t *engine.Tracker
 	if ack != nil {
-		t = row.NewTracker(ack)
+		t = engine.NewTracker(ack)
 	}
 	sent, err := e.emit(ctx, rows, t)
 	if t != nil {
@@ -44,7 +42,7 @@ func (e *Emitter[T]) Emit(ctx context.Context, rows []T, ack func()) (int, error
 	return sent, err
 }
 
-func (e *Emitter[T]) emit(ctx context.Context, rows []T, t *row.Tracker) (int, error) {
+func (e *Emitter[T]) emit(ctx context.Context, rows []T, t *engine.Tracker) (int, error) {
 	size := e.p.cfg.batchSize
 	sent := 0
 	for len(rows) > 0 {
@@ -63,7 +61,7 @@ func (e *Emitter[T]) emit(ctx context.Context, rows []T, t *row.Tracker) (int, e
 		}
 		if err := e.out.SendUntil(ctx, e.stop, b); err != nil {
 			e.pool.Put(b) // never sent: not rows of the run; releases its reference
-			if err == backpressure.ErrStopped {
+			if err == engine.ErrStopped {
 				err = fmt.Errorf("pipeline %s: source %s: %w", e.p.name, e.name, ErrStopped)
 			}
 			return sent, err
@@ -112,7 +110,7 @@ func FromFunc[T any](p *Pipeline, name string, fn func(ctx context.Context, emit
 			cancel()
 		}
 	})
-	return sourceNode(p, name, func(ctx context.Context, out *backpressure.Edge[T], c *stage.Counters) error {
+	return sourceNode(p, name, func(ctx context.Context, out *engine.Edge[T], c *engine.Counters) error {
 		mu.Lock()
 		srcCtx, cc := context.WithCancel(ctx)
 		cancel = cc
@@ -121,7 +119,7 @@ func FromFunc[T any](p *Pipeline, name string, fn func(ctx context.Context, emit
 		}
 		mu.Unlock()
 		defer cc()
-		err := fn(srcCtx, &Emitter[T]{p: p, name: name, out: out, c: c, pool: row.PoolOf[T](), stop: srcCtx.Done()})
+		err := fn(srcCtx, &Emitter[T]{p: p, name: name, out: out, c: c, pool: engine.PoolOf[T](), stop: srcCtx.Done()})
 		if err != nil && srcCtx.Err() != nil {
 			return nil // stopped or cancelled: the cause, if any, is reported elsewhere
 		}

@@ -7,20 +7,21 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/kisflow/kisflow/internal/engine"
+
 	"github.com/kisflow/kisflow/backpressure"
-	"github.com/kisflow/kisflow/row"
-	"github.com/kisflow/kisflow/stage"
 )
 
 // Input is a source fed by callers: the handle for long-running pipelines.
 // Rows submitted from any number of goroutines are batched (a partial batch
-// waits at most backpressure.DefaultLinger) and sent into the pipeline.
+// waits at most the pipeline's linger, 1 ms by default) and sent into the pipeline.
 type Input[T any] struct {
 	p       *Pipeline
 	name    string
-	c       *stage.Counters
-	batcher atomic.Pointer[backpressure.Batcher[T]] // set by Start
-	closed  chan struct{}                           // closed by Close; Stop closes every input
+	c       *engine.Counters
+	batcher atomic.Pointer[engine.Batcher[T]] // set by Start
+	edge    atomic.Pointer[engine.Edge[T]]    // set by Start
+	closed  chan struct{}                     // closed by Close; Stop closes every input
 	once    sync.Once
 
 	// failMu makes Fail and the end of the run exclusive: a row Fail
@@ -37,13 +38,14 @@ func NewInput[T any](p *Pipeline, name string) (*Input[T], Stream[T]) {
 	s := newStream[T](p, name)
 	n := p.addNode(&node{
 		name:       name,
-		kind:       kindSource,
+		kind:       KindSource,
 		goroutines: 1,
 	})
-	n.start = func(ctx context.Context, env *stage.Env) {
-		b := backpressure.NewBatcher(s.port.edge, p.cfg.batchSize, 0, ctx.Done())
+	n.start = func(ctx context.Context, env *engine.Env) {
+		in.edge.Store(s.port.edge)
+		b := engine.NewBatcher(s.port.edge, p.cfg.batchSize, max(0, p.cfg.linger), ctx.Done())
 		b.Count(func(rows int) { n.counters.Take(int64(rows)) }, func(rows int) { n.counters.Pass(int64(rows), int64(rows)) })
-		b.OnNewBatch(func(nb *row.Batch[T]) { admit(p, nb) })
+		b.OnNewBatch(func(nb *engine.Batch[T]) { admit(p, nb) })
 		in.batcher.Store(b)
 		env.Go(func() error {
 			err := b.Run(ctx, in.closed)
@@ -69,7 +71,7 @@ func NewInput[T any](p *Pipeline, name string) (*Input[T], Stream[T]) {
 	return in, s
 }
 
-func (in *Input[T]) usable() (*backpressure.Batcher[T], error) {
+func (in *Input[T]) usable() (*engine.Batcher[T], error) {
 	b := in.batcher.Load()
 	if b == nil {
 		return nil, fmt.Errorf("pipeline %s: input %s: %w", in.p.name, in.name, ErrNotStarted)
@@ -88,10 +90,10 @@ func (in *Input[T]) wrap(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, backpressure.ErrBatcherClosed):
+	case errors.Is(err, engine.ErrBatcherClosed):
 		return fmt.Errorf("pipeline %s: input %s: %w", in.p.name, in.name, ErrStopped)
 	case errors.Is(err, backpressure.ErrOverflow):
-		err = &stage.Error{Flow: in.p.name, Stage: in.name, Err: err}
+		err = &engine.Error{Flow: in.p.name, Stage: in.name, Err: err}
 		in.p.failLive(err)
 		return err
 	}
@@ -108,6 +110,29 @@ func (in *Input[T]) Submit(ctx context.Context, v T) error {
 		return err
 	}
 	return in.wrap(b.Add(ctx, v))
+}
+
+// TrySubmit sends one row if the pipeline can take it now, without
+// waiting: it reports whether the row was accepted, and returns
+// ErrNotStarted or ErrStopped as Submit does.
+func (in *Input[T]) TrySubmit(v T) (bool, error) {
+	b, err := in.usable()
+	if err != nil {
+		return false, err
+	}
+	ok, err := b.TryAdd(v)
+	return ok, in.wrap(err)
+}
+
+// Waiting returns how many submitted rows wait at the input: gathered
+// into a batch, or queued for the first stage to take them.
+func (in *Input[T]) Waiting() int {
+	s := in.c.Snapshot()
+	n := s.In - s.Delivered - s.Failed - s.Abandoned
+	if e := in.edge.Load(); e != nil {
+		n += int64(e.Stats().Depth)
+	}
+	return int(max(0, n))
 }
 
 // SubmitBatch sends rows in order, as Submit does for each, and returns
@@ -129,9 +154,9 @@ func (in *Input[T]) SubmitAck(ctx context.Context, rows []T, ack func()) (int, e
 	if err != nil {
 		return 0, err
 	}
-	var t *row.Tracker
+	var t *engine.Tracker
 	if ack != nil {
-		t = row.NewTracker(ack)
+		t = engine.NewTracker(ack)
 	}
 	n, err := b.AddBatch(ctx, rows, t)
 	return n, in.wrap(err)

@@ -33,9 +33,9 @@ func TestRunDeliversEverythingInOrder(t *testing.T) {
 	st := p.Stats()
 	assert.EqualValues(t, 1000, st.In)
 	assert.EqualValues(t, 1000, st.Delivered)
-	assert.Equal(t, "done", st.State)
+	assert.Equal(t, pipeline.StateDone, st.State)
 	for _, n := range st.Nodes {
-		assert.Equal(t, "done", n.State, n.Name)
+		assert.Equal(t, pipeline.StateDone, n.State, n.Name)
 	}
 	conserved(t, st)
 }
@@ -51,7 +51,7 @@ func TestStartTwiceIsAnError(t *testing.T) {
 
 func TestBuildMistakes(t *testing.T) {
 	p := pipeline.New("flow")
-	assert.ErrorIs(t, p.Run(context.Background()), pipeline.ErrEmpty)
+	assert.ErrorIs(t, p.Run(context.Background()), pipeline.ErrConfig)
 
 	p = pipeline.New("flow")
 	s := pipeline.Then(pipeline.FromSlice(p, "src", seq(3)), stage.Map("inc", inc))
@@ -64,7 +64,7 @@ func TestBuildMistakes(t *testing.T) {
 	p = pipeline.New("flow")
 	src := pipeline.FromSlice(p, "src", seq(3))
 	pipeline.Discard(src, "a")
-	assert.PanicsWithValue(t, "pipeline: flow: output of src consumed twice (use Broadcast to feed several consumers)",
+	assert.PanicsWithValue(t, "pipeline: flow: output of src consumed twice (use fanout.Broadcast to feed several consumers)",
 		func() { pipeline.Discard(src, "b") })
 	assert.Panics(t, func() { pipeline.FromSlice(p, "src", seq(1)) }, "duplicate node name")
 	assert.Panics(t, func() { pipeline.Then(pipeline.Stream[int]{}, stage.Map("x", inc)) })
@@ -97,7 +97,7 @@ func TestStageFailureStopsRun(t *testing.T) {
 	require.ErrorIs(t, err, boom)
 	assert.Equal(t, "flow orders: stage check: boom", err.Error())
 	assert.Len(t, p.Errors(), 1)
-	assert.Equal(t, "failed", p.Stats().State)
+	assert.Equal(t, pipeline.StateFailed, p.Stats().State)
 }
 
 func TestCancelAtRandomPoints(t *testing.T) {
@@ -113,9 +113,9 @@ func TestCancelAtRandomPoints(t *testing.T) {
 				}
 			}
 		})
-		s = pipeline.Then(s, stage.Map("inc", inc, stage.Concurrency(1+i%4), stage.Input(backpressure.Config{Capacity: 1 + i%3})))
+		s = pipeline.Then(s, stage.Map("inc", inc, stage.Concurrency(1+i%4), stage.Buffer(backpressure.Buffer{Capacity: 1 + i%3})))
 		s = pipeline.Then(s, stage.Verify("odd", func(_ context.Context, v int) (bool, error) { return v%2 == 1, nil }))
-		pipeline.To(s, stage.Expand("count", func(context.Context, int) error {
+		pipeline.To(s, stage.Sink("count", func(context.Context, int) error {
 			if seen.Add(1) == cutAt {
 				cancel()
 			}
@@ -162,13 +162,13 @@ func TestSubmitHonoursContextUnderBackpressure(t *testing.T) {
 	p := pipeline.New("flow", pipeline.BatchSize(1))
 	in, s := pipeline.NewInput[int](p, "in")
 	release := make(chan struct{})
-	pipeline.To(s, stage.Expand("stuck", func(ctx context.Context, _ int) error {
+	pipeline.To(s, stage.Sink("stuck", func(ctx context.Context, _ int) error {
 		select {
 		case <-release:
 		case <-ctx.Done():
 		}
 		return nil
-	}, stage.Input(backpressure.Config{Capacity: 1})))
+	}, stage.Buffer(backpressure.Buffer{Capacity: 1})))
 	require.NoError(t, p.Start(context.Background()))
 	// The sink holds one row, the edge one, the batcher one: a fourth
 	// Submit must wait for room, so it returns only through its ctx.
@@ -194,7 +194,7 @@ func TestSubmitAckAfterHandling(t *testing.T) {
 	gate := make(chan struct{})
 	var handled atomic.Int64
 	s = pipeline.Then(s, stage.Verify("even", func(_ context.Context, v int) (bool, error) { return v%2 == 0, nil }))
-	pipeline.To(s, stage.Expand("sink", func(context.Context, int) error {
+	pipeline.To(s, stage.Sink("sink", func(context.Context, int) error {
 		<-gate
 		handled.Add(1)
 		return nil
@@ -212,7 +212,7 @@ func TestSubmitAckAfterHandling(t *testing.T) {
 func TestNoAckWhenRunFails(t *testing.T) {
 	p := pipeline.New("flow")
 	in, s := pipeline.NewInput[int](p, "in")
-	pipeline.To(s, stage.Expand("sink", func(_ context.Context, v int) error {
+	pipeline.To(s, stage.Sink("sink", func(_ context.Context, v int) error {
 		if v == 3 {
 			return errors.New("cannot store")
 		}
@@ -262,7 +262,7 @@ func TestLogsLifecycleWithFlowAndStage(t *testing.T) {
 		defer mu.Unlock()
 		return buf.Write(b)
 	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	p := pipeline.New("logged", pipeline.WithLogger(logger))
+	p := pipeline.New("logged", pipeline.Logger(logger))
 	s := pipeline.Then(pipeline.FromSlice(p, "src", seq(10)), stage.Map("boom", func(_ context.Context, v int) (int, error) {
 		if v == 5 {
 			panic("kaboom")

@@ -20,8 +20,8 @@ type collector[T any] struct {
 	rows []T
 }
 
-func (c *collector[T]) sink(name string, opts ...stage.Option) *stage.Sink[T] {
-	return stage.Expand(name, func(_ context.Context, v T) error {
+func (c *collector[T]) sink(name string, opts ...stage.Option) *stage.Stage[T, struct{}] {
+	return stage.Sink(name, func(_ context.Context, v T) error {
 		c.mu.Lock()
 		c.rows = append(c.rows, v)
 		c.mu.Unlock()

@@ -10,10 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/panjf2000/ants/v2"
+	"github.com/kisflow/kisflow/internal/engine"
 
-	"github.com/kisflow/kisflow/backpressure"
-	"github.com/kisflow/kisflow/stage"
+	"github.com/panjf2000/ants/v2"
 )
 
 // Errors returned by a pipeline.
@@ -29,22 +28,22 @@ var (
 	ErrUnconsumed = errors.New("pipeline: stream not consumed")
 	// ErrNoDeadLetter is returned by Start when a stage uses the DeadLetter
 	// policy and nothing consumes DeadLetters.
-	ErrNoDeadLetter = stage.ErrNoDeadLetter
-	// ErrEmpty is returned by Start for a pipeline with no source.
-	ErrEmpty = errors.New("pipeline: no source")
-	// ErrConfig is returned by Start for a size, capacity or policy out of
-	// range, and for a dead-letter branch that would feed itself.
+	ErrNoDeadLetter = engine.ErrNoDeadLetter
+	// ErrConfig is returned by Start for a graph or a configuration it
+	// cannot run: no source, a size, capacity or policy out of range, a
+	// dead-letter branch that would feed itself.
 	ErrConfig = errors.New("pipeline: bad configuration")
 )
 
-// MaxBatchSize is the largest batch size a pipeline accepts.
-const MaxBatchSize = 1 << 20
+// maxBatchSize is the largest batch size a pipeline accepts.
+const maxBatchSize = 1 << 20
 
 // Option configures a pipeline.
 type Option func(*config)
 
 type config struct {
 	batchSize int
+	linger    time.Duration
 	observer  Observer
 	logger    *slog.Logger
 }
@@ -59,24 +58,32 @@ type Observer interface {
 	Run(flow string, d time.Duration, err error)
 }
 
-// WithObserver makes the pipeline report timings to o.
-func WithObserver(o Observer) Option {
+// Observe makes the pipeline report timings to o.
+func Observe(o Observer) Option {
 	return func(c *config) { c.observer = o }
 }
 
-// WithLogger makes the pipeline log its lifecycle (start, stop, the end of
-// each node, errors) to l, with the flow and stage as attributes. By default
-// a pipeline logs nothing.
-func WithLogger(l *slog.Logger) Option {
+// Logger makes the pipeline log its lifecycle (start, stop, the end of
+// each node, errors and panics with their stack) to l, with the flow and
+// stage as attributes. By default a pipeline logs nothing.
+func Logger(l *slog.Logger) Option {
 	return func(c *config) { c.logger = l }
 }
 
-// BatchSize sets how many rows a source puts in one batch (default
-// backpressure.DefaultBatchSize). Larger batches cost less per row and hold
-// more rows in each edge. Start refuses a size outside 1..MaxBatchSize
-// with ErrConfig.
+// BatchSize sets how many rows travel together between stages (default
+// 512). Larger batches cost less per row; smaller
+// ones hold fewer rows back. Start refuses a size outside 1..1<<20 with
+// ErrConfig.
 func BatchSize(n int) Option {
 	return func(c *config) { c.batchSize = n }
+}
+
+// Linger sets how long a partly filled batch of rows submitted to an Input
+// (or sent to the dead-letter stream) waits for more before it is sent
+// (default 1 ms): the latency a trickle of rows pays
+// for batching. Start refuses a negative d with ErrConfig.
+func Linger(d time.Duration) Option {
+	return func(c *config) { c.linger = d }
 }
 
 // Pipeline is a graph of sources, stages and sinks joined by bounded edges,
@@ -117,7 +124,7 @@ func New(name string, opts ...Option) *Pipeline {
 	if name == "" {
 		panic("pipeline: empty name")
 	}
-	cfg := config{batchSize: backpressure.DefaultBatchSize}
+	cfg := config{batchSize: engine.DefaultBatchSize}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -133,22 +140,19 @@ func New(name string, opts ...Option) *Pipeline {
 	}
 }
 
-// Name returns the pipeline's name.
-func (p *Pipeline) Name() string { return p.name }
-
 // node is one running part of the graph: a source, a stage, a fan-out.
 type node struct {
 	name       string
-	kind       string
+	kind       NodeKind
 	workers    int // stage concurrency, 1 otherwise
 	ordered    bool
 	deadLetter bool // a stage with the DeadLetter policy
 	dlBranch   bool // fed by the dead-letter stream: kept out of the flow's totals
 	goroutines int
 	sink       bool // consumes rows and sends none on
-	counters   stage.Counters
+	counters   engine.Counters
 	state      atomic.Int32 // index into nodeStates
-	start      func(ctx context.Context, env *stage.Env)
+	start      func(ctx context.Context, env *engine.Env)
 	// done, if set, runs when the node's last goroutine has exited.
 	done func()
 	// check, if set, validates the node's configuration at Start.
@@ -156,6 +160,8 @@ type node struct {
 	// finish, if set, runs once the run is over, before the counters are
 	// settled: it closes what callers could still add rows to.
 	finish func()
+	// feedback marks a Feedback source: fed by stages, not from outside.
+	feedback bool
 	// feedsMain marks a dead-letter node whose output a merge brings back
 	// into the main graph.
 	feedsMain bool
@@ -220,7 +226,7 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	for _, n := range p.nodes {
 		left := atomic.Int32{}
 		left.Store(int32(n.goroutines))
-		env := &stage.Env{Flow: p.name, Counters: &n.counters}
+		env := &engine.Env{Flow: p.name, Counters: &n.counters}
 		if o := p.cfg.observer; o != nil {
 			name := n.name
 			env.Observe = func(rows int, d time.Duration) { o.Batch(p.name, name, rows, d) }
@@ -261,18 +267,18 @@ func (p *Pipeline) Start(ctx context.Context) error {
 		p.mu.Lock()
 		p.over = true
 		p.mu.Unlock()
-		if runCtx.Err() != nil && p.Err() == nil {
+		if runCtx.Err() != nil && p.err() == nil {
 			// ctx was cancelled from outside, or Shutdown ran out of time.
 			p.fail(fmt.Errorf("pipeline %s: %w", p.name, context.Cause(runCtx)))
 		}
 		cancel(nil)
 		pool.Release()
 		p.settle()
-		err := p.Err()
+		err := p.err()
 		if o := p.cfg.observer; o != nil {
 			if perr := p.safe("observer", func() { o.Run(p.name, time.Since(began), err) }); perr != nil {
 				p.fail(perr)
-				err = p.Err()
+				err = p.err()
 			}
 		}
 		p.logEnd(time.Since(began), err)
@@ -301,7 +307,7 @@ func (p *Pipeline) settle() {
 func (p *Pipeline) safe(what string, fn func()) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("pipeline %s: %s: %w", p.name, what, &stage.PanicError{Value: r, Stack: debug.Stack()})
+			err = fmt.Errorf("pipeline %s: %s: %w", p.name, what, &engine.PanicError{Value: r, Stack: debug.Stack()})
 		}
 	}()
 	fn()
@@ -329,13 +335,13 @@ func (p *Pipeline) logEnd(took time.Duration, err error) {
 func (p *Pipeline) call(n *node, fn func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = &stage.Error{Flow: p.name, Stage: n.name, Err: &stage.PanicError{Value: r, Stack: debug.Stack()}}
+			err = &engine.Error{Flow: p.name, Stage: n.name, Err: &engine.PanicError{Value: r, Stack: debug.Stack()}}
 		}
 	}()
 	err = fn()
-	var se *stage.Error
+	var se *engine.Error
 	if err != nil && !errors.As(err, &se) {
-		err = &stage.Error{Flow: p.name, Stage: n.name, Err: err}
+		err = &engine.Error{Flow: p.name, Stage: n.name, Err: err}
 	}
 	return err
 }
@@ -362,8 +368,8 @@ func (p *Pipeline) record(err error, live bool) bool {
 	if first {
 		cancel(err)
 	}
-	var se *stage.Error
-	var pe *stage.PanicError
+	var se *engine.Error
+	var pe *engine.PanicError
 	switch {
 	case errors.As(err, &pe) && errors.As(err, &se):
 		p.cfg.logger.Error("panic in stage", "stage", se.Stage, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
@@ -406,19 +412,19 @@ func (p *Pipeline) Shutdown(ctx context.Context) error {
 	}
 	select {
 	case <-p.ended:
-		return p.Err() // over before ctx was looked at, even if ctx is done too
+		return p.err() // over before ctx was looked at, even if ctx is done too
 	default:
 	}
 	select {
 	case <-p.ended:
-		return p.Err()
+		return p.err()
 	case <-ctx.Done():
 	}
 	err := fmt.Errorf("pipeline %s: shutdown: %w", p.name, context.Cause(ctx))
 	if !p.failLive(err) {
 		// The run drained as ctx ended: its outcome stands.
 		<-p.ended
-		return p.Err()
+		return p.err()
 	}
 	<-p.ended
 	return err
@@ -437,14 +443,14 @@ func (p *Pipeline) Wait() error {
 		return fmt.Errorf("pipeline %s: %w", p.name, ErrNotStarted)
 	}
 	<-p.ended
-	return p.Err()
+	return p.err()
 }
 
 // Done returns a channel closed when the run is over.
 func (p *Pipeline) Done() <-chan struct{} { return p.ended }
 
-// Err returns the first error of the run so far, or nil.
-func (p *Pipeline) Err() error {
+// err returns the first error of the run so far, or nil.
+func (p *Pipeline) err() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.errs) > 0 {
@@ -465,12 +471,12 @@ func (p *Pipeline) check() error {
 	var errs []error
 	sources := 0
 	for _, n := range p.nodes {
-		if n.kind == kindSource {
+		if n.kind == KindSource && !n.feedback {
 			sources++
 		}
 	}
 	if sources == 0 {
-		errs = append(errs, fmt.Errorf("pipeline %s: %w", p.name, ErrEmpty))
+		errs = append(errs, fmt.Errorf("pipeline %s: %w: no source", p.name, ErrConfig))
 	}
 	for _, u := range p.ports {
 		if !u.bound() {
@@ -489,8 +495,11 @@ func (p *Pipeline) check() error {
 			}
 		}
 	}
-	if p.cfg.batchSize < 1 || p.cfg.batchSize > MaxBatchSize {
-		errs = append(errs, fmt.Errorf("pipeline %s: %w: batch size %d out of range 1..%d", p.name, ErrConfig, p.cfg.batchSize, MaxBatchSize))
+	if p.cfg.linger < 0 {
+		errs = append(errs, fmt.Errorf("pipeline %s: %w: negative linger %v", p.name, ErrConfig, p.cfg.linger))
+	}
+	if p.cfg.batchSize < 1 || p.cfg.batchSize > maxBatchSize {
+		errs = append(errs, fmt.Errorf("pipeline %s: %w: batch size %d out of range 1..%d", p.name, ErrConfig, p.cfg.batchSize, maxBatchSize))
 	}
 	fedByDL := p.fedByDeadLetters()
 	for _, n := range p.nodes {

@@ -39,8 +39,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kisflow/kisflow/backpressure"
+	"github.com/kisflow/kisflow/fanout"
+	"github.com/kisflow/kisflow/internal/engine"
 	"github.com/kisflow/kisflow/internal/leaktest"
 	"github.com/kisflow/kisflow/pipeline"
+	"github.com/kisflow/kisflow/row"
 	"github.com/kisflow/kisflow/stage"
 )
 
@@ -225,6 +228,7 @@ type propCase struct {
 
 	p        *pipeline.Pipeline
 	ending   int
+	batch    int
 	stress   bool
 	timedOut atomic.Int64 // submissions cut short by their own deadline
 	names    int
@@ -416,14 +420,15 @@ func (c *propCase) stageSetup(name string, dlBranch, noDeadLetter bool) ([]stage
 		fmt.Fprintf(&d, ",retry%d/%v", n, b)
 	}
 	if c.stress || r.IntN(2) == 0 {
-		cfg := backpressure.Config{Capacity: 1 + r.IntN(4), Policy: c.overflowPolicy()}
+		// Capacity is in rows, rounded up to whole batches: 1 to 4 batches.
+		cfg := backpressure.Buffer{Capacity: 1 + r.IntN(4*c.batch), Policy: c.overflowPolicy()}
 		if c.stress {
 			cfg.Capacity = 1
 		}
 		if cfg.Policy == backpressure.Fail {
 			c.mayFail = true
 		}
-		opts = append(opts, stage.Input(cfg))
+		opts = append(opts, stage.Buffer(cfg))
 		fmt.Fprintf(&d, ",in%d/%s", cfg.Capacity, cfg.Policy)
 	}
 	// Value faults: always allowed where a failure is handled, rarely where
@@ -507,7 +512,7 @@ func (c *propCase) addStage(s pipeline.Stream[int], dlBranch bool) pipeline.Stre
 			return out, nil
 		}, opts...)
 	case 4:
-		st = stage.VerifyBatch(name, func(ctx context.Context, rows []int) ([]int, error) {
+		st = engine.VerifyBatch(name, func(ctx context.Context, rows []int) ([]int, error) {
 			var out []int
 			for _, v := range rows {
 				if err := f.check(ctx, v); err != nil {
@@ -520,11 +525,11 @@ func (c *propCase) addStage(s pipeline.Stream[int], dlBranch bool) pipeline.Stre
 			return out, nil
 		}, opts...)
 	case 5, 6:
-		k := stage.KindCalculate
+		k := engine.KindCalculate
 		if kind == 6 {
-			k = stage.KindVerify
+			k = engine.KindVerify
 		}
-		st = stage.Chunk(name, k, func(ctx context.Context, rows []int, fail func(int, error)) ([]int, error) {
+		st = engine.Chunk(name, k, func(ctx context.Context, rows []int, fail func(int, error)) ([]int, error) {
 			var out []int
 			for i, v := range rows {
 				if err := f.check(ctx, v); err != nil {
@@ -532,7 +537,7 @@ func (c *propCase) addStage(s pipeline.Stream[int], dlBranch bool) pipeline.Stre
 					continue
 				}
 				switch {
-				case k == stage.KindCalculate:
+				case k == engine.KindCalculate:
 					out = append(out, f.out(v, 0))
 				case f.hash(v)%keepMod != 0:
 					out = append(out, v)
@@ -554,10 +559,10 @@ func (c *propCase) addSink(s pipeline.Stream[int], dlBranch, noDeadLetter bool) 
 	c.say("%s[%s]", name, d)
 	rec := &sinkRec{name: name}
 	c.sinks = append(c.sinks, rec)
-	var st *stage.Sink[int]
+	var st *stage.Stage[int, struct{}]
 	switch kind {
 	case 0:
-		st = stage.Expand(name, func(ctx context.Context, v int) error {
+		st = stage.Sink(name, func(ctx context.Context, v int) error {
 			if err := f.check(ctx, v); err != nil {
 				return err
 			}
@@ -565,7 +570,7 @@ func (c *propCase) addSink(s pipeline.Stream[int], dlBranch, noDeadLetter bool) 
 			return nil
 		}, opts...)
 	case 1:
-		st = stage.ExpandBatch(name, func(ctx context.Context, rows []int) error {
+		st = stage.SinkBatch(name, func(ctx context.Context, rows []int) error {
 			for _, v := range rows {
 				if err := f.check(ctx, v); err != nil {
 					return err
@@ -575,7 +580,7 @@ func (c *propCase) addSink(s pipeline.Stream[int], dlBranch, noDeadLetter bool) 
 			return nil
 		}, opts...)
 	case 2:
-		st = stage.Chunk(name, stage.KindExpand, func(ctx context.Context, rows []int, fail func(int, error)) ([]struct{}, error) {
+		st = engine.Chunk(name, engine.KindSink, func(ctx context.Context, rows []int, fail func(int, error)) ([]struct{}, error) {
 			ok := 0
 			for i, v := range rows {
 				if err := f.check(ctx, v); err != nil {
@@ -596,7 +601,7 @@ func (c *propCase) addSink(s pipeline.Stream[int], dlBranch, noDeadLetter bool) 
 func (c *propCase) loop(s pipeline.Stream[int]) pipeline.Stream[int] {
 	r := c.rng
 	fb, fs := pipeline.NewFeedback[int](c.p, c.name("feedback"))
-	s = pipeline.Merge(s, fs)
+	s = fanout.Merge(s, fs)
 	name := c.name("loop")
 	opts, f, d := c.stageSetup(name, false, false)
 	maxHops := 1 + r.IntN(3)
@@ -652,29 +657,29 @@ func (c *propCase) body(s pipeline.Stream[int], depth int) []pipeline.Stream[int
 		n := 2 + r.IntN(2)
 		name := c.name("broadcast")
 		c.say("%s(%d){", name, n)
-		outs = pipeline.Broadcast(s, name, n)
+		outs = fanout.Broadcast(s, name, n)
 	case 2:
 		n := 2 + r.IntN(3)
 		name := c.name("partition")
 		c.say("%s(%d){", name, n)
-		outs = pipeline.Partition(s, name, n, func(v int) int { return v % 97 })
+		outs = fanout.Partition(s, name, n, func(v int) int { return v % 97 })
 	case 3:
 		n := 2 + r.IntN(2)
-		cfg := backpressure.Config{}
+		cfg := backpressure.Buffer{}
 		if r.IntN(2) == 0 {
-			cfg = backpressure.Config{Capacity: 1 + r.IntN(4), Policy: c.overflowPolicy()}
+			cfg = backpressure.Buffer{Capacity: 1 + r.IntN(4*c.batch), Policy: c.overflowPolicy()}
 			if cfg.Policy == backpressure.Fail {
 				c.mayFail = true
 			}
 		}
 		c.say("balance(%d,%d/%s){", n, cfg.Capacity, cfg.Policy)
-		outs = pipeline.Balance(s, n, cfg)
+		outs = fanout.Balance(s, "balance", n, cfg)
 	case 4:
 		n := 2 + r.IntN(2)
 		names := []string{"a", "b", "c"}[:n]
 		name := c.name("route")
 		c.say("%s(%d){", name, n)
-		routes := pipeline.Route(s, name, func(v int) string { return names[mix(uint64(v))%uint64(n)] }, names...)
+		routes := fanout.Route(s, name, func(v int) string { return names[mix(uint64(v))%uint64(n)] }, names...)
 		for _, nm := range names {
 			outs = append(outs, routes[nm])
 		}
@@ -696,7 +701,7 @@ func (c *propCase) body(s pipeline.Stream[int], depth int) []pipeline.Stream[int
 	c.say("}")
 	if len(ends) > 1 && r.IntN(5) < 3 {
 		c.say("merge")
-		m := pipeline.Merge(ends...)
+		m := fanout.Merge(ends...)
 		if r.IntN(2) == 0 {
 			m = c.addStage(m, false)
 		}
@@ -881,6 +886,7 @@ func (c *propCase) build() (feeds []func(context.Context, <-chan struct{}, *sync
 	if c.stress || r.IntN(3) == 0 {
 		batch = 1 + r.IntN(4)
 	}
+	c.batch = batch
 	c.p = pipeline.New("prop", pipeline.BatchSize(batch))
 	c.dlOn = r.IntN(3) == 0
 	c.say("ending=%s batch=%d stress=%v", endNames[c.ending], batch, c.stress)
@@ -909,7 +915,7 @@ func (c *propCase) build() (feeds []func(context.Context, <-chan struct{}, *sync
 	}
 	s := srcs[0]
 	if nsrc > 1 {
-		s = pipeline.Merge(srcs...)
+		s = fanout.Merge(srcs...)
 	}
 	ends := c.body(s, 0)
 
@@ -918,7 +924,7 @@ func (c *propCase) build() (feeds []func(context.Context, <-chan struct{}, *sync
 		name := c.name("dlmap")
 		opts, f, d := c.stageSetup(name, true, true)
 		c.say("dead-letters->%s[%s]", name, d)
-		ds := pipeline.Then(dl, stage.Map(name, func(ctx context.Context, fl stage.Failure) (int, error) {
+		ds := pipeline.Then(dl, stage.Map(name, func(ctx context.Context, fl row.Failure) (int, error) {
 			v := fl.Row.(int)
 			if err := f.check(ctx, v); err != nil {
 				return 0, err
@@ -931,7 +937,7 @@ func (c *propCase) build() (feeds []func(context.Context, <-chan struct{}, *sync
 		if r.IntN(2) == 0 {
 			c.dlMerged = true
 			c.say("dl-merged-into-end0")
-			ends[0] = pipeline.Merge(ends[0], ds)
+			ends[0] = fanout.Merge(ends[0], ds)
 		} else {
 			c.say("dl-sink:")
 			c.addSink(ds, true, true)
@@ -1107,9 +1113,9 @@ func (c *propCase) check(err error, fail func(string, ...any)) {
 		}
 		abandoned += e.Abandoned
 	}
-	wantState := "done"
+	wantState := pipeline.StateDone
 	if err != nil {
-		wantState = "failed"
+		wantState = pipeline.StateFailed
 	}
 	if st.State != wantState {
 		fail("state %q with Wait error %v", st.State, err)

@@ -13,7 +13,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kisflow/kisflow/fanout"
 	"github.com/kisflow/kisflow/pipeline"
+	"github.com/kisflow/kisflow/row"
 	"github.com/kisflow/kisflow/stage"
 )
 
@@ -72,7 +74,7 @@ func TestShutdownDeadlineRacingCleanEndReportsFailure(t *testing.T) {
 		cancel() // both the deadline and the end of the run are ready
 		assert.NoError(t, p.Shutdown(ctx), "the run had already drained")
 		require.NoError(t, p.Wait(), "an ended run's error does not change")
-		require.Equal(t, "done", p.Stats().State)
+		require.Equal(t, pipeline.StateDone, p.Stats().State)
 	}
 }
 
@@ -85,10 +87,10 @@ func TestShutdownDeadlineRacingCleanEndReportsFailure(t *testing.T) {
 // itself; Start only looked at stages fed by the dead-letter stream alone.
 func TestDeadLetterStageFedByMergedDeadLettersHangs(t *testing.T) {
 	p := pipeline.New("flow")
-	fixed := pipeline.Then(pipeline.DeadLetters(p), stage.Map("fix", func(_ context.Context, f stage.Failure) (int, error) {
+	fixed := pipeline.Then(pipeline.DeadLetters(p), stage.Map("fix", func(_ context.Context, f row.Failure) (int, error) {
 		return f.Row.(int) + 100, nil
 	}))
-	m := pipeline.Then(pipeline.Merge(pipeline.FromSlice(p, "src", seq(10)), fixed), stage.Map("check", inc, stage.OnError(stage.DeadLetter)))
+	m := pipeline.Then(fanout.Merge(pipeline.FromSlice(p, "src", seq(10)), fixed), stage.Map("check", inc, stage.OnError(stage.DeadLetter)))
 	pipeline.Discard(m, "sink")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -104,11 +106,11 @@ func TestDeadLetterStageFedByMergedDeadLettersHangs(t *testing.T) {
 		}
 		return v, nil
 	}, stage.OnError(stage.DeadLetter)))
-	fixed = pipeline.Then(pipeline.DeadLetters(p), stage.Map("fix", func(_ context.Context, f stage.Failure) (int, error) {
+	fixed = pipeline.Then(pipeline.DeadLetters(p), stage.Map("fix", func(_ context.Context, f row.Failure) (int, error) {
 		return f.Row.(int) + 100, nil
 	}))
 	var c collector[int]
-	pipeline.To(pipeline.Merge(s, fixed), c.sink("sink"))
+	pipeline.To(fanout.Merge(s, fixed), c.sink("sink"))
 	require.NoError(t, p.Run(context.Background()))
 	assert.Len(t, c.got(), 10)
 }

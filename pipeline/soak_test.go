@@ -12,6 +12,7 @@ import (
 
 	"github.com/kisflow/kisflow/backpressure"
 	"github.com/kisflow/kisflow/pipeline"
+	"github.com/kisflow/kisflow/row"
 	"github.com/kisflow/kisflow/stage"
 )
 
@@ -66,14 +67,14 @@ func TestSoak(t *testing.T) {
 			out[i] = v + 1
 		}
 		return out, nil
-	}, stage.Input(backpressure.Config{Capacity: 4, Policy: backpressure.DropOldest})))
+	}, stage.Buffer(backpressure.Buffer{Capacity: 4, Policy: backpressure.DropOldest})))
 	var sunk atomic.Int64
-	pipeline.To(s, stage.ExpandBatch("store", func(_ context.Context, rows []int) error {
+	pipeline.To(s, stage.SinkBatch("store", func(_ context.Context, rows []int) error {
 		sunk.Add(int64(len(rows)))
 		return nil
 	}, stage.Concurrency(2)))
 	var dead atomic.Int64
-	pipeline.To(pipeline.DeadLetters(p), stage.Expand("dlq", func(context.Context, stage.Failure) error {
+	pipeline.To(pipeline.DeadLetters(p), stage.Sink("dlq", func(context.Context, row.Failure) error {
 		dead.Add(1)
 		return nil
 	}))

@@ -5,22 +5,18 @@ import (
 	"iter"
 	"time"
 
-	"github.com/kisflow/kisflow/backpressure"
-	"github.com/kisflow/kisflow/row"
-	"github.com/kisflow/kisflow/stage"
+	"github.com/kisflow/kisflow/internal/engine"
 )
-
-const kindSource = "Source"
 
 // sourceNode adds a one-goroutine source named name; run fills the edge
 // and returns when its input is exhausted, Stop was called, or ctx is done.
-func sourceNode[T any](p *Pipeline, name string, run func(ctx context.Context, out *backpressure.Edge[T], c *stage.Counters) error) Stream[T] {
+func sourceNode[T any](p *Pipeline, name string, run func(ctx context.Context, out *engine.Edge[T], c *engine.Counters) error) Stream[T] {
 	s := newStream[T](p, name)
 	p.addNode(&node{
 		name:       name,
-		kind:       kindSource,
+		kind:       KindSource,
 		goroutines: 1,
-		start: func(ctx context.Context, env *stage.Env) {
+		start: func(ctx context.Context, env *engine.Env) {
 			out := s.port.edge
 			env.Go(func() error {
 				defer out.CloseWriter()
@@ -36,15 +32,15 @@ func sourceNode[T any](p *Pipeline, name string, run func(ctx context.Context, o
 // and not sent when the run ends are abandoned.
 type emitter[T any] struct {
 	p    *Pipeline
-	out  *backpressure.Edge[T]
-	c    *stage.Counters
-	pool *row.Pool[T]
-	b    *row.Batch[T]
+	out  *engine.Edge[T]
+	c    *engine.Counters
+	pool *engine.Pool[T]
+	b    *engine.Batch[T]
 	size int
 }
 
-func newEmitter[T any](p *Pipeline, out *backpressure.Edge[T], c *stage.Counters) *emitter[T] {
-	return &emitter[T]{p: p, out: out, c: c, pool: row.PoolOf[T](), size: p.cfg.batchSize}
+func newEmitter[T any](p *Pipeline, out *engine.Edge[T], c *engine.Counters) *emitter[T] {
+	return &emitter[T]{p: p, out: out, c: c, pool: engine.PoolOf[T](), size: p.cfg.batchSize}
 }
 
 // stopping reports whether Stop was called: the source takes no more rows.
@@ -94,7 +90,7 @@ func (e *emitter[T]) flush(ctx context.Context) (bool, error) {
 // are copied into batches in bulk. After Stop it takes no more rows and
 // sends those it has taken.
 func FromSlice[T any](p *Pipeline, name string, rows []T) Stream[T] {
-	return sourceNode(p, name, func(ctx context.Context, out *backpressure.Edge[T], c *stage.Counters) error {
+	return sourceNode(p, name, func(ctx context.Context, out *engine.Edge[T], c *engine.Counters) error {
 		e := newEmitter(p, out, c)
 		for len(rows) > 0 && !e.stopping() {
 			n := min(e.size, len(rows))
@@ -119,7 +115,7 @@ func FromSeq[T any](p *Pipeline, name string, seq iter.Seq[T]) Stream[T] {
 	if seq == nil {
 		panic("pipeline: FromSeq: nil seq")
 	}
-	return sourceNode(p, name, func(ctx context.Context, out *backpressure.Edge[T], c *stage.Counters) error {
+	return sourceNode(p, name, func(ctx context.Context, out *engine.Edge[T], c *engine.Counters) error {
 		e := newEmitter(p, out, c)
 		if e.stopping() {
 			return nil
@@ -147,14 +143,14 @@ func FromSeq[T any](p *Pipeline, name string, seq iter.Seq[T]) Stream[T] {
 // FromChan returns a stream of the values received from ch, through a
 // source named name. It ends when ch is closed or on Stop; either way it
 // sends every value it has received. A partial batch is sent after at most
-// backpressure.DefaultLinger.
+// the pipeline's linger (1 ms by default).
 func FromChan[T any](p *Pipeline, name string, ch <-chan T) Stream[T] {
 	if ch == nil {
 		panic("pipeline: FromChan: nil channel")
 	}
-	return sourceNode(p, name, func(ctx context.Context, out *backpressure.Edge[T], c *stage.Counters) error {
+	return sourceNode(p, name, func(ctx context.Context, out *engine.Edge[T], c *engine.Counters) error {
 		e := newEmitter(p, out, c)
-		linger := time.NewTimer(backpressure.DefaultLinger)
+		linger := time.NewTimer(engine.DefaultLinger)
 		linger.Stop()
 		defer linger.Stop()
 		for {
@@ -170,7 +166,7 @@ func FromChan[T any](p *Pipeline, name string, ch <-chan T) Stream[T] {
 					return err
 				}
 				if first && e.b != nil {
-					linger.Reset(backpressure.DefaultLinger)
+					linger.Reset(engine.DefaultLinger)
 				}
 			case <-linger.C:
 				if more, err := e.flush(ctx); !more {

@@ -1,8 +1,9 @@
 package pipeline
 
 import (
+	"time"
+
 	"github.com/kisflow/kisflow/backpressure"
-	"github.com/kisflow/kisflow/stage"
 )
 
 // Stats is a snapshot of a pipeline's counters: one entry per node and per
@@ -11,18 +12,15 @@ import (
 //
 //	In = Delivered + Filtered + Failed + Dropped + DeadLettered + Abandoned
 //
-// and the same holds for every node (see stage.Stats, where Dropped is
+// and the same holds for every node (see NodeStats, where Dropped is
 // always zero: drops happen on edges). The totals leave out the nodes fed
 // only by the dead-letter stream: their rows are already counted as
 // DeadLettered.
 type Stats struct {
-	Flow string
-	// State is "idle", "running", "stopping" (after Stop, while draining),
-	// "done" or "failed".
-	State string
+	Flow  string
+	State State
 	// Nodes are the sources, stages and fan-out nodes in the order they were
-	// added. Kind is a stage kind, or Source, Broadcast, Partition, Route,
-	// DeadLetters.
+	// added.
 	Nodes []NodeStats
 	// Edges are the bounded edges between nodes.
 	Edges []EdgeStats
@@ -54,27 +52,92 @@ type Stats struct {
 // NodeStats is one node's description and counters.
 type NodeStats struct {
 	Name string
-	// Kind is a stage kind (Verify, Calculate, Expand) or Source,
-	// Broadcast, Partition, Route, DeadLetters.
-	Kind string
+	Kind NodeKind
 	// Concurrency is the number of workers; Ordered whether output keeps
 	// input order.
 	Concurrency int
 	Ordered     bool
-	// State is "idle" before the run, "running", then "done" once every
-	// goroutine of the node has exited.
-	State string
+	// State is StateIdle before the run, StateRunning, then StateDone once
+	// every goroutine of the node has exited.
+	State State
 	// DeadLetter marks the dead-letter source and the nodes it alone
 	// feeds; their rows are not counted in the flow's totals.
 	DeadLetter bool
-	stage.Stats
+	// In counts rows the node took.
+	In int64
+	// Out counts rows the node sent on; 0 for a sink. It differs from
+	// Delivered where a node makes several rows of one (FlatMap, a
+	// broadcast) or one of several (MapBatch).
+	Out int64
+	// Delivered counts rows handled successfully: passed on by a stage,
+	// a source or a fan-out node, consumed by a sink.
+	Delivered int64
+	// Filtered counts rows a Verify stage or Discard dropped.
+	Filtered int64
+	// Failed counts rows whose function failed after its retries and that
+	// were skipped or failed the run, and input a source could not turn
+	// into a row.
+	Failed int64
+	// DeadLettered counts failed rows sent to the dead-letter stream.
+	DeadLettered int64
+	// Abandoned counts rows the node held when the run ended without
+	// draining them.
+	Abandoned int64
+	// Retried counts retry attempts; Batches the batches processed.
+	Retried, Batches int64
+	// Busy is the time the node's workers spent processing batches; Busy
+	// divided by In is the mean time per row.
+	Busy time.Duration
+	// LastError is the text of the most recent row error, if any.
+	LastError string
 }
 
-// EdgeStats is one edge's counters with the names of the nodes it joins.
+// EdgeStats is one buffer between nodes, with the names of the nodes it
+// joins.
 type EdgeStats struct {
-	backpressure.Stats
+	// Name is "from->to".
+	Name     string
 	From, To []string
+	Policy   backpressure.Policy
+	// Capacity is how many rows the buffer holds (in whole batches);
+	// Depth how many are queued now.
+	Capacity, Depth int
+	// Sent counts rows put on the buffer, those its policy dropped
+	// included.
+	Sent int64
+	// Dropped counts rows the overflow policy discarded.
+	Dropped int64
+	// Abandoned counts rows left queued when the run ended without
+	// draining.
+	Abandoned int64
+	// Blocked is the total time senders waited for room.
+	Blocked time.Duration
 }
+
+// State is where a pipeline, or one of its nodes, is in its run.
+type State string
+
+// States. Nodes are only idle, running or done.
+const (
+	StateIdle     State = "idle"
+	StateRunning  State = "running"
+	StateStopping State = "stopping" // after Stop, while the rows in flight drain
+	StateDone     State = "done"
+	StateFailed   State = "failed"
+)
+
+// NodeKind says what a node of the graph is.
+type NodeKind string
+
+// Node kinds.
+const (
+	KindSource      NodeKind = "Source"      // FromSlice, FromSeq, FromChan, FromFunc, NewInput, NewFeedback
+	KindVerify      NodeKind = "Verify"      // stage.Verify
+	KindCalculate   NodeKind = "Calculate"   // stage.Map, FlatMap, MapBatch
+	KindSink        NodeKind = "Sink"        // stage.Sink, stage.SinkBatch, Discard, Collect
+	KindFanOut      NodeKind = "FanOut"      // fanout.Broadcast, Partition, Route, and a Balance branch merged
+	KindDeadLetters NodeKind = "DeadLetters" // the source of DeadLetters
+)
 
 // Stats returns a snapshot of the counters. It may be called at any time,
 // from any goroutine, before, during or after a run. During a run it reads
@@ -85,14 +148,25 @@ func (p *Pipeline) Stats() Stats {
 	s.Nodes = make([]NodeStats, len(p.nodes))
 	for i := len(p.nodes) - 1; i >= 0; i-- {
 		n := p.nodes[i]
+		c := n.counters.Snapshot()
 		ns := NodeStats{
-			Name:        n.name,
-			Kind:        n.kind,
-			Concurrency: n.workers,
-			Ordered:     n.ordered,
-			State:       nodeStates[n.state.Load()],
-			DeadLetter:  n.dlBranch,
-			Stats:       n.counters.Snapshot(),
+			Name:         n.name,
+			Kind:         n.kind,
+			Concurrency:  n.workers,
+			Ordered:      n.ordered,
+			State:        nodeStates[n.state.Load()],
+			DeadLetter:   n.dlBranch,
+			In:           c.In,
+			Out:          c.Out,
+			Delivered:    c.Delivered,
+			Filtered:     c.Filtered,
+			Failed:       c.Failed,
+			DeadLettered: c.DeadLettered,
+			Abandoned:    c.Abandoned,
+			Retried:      c.Retried,
+			Batches:      c.Batches,
+			Busy:         c.Busy,
+			LastError:    c.LastError,
 		}
 		s.Nodes[i] = ns
 		switch {
@@ -102,7 +176,7 @@ func (p *Pipeline) Stats() Stats {
 			// Its output enters the main graph through a merge.
 			s.Created += ns.Out
 			continue
-		case n.kind == kindSource || n.kind == kindFeedback:
+		case n.kind == KindSource:
 			s.In += ns.In
 		case n.sink:
 			s.Delivered += ns.Delivered
@@ -120,7 +194,10 @@ func (p *Pipeline) Stats() Stats {
 			s.Dropped += es.Dropped
 			s.Abandoned += es.Abandoned
 		}
-		s.Edges = append(s.Edges, EdgeStats{Stats: es, From: e.from, To: e.to})
+		s.Edges = append(s.Edges, EdgeStats{
+			Name: es.Name, From: e.from, To: e.to, Policy: es.Policy, Capacity: es.Capacity, Depth: es.Depth,
+			Sent: es.Sent, Dropped: es.Dropped, Abandoned: es.Abandoned, Blocked: es.Blocked,
+		})
 	}
 	s.In += s.Created
 	return s
@@ -135,25 +212,25 @@ const (
 	nodeDone
 )
 
-var nodeStates = [...]string{"idle", "running", "done"}
+var nodeStates = [...]State{StateIdle, StateRunning, StateDone}
 
 // state names the pipeline's state for Stats.
-func (p *Pipeline) state() string {
+func (p *Pipeline) state() State {
 	if !p.started.Load() {
-		return "idle"
+		return StateIdle
 	}
 	select {
 	case <-p.ended:
-		if p.Err() != nil {
-			return "failed"
+		if p.err() != nil {
+			return StateFailed
 		}
-		return "done"
+		return StateDone
 	default:
 	}
 	select {
 	case <-p.stopped:
-		return "stopping"
+		return StateStopping
 	default:
-		return "running"
+		return StateRunning
 	}
 }

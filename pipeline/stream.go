@@ -4,29 +4,29 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
+
+	"github.com/kisflow/kisflow/internal/engine"
 
 	"github.com/kisflow/kisflow/backpressure"
-	"github.com/kisflow/kisflow/fanout"
+	"github.com/kisflow/kisflow/internal/bridge"
 	"github.com/kisflow/kisflow/stage"
 )
 
 // Stream is the typed output of one node of a pipeline: a source, a stage,
 // a branch of a fan-out, or a merge. A stream has exactly one consumer:
-// passing it to a second one panics. Use Broadcast to feed several.
+// passing it to a second one panics. Use fanout.Broadcast to feed several.
 type Stream[T any] struct {
 	p    *Pipeline
 	port *port[T]
 }
-
-// Pipeline returns the pipeline the stream belongs to.
-func (s Stream[T]) Pipeline() *Pipeline { return s.p }
 
 // port is where a producer's batches go. A leaf port belongs to one
 // producer; a merge port stands for several. When the stream is consumed,
 // every leaf below it is bound to the consumer's edge.
 type port[T any] struct {
 	from     string
-	edge     *backpressure.Edge[T]
+	edge     *engine.Edge[T]
 	info     *edgeInfo
 	consumed bool
 	shared   bool       // a Balance branch: bound before it is consumed
@@ -67,7 +67,7 @@ func (pt *port[T]) leaves() int {
 	return n
 }
 
-func (pt *port[T]) bind(e *backpressure.Edge[T], info *edgeInfo) {
+func (pt *port[T]) bind(e *engine.Edge[T], info *edgeInfo) {
 	if pt.merged == nil {
 		pt.edge, pt.info = e, info
 		return
@@ -92,7 +92,7 @@ func (pt *port[T]) froms() []string {
 type edgeInfo struct {
 	from, to []string
 	dl       bool
-	stats    func() backpressure.Stats
+	stats    func() engine.EdgeStats
 	abandon  func()
 }
 
@@ -108,12 +108,41 @@ func (s Stream[T]) check(what string) {
 	}
 }
 
+// edgeConfig turns a buffer configuration into an edge's: whole batches
+// of the pipeline's batch size. A configuration out of range is reported
+// by Start; the edge gets the default meanwhile.
+func (p *Pipeline) edgeConfig(b backpressure.Buffer) engine.EdgeConfig {
+	size := p.cfg.batchSize
+	if size < 1 || size > maxBatchSize {
+		size = engine.DefaultBatchSize
+	}
+	if validBuffer(b) != nil {
+		b = backpressure.Buffer{}
+	}
+	rows := b.Capacity
+	if rows == 0 {
+		rows = engine.DefaultCapacity
+	}
+	return engine.EdgeConfig{Capacity: max(1, (rows+size-1)/size), Policy: b.Policy, BatchSize: size}
+}
+
+// validBuffer reports a capacity out of range or an unknown policy.
+func validBuffer(b backpressure.Buffer) error {
+	if b.Capacity < 0 || b.Capacity > engine.MaxCapacity {
+		return fmt.Errorf("buffer capacity %d rows out of range 0..%d", b.Capacity, engine.MaxCapacity)
+	}
+	if b.Policy < backpressure.Block || b.Policy > backpressure.Fail {
+		return fmt.Errorf("unknown overflow policy %v", b.Policy)
+	}
+	return nil
+}
+
 // consume makes to the consumer of s and returns the edge it reads.
-func consume[T any](s Stream[T], to string, cfg backpressure.Config) *backpressure.Edge[T] {
+func consume[T any](s Stream[T], to string, buf backpressure.Buffer) *engine.Edge[T] {
 	s.check(to)
 	pt := s.port
 	if pt.consumed {
-		panic(fmt.Sprintf("pipeline: %s: output of %s consumed twice (use Broadcast to feed several consumers)", s.p.name, strings.Join(pt.froms(), "+")))
+		panic(fmt.Sprintf("pipeline: %s: output of %s consumed twice (use fanout.Broadcast to feed several consumers)", s.p.name, strings.Join(pt.froms(), "+")))
 	}
 	pt.consumed = true
 	if pt.shared {
@@ -121,7 +150,7 @@ func consume[T any](s Stream[T], to string, cfg backpressure.Config) *backpressu
 		return pt.edge
 	}
 	froms := pt.froms()
-	e := backpressure.NewEdge[T](strings.Join(froms, "+")+"->"+to, cfg, pt.leaves())
+	e := engine.NewEdge[T](strings.Join(froms, "+")+"->"+to, s.p.edgeConfig(buf), pt.leaves())
 	info := &edgeInfo{from: froms, to: []string{to}, stats: e.Stats, abandon: e.Abandon, dl: pt.deadLetter()}
 	s.p.edges = append(s.p.edges, info)
 	pt.bind(e, info)
@@ -129,100 +158,162 @@ func consume[T any](s Stream[T], to string, cfg backpressure.Config) *backpressu
 }
 
 // stageNode adds st as a node reading s.
-func stageNode[In, Out any](s Stream[In], st *stage.Stage[In, Out], out func() *backpressure.Edge[Out]) {
+func stageNode[In, Out any](s Stream[In], st *stage.Stage[In, Out], out func() *engine.Edge[Out]) {
 	s.check(st.Name())
-	cfg := st.Input()
-	if cfg.Validate() != nil {
-		cfg = backpressure.Config{} // reported by the node's check at Start
-	}
-	in := consume(s, st.Name(), cfg)
+	in := consume(s, st.Name(), st.Buffer())
 	dl := s.port.deadLetter()
 	s.p.addNode(&node{
 		dlBranch:   dl,
 		name:       st.Name(),
-		kind:       st.Kind().String(),
-		sink:       st.Kind() == stage.KindExpand,
+		kind:       stageKinds[st.Kind()],
+		sink:       st.Kind() == engine.KindSink,
 		workers:    st.Concurrency(),
 		ordered:    st.Ordered(),
 		deadLetter: st.ErrorPolicy() == stage.DeadLetter,
 		goroutines: st.Goroutines(),
-		check:      st.Input().Validate,
-		start: func(ctx context.Context, env *stage.Env) {
-			st.Start(ctx, env, in, out())
+		check:      func() error { return validBuffer(st.Buffer()) },
+		start: func(ctx context.Context, env *engine.Env) {
+			engine.Start(ctx, st, env, in, out())
 		},
 	})
 }
 
-// Then adds st after s and returns its output. It panics for an Expand
-// stage (use To) and when s was already consumed.
+// Then adds st after s and returns its output. It panics for a sink (use
+// To) and when s was already consumed.
 func Then[In, Out any](s Stream[In], st *stage.Stage[In, Out]) Stream[Out] {
 	if st == nil {
 		panic("pipeline: Then: nil stage")
 	}
-	if st.Kind() == stage.KindExpand {
-		panic("pipeline: Then: " + st.Name() + " is an Expand stage; use To")
+	if st.Kind() == engine.KindSink {
+		panic("pipeline: Then: " + st.Name() + " is a sink; use To")
 	}
 	s.check(st.Name())
 	next := newStream[Out](s.p, st.Name())
 	next.port.dl = s.port.deadLetter()
-	stageNode(s, st, func() *backpressure.Edge[Out] { return next.port.edge })
+	stageNode(s, st, func() *engine.Edge[Out] { return next.port.edge })
 	return next
 }
 
-// To ends s with the sink st.
-func To[In any](s Stream[In], st *stage.Sink[In]) {
+// To ends s with the sink st (stage.Sink, stage.SinkBatch).
+func To[In any](s Stream[In], st *stage.Stage[In, struct{}]) {
 	if st == nil {
 		panic("pipeline: To: nil stage")
 	}
-	stageNode(s, st, func() *backpressure.Edge[struct{}] { return nil })
+	if st.Kind() != engine.KindSink {
+		panic("pipeline: To: " + st.Name() + " is not a sink; use Then")
+	}
+	stageNode(s, st, func() *engine.Edge[struct{}] { return nil })
 }
 
 // Discard ends s with a sink named name that drops every row, counting
-// them as delivered.
+// them filtered (they reach no one).
 func Discard[T any](s Stream[T], name string) {
-	To(s, stage.Expand(name, func(context.Context, T) error { return nil }))
+	To(s, engine.Discard[T](name))
 }
 
-// Merge joins streams into one. Rows keep their order within each input;
-// across inputs they interleave. Merge starts no goroutine: every producer
-// sends to the merged stream's edge, which closes when the last is done.
-func Merge[T any](streams ...Stream[T]) Stream[T] {
-	if len(streams) == 0 {
-		panic("pipeline: Merge of no streams")
+// Collect ends s with a sink named name that keeps every row, in arrival
+// order, and returns a function that gives them once the run is over (it
+// returns nil before). The rows are delivered; they stay in memory, so
+// Collect suits finite runs and tests.
+func Collect[T any](s Stream[T], name string) func() []T {
+	var mu sync.Mutex
+	var rows []T
+	To(s, stage.SinkBatch(name, func(_ context.Context, in []T) error {
+		mu.Lock()
+		rows = append(rows, in...)
+		mu.Unlock()
+		return nil
+	}))
+	p := s.p
+	return func() []T {
+		select {
+		case <-p.ended:
+		default:
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]T(nil), rows...)
 	}
-	streams[0].check("Merge")
-	p := streams[0].p
+}
+
+// stageKinds names the node kind of each stage kind.
+var stageKinds = map[engine.Kind]NodeKind{
+	engine.KindVerify:    KindVerify,
+	engine.KindCalculate: KindCalculate,
+	engine.KindSink:      KindSink,
+}
+
+// brancher is what the fan-out and fan-in builders of package fanout need
+// of a stream, through package bridge.
+type brancher interface {
+	fan(kind, name string, n int, pick any) []any
+	merge(streams []any) any
+	balance(name string, n int, buf backpressure.Buffer) []any
+}
+
+func init() {
+	bridge.Fan = func(s any, kind, name string, n int, pick any) []any { return s.(brancher).fan(kind, name, n, pick) }
+	bridge.Merge = func(streams []any) any { return streams[0].(brancher).merge(streams) }
+	bridge.Balance = func(s any, name string, n int, buf backpressure.Buffer) []any {
+		return s.(brancher).balance(name, n, buf)
+	}
+}
+
+func (s Stream[T]) fan(kind, name string, n int, pick any) []any {
+	var run func(ctx context.Context, in *engine.Edge[T], outs []*engine.Edge[T], c *engine.Counters) error
+	if pick == nil {
+		run = engine.Broadcast[T]
+	} else {
+		pk := pick.(func(T) (int, error))
+		run = func(ctx context.Context, in *engine.Edge[T], outs []*engine.Edge[T], c *engine.Counters) error {
+			return engine.Distribute(ctx, in, outs, c, pk)
+		}
+	}
+	branches := fanNode(s, name, KindFanOut, n, run)
+	out := make([]any, len(branches))
+	for i, b := range branches {
+		out[i] = b
+	}
+	return out
+}
+
+// merge joins streams (s among them) into one. Rows keep their order within
+// each input; across inputs they interleave. It starts no goroutine: every
+// producer sends to the merged stream's edge, which closes when the last
+// is done.
+func (s Stream[T]) merge(streams []any) any {
+	s.check("Merge")
+	p := s.p
 	pt := &port[T]{}
-	for _, s := range streams {
-		s.check("Merge")
-		if s.p != p {
-			panic("pipeline: Merge of streams from different pipelines")
+	for _, a := range streams {
+		in := a.(Stream[T])
+		in.check("Merge")
+		if in.p != p {
+			panic("fanout: Merge of streams from different pipelines")
 		}
-		if s.port.shared && !s.port.consumed {
+		if in.port.shared && !in.port.consumed {
 			// A Balance branch is read, not written: forward it.
-			s = forward(s)
+			in = forward(in)
 		}
-		if s.port.consumed {
-			panic(fmt.Sprintf("pipeline: %s: Merge: output of %s consumed twice", p.name, strings.Join(s.port.froms(), "+")))
+		if in.port.consumed {
+			panic(fmt.Sprintf("fanout: %s: Merge: output of %s consumed twice", p.name, strings.Join(in.port.froms(), "+")))
 		}
-		s.port.consumed = true
-		pt.merged = append(pt.merged, s.port)
+		in.port.consumed = true
+		pt.merged = append(pt.merged, in.port)
 	}
 	return Stream[T]{p: p, port: pt}
 }
 
-// Balance returns n streams that share the rows of s: each batch goes to the
-// first consumer free to take it, the least busy one. Balance starts no
-// goroutine; the n consumers read one edge configured by cfg.
-func Balance[T any](s Stream[T], n int, cfg backpressure.Config) []Stream[T] {
-	if n < 1 {
-		panic("pipeline: Balance into fewer than one branch")
-	}
-	s.check("Balance")
-	e := consume(s, "balance", cfg)
+// balance returns n streams that share the rows of s: each batch goes to
+// the first consumer free to take it. It starts no goroutine; the n
+// consumers read one edge, named after name, configured by buf.
+func (s Stream[T]) balance(name string, n int, buf backpressure.Buffer) []any {
+	s.check(name)
+	e := consume(s, name, buf)
 	info := s.p.edges[len(s.p.edges)-1]
 	info.to = info.to[:0]
-	out := make([]Stream[T], n)
+	out := make([]any, n)
 	for i := range out {
 		pt := &port[T]{from: s.port.from, edge: e, info: info, shared: true, dl: info.dl}
 		s.p.ports = append(s.p.ports, pt)
@@ -237,7 +328,7 @@ func Balance[T any](s Stream[T], n int, cfg backpressure.Config) []Stream[T] {
 func forward[T any](s Stream[T]) Stream[T] {
 	s.p.forwards++
 	name := fmt.Sprintf("%s.balance%d", s.port.from, s.p.forwards)
-	return fanNode(s, name, "Forward", 1, func(ctx context.Context, in *backpressure.Edge[T], outs []*backpressure.Edge[T], c *stage.Counters) error {
+	return fanNode(s, name, KindFanOut, 1, func(ctx context.Context, in *engine.Edge[T], outs []*engine.Edge[T], c *engine.Counters) error {
 		defer outs[0].CloseWriter()
 		for {
 			select {
@@ -245,6 +336,7 @@ func forward[T any](s Stream[T]) Stream[T] {
 				if !ok {
 					return nil
 				}
+				in.Took(b)
 				n := int64(len(b.Rows))
 				c.Take(n)
 				if err := outs[0].Send(ctx, b); err != nil {
@@ -263,12 +355,12 @@ func forward[T any](s Stream[T]) Stream[T] {
 
 // fanNode adds a one-goroutine node named name that reads s and writes n
 // branches, returning the branch streams.
-func fanNode[T any](s Stream[T], name, kind string, n int, run func(ctx context.Context, in *backpressure.Edge[T], outs []*backpressure.Edge[T], c *stage.Counters) error) []Stream[T] {
+func fanNode[T any](s Stream[T], name string, kind NodeKind, n int, run func(ctx context.Context, in *engine.Edge[T], outs []*engine.Edge[T], c *engine.Counters) error) []Stream[T] {
 	if n < 1 {
-		panic("pipeline: " + kind + " into fewer than one branch")
+		panic(fmt.Sprintf("fanout: %s into fewer than one branch", kind))
 	}
 	s.check(name)
-	in := consume(s, name, backpressure.Config{})
+	in := consume(s, name, backpressure.Buffer{})
 	dl := s.port.deadLetter()
 	branches := make([]Stream[T], n)
 	for i := range branches {
@@ -280,8 +372,8 @@ func fanNode[T any](s Stream[T], name, kind string, n int, run func(ctx context.
 		name:       name,
 		kind:       kind,
 		goroutines: 1,
-		start: func(ctx context.Context, env *stage.Env) {
-			outs := make([]*backpressure.Edge[T], n)
+		start: func(ctx context.Context, env *engine.Env) {
+			outs := make([]*engine.Edge[T], n)
 			for i, b := range branches {
 				outs[i] = b.port.edge
 			}
@@ -289,46 +381,4 @@ func fanNode[T any](s Stream[T], name, kind string, n int, run func(ctx context.
 		},
 	})
 	return branches
-}
-
-// Broadcast returns n streams that each receive every row of s, through a
-// node named name.
-func Broadcast[T any](s Stream[T], name string, n int) []Stream[T] {
-	return fanNode(s, name, "Broadcast", n, fanout.Broadcast[T])
-}
-
-// Partition returns n streams and sends each row of s to the one its key
-// hashes to, through a node named name: rows with one key stay in order.
-func Partition[T any, K comparable](s Stream[T], name string, n int, key func(T) K) []Stream[T] {
-	if key == nil {
-		panic("pipeline: Partition: nil key function")
-	}
-	return fanNode(s, name, "Partition", n, func(ctx context.Context, in *backpressure.Edge[T], outs []*backpressure.Edge[T], c *stage.Counters) error {
-		return fanout.Partition(ctx, in, outs, key, c)
-	})
-}
-
-// Route returns one stream per name and sends each row of s to the stream
-// route names, through a node named name: the streaming form of KisFlow's
-// JumpFunc. A row routed to a name not in names fails the run with
-// fanout.ErrNoRoute.
-func Route[T any](s Stream[T], name string, route func(T) string, names ...string) map[string]Stream[T] {
-	if route == nil {
-		panic("pipeline: Route: nil route function")
-	}
-	idx := make(map[string]int, len(names))
-	for i, n := range names {
-		if _, dup := idx[n]; dup {
-			panic("pipeline: Route: duplicate branch " + n)
-		}
-		idx[n] = i
-	}
-	branches := fanNode(s, name, "Route", len(names), func(ctx context.Context, in *backpressure.Edge[T], outs []*backpressure.Edge[T], c *stage.Counters) error {
-		return fanout.Route(ctx, in, outs, idx, route, c)
-	})
-	out := make(map[string]Stream[T], len(names))
-	for i, n := range names {
-		out[n] = branches[i]
-	}
-	return out
 }

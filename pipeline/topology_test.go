@@ -16,12 +16,13 @@ import (
 	"github.com/kisflow/kisflow/backpressure"
 	"github.com/kisflow/kisflow/fanout"
 	"github.com/kisflow/kisflow/pipeline"
+	"github.com/kisflow/kisflow/row"
 	"github.com/kisflow/kisflow/stage"
 )
 
 func TestBroadcastEveryBranchGetsEveryRow(t *testing.T) {
 	p := pipeline.New("flow")
-	branches := pipeline.Broadcast(pipeline.FromSlice(p, "src", seq(2000)), "fan", 3)
+	branches := fanout.Broadcast(pipeline.FromSlice(p, "src", seq(2000)), "fan", 3)
 	cs := make([]collector[int], 3)
 	for i, b := range branches {
 		pipeline.To(b, cs[i].sink(fmt.Sprint("sink", i)))
@@ -39,7 +40,7 @@ func TestPartitionKeepsKeysInOrder(t *testing.T) {
 		rows[i] = ev{key: i % 17, n: i}
 	}
 	p := pipeline.New("flow")
-	parts := pipeline.Partition(pipeline.FromSlice(p, "src", rows), "part", 4, func(e ev) int { return e.key })
+	parts := fanout.Partition(pipeline.FromSlice(p, "src", rows), "part", 4, func(e ev) int { return e.key })
 	cs := make([]collector[ev], 4)
 	for i, s := range parts {
 		s = pipeline.Then(s, stage.Map(fmt.Sprint("work", i), func(_ context.Context, e ev) (ev, error) { return e, nil }, stage.Concurrency(3)))
@@ -67,16 +68,16 @@ func TestPartitionKeepsKeysInOrder(t *testing.T) {
 
 func TestBalancePrefersTheFreeBranch(t *testing.T) {
 	p := pipeline.New("flow", pipeline.BatchSize(10))
-	branches := pipeline.Balance(pipeline.FromSlice(p, "src", seq(1000)), 2, backpressure.Config{Capacity: 1})
+	branches := fanout.Balance(pipeline.FromSlice(p, "src", seq(1000)), "balance", 2, backpressure.Buffer{Capacity: 1})
 	release := make(chan struct{})
 	var slow, fast atomic.Int64
 	var once sync.Once
-	pipeline.To(branches[0], stage.Expand("slow", func(context.Context, int) error {
+	pipeline.To(branches[0], stage.Sink("slow", func(context.Context, int) error {
 		once.Do(func() { <-release }) // stuck on its first row until the fast branch is done
 		slow.Add(1)
 		return nil
 	}))
-	pipeline.To(branches[1], stage.Expand("fast", func(context.Context, int) error {
+	pipeline.To(branches[1], stage.Sink("fast", func(context.Context, int) error {
 		if fast.Add(1) == 900 {
 			close(release)
 		}
@@ -91,7 +92,7 @@ func TestBalancePrefersTheFreeBranch(t *testing.T) {
 
 func TestRouteByName(t *testing.T) {
 	p := pipeline.New("flow")
-	routes := pipeline.Route(pipeline.FromSlice(p, "src", seq(300)), "route", func(v int) string {
+	routes := fanout.Route(pipeline.FromSlice(p, "src", seq(300)), "route", func(v int) string {
 		if v%3 == 0 {
 			return "fizz"
 		}
@@ -105,7 +106,7 @@ func TestRouteByName(t *testing.T) {
 	assert.Len(t, other.got(), 200)
 
 	p = pipeline.New("flow")
-	routes = pipeline.Route(pipeline.FromSlice(p, "src", seq(10)), "route", func(v int) string { return "nowhere" }, "a")
+	routes = fanout.Route(pipeline.FromSlice(p, "src", seq(10)), "route", func(v int) string { return "nowhere" }, "a")
 	pipeline.Discard(routes["a"], "sink")
 	err := p.Run(context.Background())
 	require.ErrorIs(t, err, fanout.ErrNoRoute)
@@ -117,7 +118,7 @@ func TestMergeJoinsStreams(t *testing.T) {
 	a := pipeline.FromSlice(p, "a", seq(500))
 	b := pipeline.Then(pipeline.FromSlice(p, "b", seq(500)), stage.Map("neg", func(_ context.Context, v int) (int, error) { return -v - 1, nil }))
 	var c collector[int]
-	pipeline.To(pipeline.Merge(a, b), c.sink("sink"))
+	pipeline.To(fanout.Merge(a, b), c.sink("sink"))
 	require.NoError(t, p.Run(context.Background()))
 	got := c.got()
 	assert.Len(t, got, 1000)
@@ -143,7 +144,7 @@ func TestDeadLetters(t *testing.T) {
 		return v, nil
 	}, stage.OnError(stage.DeadLetter), stage.Concurrency(2)))
 	var good collector[int]
-	var dead collector[stage.Failure]
+	var dead collector[row.Failure]
 	pipeline.To(s, good.sink("sink"))
 	pipeline.To(pipeline.DeadLetters(p), dead.sink("dlq"))
 	require.NoError(t, p.Run(context.Background()))
@@ -170,13 +171,13 @@ func TestOverflowPoliciesWithFullBuffers(t *testing.T) {
 			release := make(chan struct{})
 			var got collector[int]
 			var first sync.Once
-			pipeline.To(s, stage.Expand("slow", func(ctx context.Context, v int) error {
+			pipeline.To(s, stage.Sink("slow", func(ctx context.Context, v int) error {
 				first.Do(func() { <-release })
 				got.mu.Lock()
 				got.rows = append(got.rows, v)
 				got.mu.Unlock()
 				return nil
-			}, stage.Input(backpressure.Config{Capacity: 2, Policy: policy})))
+			}, stage.Buffer(backpressure.Buffer{Capacity: 2, Policy: policy})))
 			require.NoError(t, p.Start(context.Background()))
 			ctx := context.Background()
 			if policy == backpressure.Block {
@@ -221,13 +222,13 @@ func TestFailPolicyFailsTheRun(t *testing.T) {
 	p := pipeline.New("flow", pipeline.BatchSize(1))
 	release := make(chan struct{})
 	s := pipeline.Then(pipeline.FromSlice(p, "src", seq(100)), stage.Map("inc", inc))
-	pipeline.To(s, stage.Expand("stuck", func(ctx context.Context, _ int) error {
+	pipeline.To(s, stage.Sink("stuck", func(ctx context.Context, _ int) error {
 		select {
 		case <-release:
 		case <-ctx.Done():
 		}
 		return nil
-	}, stage.Input(backpressure.Config{Capacity: 1, Policy: backpressure.Fail})))
+	}, stage.Buffer(backpressure.Buffer{Capacity: 1, Policy: backpressure.Fail})))
 	err := p.Run(context.Background())
 	close(release)
 	require.ErrorIs(t, err, backpressure.ErrOverflow)
@@ -248,7 +249,7 @@ func TestConservationRandomTopologies(t *testing.T) {
 					o = append(o, stage.Unordered())
 				}
 				if rng.IntN(3) == 0 {
-					o = append(o, stage.Input(backpressure.Config{Capacity: 1, Policy: backpressure.Policy(rng.IntN(3))}))
+					o = append(o, stage.Buffer(backpressure.Buffer{Capacity: 1, Policy: backpressure.Policy(rng.IntN(3))}))
 				}
 				return o
 			}
@@ -259,7 +260,7 @@ func TestConservationRandomTopologies(t *testing.T) {
 			} else {
 				a := pipeline.FromSlice(p, "srcA", seq(n/2))
 				b := pipeline.FromSlice(p, "srcB", seq(n-n/2))
-				s = pipeline.Merge(a, b)
+				s = fanout.Merge(a, b)
 			}
 			for i := range 1 + rng.IntN(4) {
 				name := fmt.Sprint("st", i)
@@ -285,17 +286,17 @@ func TestConservationRandomTopologies(t *testing.T) {
 			var sinks []pipeline.Stream[int]
 			switch rng.IntN(4) {
 			case 0:
-				sinks = pipeline.Partition(s, "part", 2+rng.IntN(3), func(v int) int { return v })
+				sinks = fanout.Partition(s, "part", 2+rng.IntN(3), func(v int) int { return v })
 			case 1:
-				sinks = pipeline.Balance(s, 2+rng.IntN(3), backpressure.Config{})
+				sinks = fanout.Balance(s, "balance", 2+rng.IntN(3), backpressure.Buffer{})
 			case 2:
-				r := pipeline.Route(s, "route", func(v int) string { return []string{"x", "y"}[v%2] }, "x", "y")
+				r := fanout.Route(s, "route", func(v int) string { return []string{"x", "y"}[v%2] }, "x", "y")
 				sinks = []pipeline.Stream[int]{r["x"], r["y"]}
 			default:
 				sinks = []pipeline.Stream[int]{s}
 			}
 			for i, b := range sinks {
-				pipeline.To(b, stage.Expand(fmt.Sprint("sink", i), func(_ context.Context, v int) error {
+				pipeline.To(b, stage.Sink(fmt.Sprint("sink", i), func(_ context.Context, v int) error {
 					if v%(mod+5) == 3 {
 						return errors.New("sink failure")
 					}

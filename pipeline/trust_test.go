@@ -14,7 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kisflow/kisflow/backpressure"
+	"github.com/kisflow/kisflow/fanout"
 	"github.com/kisflow/kisflow/pipeline"
+	"github.com/kisflow/kisflow/row"
 	"github.com/kisflow/kisflow/stage"
 )
 
@@ -22,8 +24,8 @@ import (
 // per defect found by adversarial tests of the first release.
 
 // gatedSink is a sink that holds every row until open is closed.
-func gatedSink(name string, open <-chan struct{}, got *atomic.Int64, opts ...stage.Option) *stage.Sink[int] {
-	return stage.Expand(name, func(ctx context.Context, _ int) error {
+func gatedSink(name string, open <-chan struct{}, got *atomic.Int64, opts ...stage.Option) *stage.Stage[int, struct{}] {
+	return stage.Sink(name, func(ctx context.Context, _ int) error {
 		select {
 		case <-open:
 		case <-ctx.Done():
@@ -65,7 +67,7 @@ func TestSubmitAckPartlyAccepted(t *testing.T) {
 	in, s := pipeline.NewInput[int](p, "in")
 	open := make(chan struct{})
 	var got atomic.Int64
-	pipeline.To(s, gatedSink("sink", open, &got, stage.Input(backpressure.Config{Capacity: 1})))
+	pipeline.To(s, gatedSink("sink", open, &got, stage.Buffer(backpressure.Buffer{Capacity: 1})))
 	require.NoError(t, p.Start(context.Background()))
 
 	var acks atomic.Int32
@@ -162,8 +164,8 @@ func TestEveryEndingBalances(t *testing.T) {
 	build := func(p *pipeline.Pipeline, fn func(context.Context, int) (int, error)) {
 		s := pipeline.FromSeq(p, "src", endless)
 		s = pipeline.Then(s, stage.Map("work", fn, stage.Concurrency(3)))
-		s = pipeline.Then(s, stage.Verify("odd", func(_ context.Context, v int) (bool, error) { return v%2 == 1, nil }, stage.Input(backpressure.Config{Capacity: 2})))
-		pipeline.To(s, stage.Expand("sink", func(ctx context.Context, _ int) error {
+		s = pipeline.Then(s, stage.Verify("odd", func(_ context.Context, v int) (bool, error) { return v%2 == 1, nil }, stage.Buffer(backpressure.Buffer{Capacity: 2})))
+		pipeline.To(s, stage.Sink("sink", func(ctx context.Context, _ int) error {
 			select {
 			case <-time.After(10 * time.Microsecond):
 			case <-ctx.Done():
@@ -244,7 +246,7 @@ func TestDeadLetterBranchCannotDeadLetter(t *testing.T) {
 	p := pipeline.New("flow")
 	s := pipeline.Then(pipeline.FromSlice(p, "src", seq(10)), stage.Map("m", inc, stage.OnError(stage.DeadLetter)))
 	pipeline.Discard(s, "sink")
-	dl := pipeline.Then(pipeline.DeadLetters(p), stage.Map("dl", func(_ context.Context, f stage.Failure) (stage.Failure, error) { return f, nil }, stage.OnError(stage.DeadLetter)))
+	dl := pipeline.Then(pipeline.DeadLetters(p), stage.Map("dl", func(_ context.Context, f row.Failure) (row.Failure, error) { return f, nil }, stage.OnError(stage.DeadLetter)))
 	pipeline.Discard(dl, "dlq")
 	err := p.Run(context.Background())
 	require.ErrorIs(t, err, pipeline.ErrConfig)
@@ -256,7 +258,7 @@ func TestMergeOfBalanceBranches(t *testing.T) {
 	for _, n := range []int{1, 2, 3} {
 		p := pipeline.New("flow", pipeline.BatchSize(7))
 		var c collector[int]
-		pipeline.To(pipeline.Merge(pipeline.Balance(pipeline.FromSlice(p, "src", seq(1000)), n, backpressure.Config{})...), c.sink("sink"))
+		pipeline.To(fanout.Merge(fanout.Balance(pipeline.FromSlice(p, "src", seq(1000)), "balance", n, backpressure.Buffer{})...), c.sink("sink"))
 		require.NoError(t, p.Run(context.Background()))
 		assert.ElementsMatch(t, seq(1000), c.got())
 		conserved(t, p.Stats())
@@ -275,7 +277,7 @@ func TestEmitReturnsAfterRunFails(t *testing.T) {
 			}
 		}
 	})
-	pipeline.To(s, stage.Expand("sink", func(_ context.Context, v int) error {
+	pipeline.To(s, stage.Sink("sink", func(_ context.Context, v int) error {
 		if v == 100 {
 			return errBad
 		}
@@ -329,21 +331,21 @@ func TestCallbackPanicsBecomeErrors(t *testing.T) {
 		assert.Contains(t, err.Error(), where)
 	}
 	t.Run("Observer.Run", func(t *testing.T) {
-		p := pipeline.New("flow", pipeline.WithObserver(panickyObserver{inRun: true}))
+		p := pipeline.New("flow", pipeline.Observe(panickyObserver{inRun: true}))
 		pipeline.Discard(pipeline.FromSlice(p, "src", seq(10)), "sink")
 		require.NoError(t, p.Start(context.Background()))
 		<-p.Done()
 		check(t, p.Wait(), "observer", "run observer")
 	})
 	t.Run("Observer.Batch", func(t *testing.T) {
-		p := pipeline.New("flow", pipeline.WithObserver(panickyObserver{inBatch: true}))
+		p := pipeline.New("flow", pipeline.Observe(panickyObserver{inBatch: true}))
 		pipeline.Discard(pipeline.Then(pipeline.FromSlice(p, "src", seq(10)), stage.Map("m", inc)), "sink")
 		check(t, p.Run(context.Background()), "stage m", "batch observer")
 		conserved(t, p.Stats())
 	})
 	t.Run("Partition key", func(t *testing.T) {
 		p := pipeline.New("flow")
-		parts := pipeline.Partition(pipeline.FromSlice(p, "src", seq(10)), "byKey", 2, func(v int) int {
+		parts := fanout.Partition(pipeline.FromSlice(p, "src", seq(10)), "byKey", 2, func(v int) int {
 			if v == 7 {
 				panic("key")
 			}
@@ -356,7 +358,7 @@ func TestCallbackPanicsBecomeErrors(t *testing.T) {
 	})
 	t.Run("Route", func(t *testing.T) {
 		p := pipeline.New("flow")
-		routes := pipeline.Route(pipeline.FromSlice(p, "src", seq(10)), "router", func(v int) string {
+		routes := fanout.Route(pipeline.FromSlice(p, "src", seq(10)), "router", func(v int) string {
 			if v == 3 {
 				panic("route")
 			}
@@ -386,15 +388,15 @@ func TestConfigValidatedAtStart(t *testing.T) {
 	assert.Contains(t, err.Error(), "batch size")
 
 	p = pipeline.New("flow")
-	pipeline.To(pipeline.FromSlice(p, "src", seq(3)), stage.Expand("huge", func(context.Context, int) error { return nil },
-		stage.Input(backpressure.Config{Capacity: 1 << 40})))
+	pipeline.To(pipeline.FromSlice(p, "src", seq(3)), stage.Sink("huge", func(context.Context, int) error { return nil },
+		stage.Buffer(backpressure.Buffer{Capacity: 1 << 40})))
 	err = p.Run(context.Background())
 	require.ErrorIs(t, err, pipeline.ErrConfig)
 	assert.Contains(t, err.Error(), "stage huge")
 
 	p = pipeline.New("flow")
-	pipeline.To(pipeline.FromSlice(p, "src", seq(3)), stage.Expand("odd", func(context.Context, int) error { return nil },
-		stage.Input(backpressure.Config{Policy: backpressure.Policy(42)})))
+	pipeline.To(pipeline.FromSlice(p, "src", seq(3)), stage.Sink("odd", func(context.Context, int) error { return nil },
+		stage.Buffer(backpressure.Buffer{Policy: backpressure.Policy(42)})))
 	err = p.Run(context.Background())
 	require.ErrorIs(t, err, pipeline.ErrConfig)
 	assert.Contains(t, err.Error(), "policy")
@@ -406,7 +408,7 @@ func TestInputOverflowFailsRun(t *testing.T) {
 	in, s := pipeline.NewInput[int](p, "in")
 	open := make(chan struct{})
 	var got atomic.Int64
-	pipeline.To(s, gatedSink("sink", open, &got, stage.Input(backpressure.Config{Capacity: 1, Policy: backpressure.Fail})))
+	pipeline.To(s, gatedSink("sink", open, &got, stage.Buffer(backpressure.Buffer{Capacity: 1, Policy: backpressure.Fail})))
 	require.NoError(t, p.Start(context.Background()))
 	var err error
 	for i := 0; i < 100 && err == nil; i++ {
@@ -428,11 +430,11 @@ func TestDeadLettersMergedBack(t *testing.T) {
 		}
 		return v, nil
 	}, stage.OnError(stage.DeadLetter)))
-	fixed := pipeline.Then(pipeline.DeadLetters(p), stage.Map("fix", func(_ context.Context, f stage.Failure) (int, error) {
+	fixed := pipeline.Then(pipeline.DeadLetters(p), stage.Map("fix", func(_ context.Context, f row.Failure) (int, error) {
 		return -f.Row.(int), nil
 	}))
 	var c collector[int]
-	pipeline.To(pipeline.Merge(s, fixed), c.sink("sink"))
+	pipeline.To(fanout.Merge(s, fixed), c.sink("sink"))
 	require.NoError(t, p.Run(context.Background()))
 	assert.Len(t, c.got(), 100)
 	st := p.Stats()
@@ -473,7 +475,7 @@ func TestCreatedRowsBalanceTotals(t *testing.T) {
 		emit(v)
 		return nil
 	}))
-	b := pipeline.Broadcast(s, "fan", 3)
+	b := fanout.Broadcast(s, "fan", 3)
 	agg := pipeline.Then(b[2], stage.MapBatch("sum", func(_ context.Context, rows []int) ([]int, error) {
 		total := 0
 		for _, v := range rows {
@@ -481,7 +483,7 @@ func TestCreatedRowsBalanceTotals(t *testing.T) {
 		}
 		return []int{total}, nil
 	}))
-	pipeline.Discard(pipeline.Merge(b[0], b[1], agg), "sink")
+	pipeline.Discard(fanout.Merge(b[0], b[1], agg), "sink")
 	require.NoError(t, p.Run(context.Background()))
 	st := p.Stats()
 	assert.Less(t, st.Created, st.In)

@@ -1,31 +1,32 @@
-// Package row defines what flows between the stages of a pipeline: batches of
-// typed rows, the pools that recycle them, and the trackers that tell a source
-// when every row derived from its input has been handled.
+// Package row says how rows travel through a pipeline and how a source
+// learns that its input was handled.
 //
-// # Batches
+// # Rows and batches
 //
-// Rows never travel one per channel operation. A [Batch] carries a slice of
-// rows of one type together with the trackers of the input it came from; a
-// stage receives a batch, processes every row in it, and sends one batch on.
-// A batch has exactly one owner at a time: whoever received it must either
-// send it on or hand it back with [Pool.Put]. Putting a batch back means its
-// rows are handled (delivered, filtered, dropped by policy or failed into a
-// dead-letter stream): the batch's trackers are released at that moment.
-// A batch abandoned without Put (for example when a run is cancelled) releases
-// nothing, so a broker source redelivers its rows.
+// A row is any Go value; a stage's function gets rows of its input type
+// one at a time (stage.Map) or as a slice (stage.MapBatch), never boxed.
+// Between stages rows travel in batches, up to the pipeline's batch size at
+// a time (512 by default), one channel operation per batch;
+// batches are pooled, so a steady stream allocates nothing per row. A
+// function must not keep a slice of rows after it returns: the batch is
+// reused.
 //
-// # Pools
+// # Acknowledgement
 //
-// [PoolOf] returns the process-wide pool for one row type, so a batch taken by
-// one stage can be put back by the next. Taking and putting a batch costs one
-// sync.Pool operation each; the per-row cost is zero.
+// A source that must know when its input is done with (a broker that
+// redelivers what is not acknowledged) submits it with an ack function
+// (pipeline.Input.SubmitAck, pipeline.Emitter.Emit). Every row derived
+// from that input, through stages, splits, broadcasts, expansions and
+// feedback loops, carries a reference to it; ack runs once, when the last
+// of them is handled: delivered, filtered, failed under the Skip policy,
+// dropped by an overflow policy or sent to the dead-letter stream. It never
+// runs for input that was not wholly accepted, or any of whose rows was
+// abandoned by a run that ended without draining: that input is
+// redelivered (at-least-once). Cost: nothing per row; a reference count
+// per batch.
 //
-// # Trackers
+// # Failures
 //
-// A [Tracker] is a reference count over the batches that hold rows derived
-// from one unit of source input (one broker message, one submitted slice).
-// When the last of those batches is put back, the tracker's done function
-// runs once. Splitting a batch, broadcasting it or expanding its rows retains
-// the trackers once per extra batch, so acknowledgement waits for every
-// descendant.
+// A row a stage gives up on under the DeadLetter policy reaches the
+// pipeline's dead-letter stream as a [Failure].
 package row

@@ -2,334 +2,106 @@ package stage
 
 import (
 	"context"
-	"fmt"
+	"time"
 
 	"github.com/kisflow/kisflow/backpressure"
+	"github.com/kisflow/kisflow/internal/engine"
 )
 
-// Kind is a stage's KisFlow mode.
-type Kind int
-
-// Stage kinds.
-const (
-	KindVerify Kind = iota + 1
-	KindCalculate
-	KindExpand
-)
-
-// String returns KisFlow's name for the kind.
-func (k Kind) String() string {
-	switch k {
-	case KindVerify:
-		return "Verify"
-	case KindCalculate:
-		return "Calculate"
-	case KindExpand:
-		return "Expand"
-	}
-	return fmt.Sprintf("Kind(%d)", int(k))
-}
-
-// Stage is an immutable description of one function of a flow: its name,
-// kind, function and options. Build stages with Verify, Map, FlatMap,
-// MapBatch and Expand; a pipeline runs them.
-type Stage[In, Out any] struct {
-	name string
-	kind Kind
-	cfg  config
-	// Exactly one of loop and all is set. loop runs the function over rows
-	// until one fails, returning its index and error (or len(rows), nil);
-	// all runs a whole-chunk function. Both append results to w.out and
-	// count into w.
-	loop loopFunc[In, Out]
-	all  chunkFunc[In, Out]
-}
-
-// Sink is a stage that emits nothing: what Expand returns.
-type Sink[In any] = Stage[In, struct{}]
-
-type (
-	loopFunc[In, Out any]  func(ctx context.Context, w *worker[In, Out], rows []In) (int, error)
-	chunkFunc[In, Out any] func(ctx context.Context, w *worker[In, Out], rows []In) error
-)
-
-func newStage[In, Out any](name string, kind Kind, opts []Option) *Stage[In, Out] {
-	if name == "" {
-		panic("stage: empty stage name")
-	}
-	return &Stage[In, Out]{name: name, kind: kind, cfg: newConfig(opts)}
-}
-
-// Name returns the stage's name.
-func (s *Stage[In, Out]) Name() string { return s.name }
-
-// Kind returns the stage's kind.
-func (s *Stage[In, Out]) Kind() Kind { return s.kind }
-
-// Concurrency returns the number of workers.
-func (s *Stage[In, Out]) Concurrency() int { return s.cfg.concurrency }
-
-// Ordered reports whether results leave in input order.
-func (s *Stage[In, Out]) Ordered() bool {
-	return s.kind != KindExpand && (!s.cfg.unordered || s.cfg.concurrency == 1)
-}
-
-// ErrorPolicy returns what happens to a row that fails after its retries.
-func (s *Stage[In, Out]) ErrorPolicy() ErrorPolicy { return s.cfg.onError }
-
-// Input returns the configuration of the edge that feeds the stage.
-func (s *Stage[In, Out]) Input() backpressure.Config { return s.cfg.input }
-
-// Goroutines returns how many goroutines the stage runs.
-func (s *Stage[In, Out]) Goroutines() int {
-	n := s.cfg.concurrency
-	switch {
-	case n == 1:
-		return 1
-	case s.Ordered():
-		return n + 2
-	default:
-		return n + 1
-	}
-}
-
-func withTimeout[In, R any](cfg config, fn func(context.Context, In) (R, error)) func(context.Context, In) (R, error) {
-	if cfg.timeout == 0 {
-		return fn
-	}
-	return func(ctx context.Context, v In) (R, error) {
-		ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
-		defer cancel()
-		return fn(ctx, v)
-	}
-}
+// Stage is an immutable description of one step of a pipeline: its name,
+// kind, function and options. A pipeline runs it (pipeline.Then,
+// pipeline.To); the same Stage may be used in several pipelines.
+type Stage[In, Out any] = engine.Stage[In, Out]
 
 // Verify returns a stage that keeps a row when fn returns true, drops it
-// (counted as filtered) when fn returns false, and fails it when fn returns
+// (counted Filtered) when fn returns false, and fails it when fn returns
 // an error.
 func Verify[T any](name string, fn func(ctx context.Context, row T) (bool, error), opts ...Option) *Stage[T, T] {
-	if fn == nil {
-		panic("stage: Verify " + name + ": nil function")
-	}
-	s := newStage[T, T](name, KindVerify, opts)
-	fn = withTimeout(s.cfg, fn)
-	s.loop = func(ctx context.Context, w *worker[T, T], rows []T) (int, error) {
-		out := w.out.Rows
-		defer func() { w.out.Rows = out }()
-		for i, v := range rows {
-			w.pos, w.mark = i, len(out)
-			keep, err := fn(ctx, v)
-			switch {
-			case err != nil:
-				return i, err
-			case keep:
-				out = append(out, v)
-			default:
-				w.filtered++
-			}
-		}
-		return len(rows), nil
-	}
-	return s
+	return engine.Verify(name, fn, opts...)
 }
 
-// Map returns a Calculate stage that turns each row into one result.
+// Map returns a stage that turns each row into one result.
 func Map[In, Out any](name string, fn func(ctx context.Context, row In) (Out, error), opts ...Option) *Stage[In, Out] {
-	if fn == nil {
-		panic("stage: Map " + name + ": nil function")
-	}
-	s := newStage[In, Out](name, KindCalculate, opts)
-	fn = withTimeout(s.cfg, fn)
-	s.loop = func(ctx context.Context, w *worker[In, Out], rows []In) (int, error) {
-		out := w.out.Rows
-		defer func() { w.out.Rows = out }()
-		for i, v := range rows {
-			w.pos, w.mark = i, len(out)
-			o, err := fn(ctx, v)
-			if err != nil {
-				return i, err
-			}
-			out = append(out, o)
-		}
-		return len(rows), nil
-	}
-	return s
+	return engine.Map(name, fn, opts...)
 }
 
-// FlatMap returns a Calculate stage that emits any number of results per
-// row by calling emit. Rows emitted by a call that then fails (an error or a
+// FlatMap returns a stage that emits any number of results per row by
+// calling emit. Rows emitted by a call that then fails (an error or a
 // panic) are discarded, so a retried row never emits twice. emit must not
 // be used after fn returns.
 func FlatMap[In, Out any](name string, fn func(ctx context.Context, row In, emit func(Out)) error, opts ...Option) *Stage[In, Out] {
-	if fn == nil {
-		panic("stage: FlatMap " + name + ": nil function")
-	}
-	s := newStage[In, Out](name, KindCalculate, opts)
-	timeout := s.cfg.timeout
-	call := func(ctx context.Context, v In, emit func(Out)) error {
-		if timeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, timeout)
-			defer cancel()
-		}
-		return fn(ctx, v, emit)
-	}
-	s.loop = func(ctx context.Context, w *worker[In, Out], rows []In) (int, error) {
-		for i, v := range rows {
-			w.pos, w.mark = i, len(w.out.Rows)
-			if err := call(ctx, v, w.emit); err != nil {
-				w.truncate(w.mark)
-				return i, err
-			}
-		}
-		return len(rows), nil
-	}
-	return s
+	return engine.FlatMap(name, fn, opts...)
 }
 
-// MapBatch returns a Calculate stage that hands fn a whole chunk of rows at
-// once. fn must not keep rows after it returns; the rows it returns are
-// copied. An error fails (or retries) the whole chunk.
+// MapBatch returns a stage that hands fn a whole chunk of rows at once (up
+// to the pipeline's batch size, split between workers). The rows fn
+// returns are copied; fn must not keep rows after it returns. An error
+// fails (or retries) the whole chunk.
 func MapBatch[In, Out any](name string, fn func(ctx context.Context, rows []In) ([]Out, error), opts ...Option) *Stage[In, Out] {
-	if fn == nil {
-		panic("stage: MapBatch " + name + ": nil function")
-	}
-	s := newStage[In, Out](name, KindCalculate, opts)
-	fn = withTimeout(s.cfg, fn)
-	s.all = func(ctx context.Context, w *worker[In, Out], rows []In) error {
-		out, err := fn(ctx, rows)
-		if err != nil {
-			return err
-		}
-		w.out.Rows = append(w.out.Rows, out...)
-		return nil
-	}
-	return s
+	return engine.MapBatch(name, fn, opts...)
 }
 
-// Expand returns a sink stage that consumes every row with fn.
-func Expand[In any](name string, fn func(ctx context.Context, row In) error, opts ...Option) *Sink[In] {
-	if fn == nil {
-		panic("stage: Expand " + name + ": nil function")
-	}
-	s := newStage[In, struct{}](name, KindExpand, opts)
-	if s.cfg.timeout > 0 {
-		inner, d := fn, s.cfg.timeout
-		fn = func(ctx context.Context, v In) error {
-			ctx, cancel := context.WithTimeout(ctx, d)
-			defer cancel()
-			return inner(ctx, v)
-		}
-	}
-	s.loop = func(ctx context.Context, w *worker[In, struct{}], rows []In) (int, error) {
-		for i, v := range rows {
-			w.pos = i
-			if err := fn(ctx, v); err != nil {
-				return i, err
-			}
-			w.delivered++
-		}
-		return len(rows), nil
-	}
-	return s
+// Sink returns a stage that consumes every row with fn and sends nothing
+// on: the end of a stream (pipeline.To). Rows fn consumes count as
+// delivered.
+func Sink[In any](name string, fn func(ctx context.Context, row In) error, opts ...Option) *Stage[In, struct{}] {
+	return engine.Sink(name, fn, opts...)
 }
 
-// ExpandBatch returns a sink stage that consumes a whole chunk of rows at
-// once, for sinks that write in bulk (a broker, a database). An error fails
-// (or retries) the whole chunk. fn must not keep rows after it returns.
-func ExpandBatch[In any](name string, fn func(ctx context.Context, rows []In) error, opts ...Option) *Sink[In] {
-	if fn == nil {
-		panic("stage: ExpandBatch " + name + ": nil function")
-	}
-	s := newStage[In, struct{}](name, KindExpand, opts)
-	if s.cfg.timeout > 0 {
-		inner, d := fn, s.cfg.timeout
-		fn = func(ctx context.Context, rows []In) error {
-			ctx, cancel := context.WithTimeout(ctx, d)
-			defer cancel()
-			return inner(ctx, rows)
-		}
-	}
-	s.all = func(ctx context.Context, w *worker[In, struct{}], rows []In) error {
-		if err := fn(ctx, rows); err != nil {
-			return err
-		}
-		w.delivered += int64(len(rows))
-		return nil
-	}
-	return s
+// SinkBatch is Sink over a whole chunk of rows at once, for sinks that
+// write in bulk (a broker, a database). An error fails (or retries) the
+// whole chunk. fn must not keep rows after it returns.
+func SinkBatch[In any](name string, fn func(ctx context.Context, rows []In) error, opts ...Option) *Stage[In, struct{}] {
+	return engine.SinkBatch(name, fn, opts...)
 }
 
-// VerifyBatch returns a Verify stage that hands fn a whole chunk of rows at
-// once and keeps the rows it returns; the rest count as filtered. fn must
-// return a subset of its rows (it may return rows of its own, but then the
-// filtered count is the difference in length, never below zero).
-func VerifyBatch[T any](name string, fn func(ctx context.Context, rows []T) ([]T, error), opts ...Option) *Stage[T, T] {
-	if fn == nil {
-		panic("stage: VerifyBatch " + name + ": nil function")
-	}
-	s := newStage[T, T](name, KindVerify, opts)
-	if s.cfg.timeout > 0 {
-		inner, d := fn, s.cfg.timeout
-		fn = func(ctx context.Context, rows []T) ([]T, error) {
-			ctx, cancel := context.WithTimeout(ctx, d)
-			defer cancel()
-			return inner(ctx, rows)
-		}
-	}
-	s.all = func(ctx context.Context, w *worker[T, T], rows []T) error {
-		kept, err := fn(ctx, rows)
-		if err != nil {
-			return err
-		}
-		w.out.Rows = append(w.out.Rows, kept...)
-		w.filtered += int64(max(0, len(rows)-len(kept)))
-		return nil
-	}
-	return s
-}
+// Option configures a stage when it is created.
+type Option = engine.Option
 
-// Chunk returns a stage of the given kind that hands fn a whole chunk of
-// rows at once, like MapBatch, and lets fn fail single rows: fail(i, err)
-// marks rows[i] as failed. Marked rows are retried alone (fn is called
-// again with just that row) and then get the error policy one by one; the
-// rest of the chunk goes on with the rows fn returned. An error returned by
-// fn fails (or retries) the whole chunk. For a Verify stage the rows fn
-// does not return (and did not fail) count as filtered; a sink (KindExpand)
-// delivers every row it did not fail and its results are ignored. It is
-// how adapters such as package flow run chunk-at-a-time functions.
-func Chunk[In, Out any](name string, kind Kind, fn func(ctx context.Context, rows []In, fail func(i int, err error)) ([]Out, error), opts ...Option) *Stage[In, Out] {
-	if fn == nil {
-		panic("stage: Chunk " + name + ": nil function")
-	}
-	if kind < KindVerify || kind > KindExpand {
-		panic("stage: Chunk " + name + ": unknown kind")
-	}
-	s := newStage[In, Out](name, kind, opts)
-	if s.cfg.timeout > 0 {
-		inner, d := fn, s.cfg.timeout
-		fn = func(ctx context.Context, rows []In, fail func(int, error)) ([]Out, error) {
-			ctx, cancel := context.WithTimeout(ctx, d)
-			defer cancel()
-			return inner(ctx, rows, fail)
-		}
-	}
-	s.all = func(ctx context.Context, w *worker[In, Out], rows []In) error {
-		out, err := fn(ctx, rows, w.fail)
-		if err != nil {
-			return err
-		}
-		ok := int64(len(rows) - len(w.marks))
-		switch kind {
-		case KindExpand:
-			w.delivered += ok
-		case KindVerify:
-			w.filtered += max(0, ok-int64(len(out)))
-			fallthrough
-		default:
-			w.out.Rows = append(w.out.Rows, out...)
-		}
-		return nil
-	}
-	return s
-}
+// Concurrency runs n workers for the stage. It panics if n < 1.
+func Concurrency(n int) Option { return engine.Concurrency(n) }
+
+// Unordered lets results leave as soon as they are ready instead of in
+// input order. It matters only with Concurrency above 1.
+func Unordered() Option { return engine.Unordered() }
+
+// OnError sets what happens to a row that still fails after its retries.
+func OnError(p ErrorPolicy) Option { return engine.OnError(p) }
+
+// Retry retries a failing row up to attempts more times, waiting backoff
+// before the first retry and twice as long before each next one, never
+// more than 30 seconds. It panics if attempts or backoff is negative.
+func Retry(attempts int, backoff time.Duration) Option { return engine.Retry(attempts, backoff) }
+
+// Timeout gives every call of the function a context with deadline d; the
+// function must honour its ctx for it to have an effect. It panics if d is
+// not positive.
+func Timeout(d time.Duration) Option { return engine.Timeout(d) }
+
+// Buffer configures the bounded buffer that feeds the stage: its capacity
+// in rows and its overflow policy (see package backpressure).
+func Buffer(b backpressure.Buffer) Option { return engine.Buffer(b) }
+
+// ErrorPolicy says what happens to a row whose function still fails after
+// its retries.
+type ErrorPolicy = engine.ErrorPolicy
+
+// Error policies. The zero value is FailFlow.
+const (
+	// FailFlow fails the run: Wait returns an *Error naming the stage.
+	FailFlow = engine.FailFlow
+	// Skip counts the row as failed and goes on.
+	Skip = engine.Skip
+	// DeadLetter sends the row, with its error, to the pipeline's
+	// dead-letter stream (pipeline.DeadLetters) as a row.Failure.
+	DeadLetter = engine.DeadLetter
+)
+
+// Error is a failure of one stage: it names the flow and the stage and
+// wraps the cause. Its Error method gives one line.
+type Error = engine.Error
+
+// PanicError is a panic recovered from a user function. It unwraps to the
+// panic value when that is an error; Error gives one line, and the stack
+// of the panicking goroutine is in the Stack field.
+type PanicError = engine.PanicError

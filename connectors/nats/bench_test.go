@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kisflow/kisflow/connectors"
+	"github.com/kisflow/kisflow/connectors/stream"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
@@ -131,12 +132,12 @@ func benchKisflow(b *testing.B, url string, workers int, params map[string]strin
 		r, err := newConn(fmt.Sprintf("worker-%d", i)).Reader(ctx, key, connectors.ReadOptions{Group: "bench", FromStart: true})
 		require.NoError(b, err)
 		p := pipeline.New(fmt.Sprintf("worker-%d", i))
-		src := connectors.Load(p, "load", r, connectors.JSON[Order]())
+		src := stream.Load(p, "load", r, stream.JSON[Order]())
 		doubled := pipeline.Then(src, stage.Map("double", func(_ context.Context, o Order) (Order, error) {
 			o.Amount *= 2
 			return o, nil
 		}))
-		pipeline.To(doubled, stage.Expand("count", func(_ context.Context, o Order) error { return cnt.add(o) }))
+		pipeline.To(doubled, stage.Sink("count", func(_ context.Context, o Order) error { return cnt.add(o) }))
 		require.NoError(b, p.Start(ctx))
 		flows = append(flows, p)
 	}
@@ -144,7 +145,7 @@ func benchKisflow(b *testing.B, url string, workers int, params map[string]strin
 
 	b.ResetTimer()
 	prod := pipeline.New("producer")
-	pipeline.To(pipeline.FromSlice(prod, "orders", rows), connectors.Save("save", w, connectors.JSON[Order](), nil))
+	pipeline.To(pipeline.FromSlice(prod, "orders", rows), stream.Save("save", w, stream.JSON[Order](), nil))
 	require.NoError(b, prod.Run(ctx))
 	cnt.wait(b)
 	cnt.report(b)

@@ -43,10 +43,10 @@ func New(cfg connectors.Config) (connectors.Connector, error) {
 }
 
 // Register adds the "nats" type ([Type]) to reg, so that reg.New builds
-// NATS connectors. A nil reg means [connectors.Default].
+// NATS connectors. It returns an error if reg is nil.
 func Register(reg *connectors.Registry) error {
 	if reg == nil {
-		reg = connectors.Default
+		return errors.New("nats: Register: nil registry")
 	}
 	return reg.Register(Type, New)
 }

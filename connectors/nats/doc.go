@@ -4,8 +4,9 @@
 // broker client. Register it once, then build connectors from their
 // configuration:
 //
-//	if err := nats.Register(connectors.Default); err != nil { ... }
-//	c, err := connectors.Default.New(connectors.Config{
+//	reg := connectors.NewRegistry()
+//	if err := nats.Register(reg); err != nil { ... }
+//	c, err := reg.New(connectors.Config{
 //		Name: "orders-bus", Type: "nats",
 //		Addrs: "nats://10.0.0.1:4222,nats://10.0.0.2:4222",
 //		Key:   "orders",
@@ -21,6 +22,14 @@
 // p is the 32-bit FNV-1a hash of [connectors.Message.Key] modulo N
 // (messages without a key go round robin). The message key travels in the
 // [KeyHeader] header.
+//
+// [connectors.Message.Headers] travel as NATS message headers of the same
+// names, one value each, and a reader gets them back (without KeyHeader).
+// Write refuses, before publishing anything, a header NATS could not carry
+// unchanged: a name that is empty, is KeyHeader, or has a space, colon or
+// control character, and a value with a line break or surrounding white
+// space. Headers whose names start with "Nats-" mean something to the
+// server (Nats-Msg-Id, for one, deduplicates publishes).
 //
 // The messages are stored in a JetStream stream: the one named by the
 // stream param, or else the stream that already captures the key's
@@ -51,9 +60,10 @@
 //
 // # Acknowledgement and redelivery
 //
-// Delivery is at least once. [connectors.Load] acknowledges the messages
-// of one read only when every row derived from them has been handled
-// inside the flow (delivered, filtered or failed into a dead-letter
+// Delivery is at least once. Load (package
+// [github.com/kisflow/kisflow/connectors/stream]) acknowledges the
+// messages of one read only when every row derived from them has been
+// handled inside the flow (delivered, filtered or failed into a dead-letter
 // stream). A message that is not acknowledged within ack_wait (because
 // the process died, the run was cancelled or a stage is too slow) is
 // delivered again, to any reader of the group. A Read whose ctx ends

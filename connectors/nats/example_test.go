@@ -8,6 +8,7 @@ import (
 
 	"github.com/kisflow/kisflow/connectors"
 	"github.com/kisflow/kisflow/connectors/nats"
+	"github.com/kisflow/kisflow/connectors/stream"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
@@ -33,7 +34,7 @@ func ExampleRegister() {
 	})
 	fmt.Println(errors.Is(err, connectors.ErrConfig))
 	// Output:
-	// [memory nats]
+	// [nats]
 	// true
 }
 
@@ -71,16 +72,16 @@ func Example() {
 
 	save := pipeline.New("SaveOrders")
 	src := pipeline.FromSlice(save, "orders", []Order{{ID: 1, Amount: 10}, {ID: 2, Amount: 25}})
-	pipeline.To(src, connectors.Save("SaveOrder", w, connectors.JSON[Order](), nil))
+	pipeline.To(src, stream.Save("SaveOrder", w, stream.JSON[Order](), nil))
 	if err := save.Run(ctx); err != nil {
 		log.Fatal(err)
 	}
 
 	billing := pipeline.New("Billing")
-	orders := connectors.Load(billing, "LoadOrder", r, connectors.JSON[Order]())
+	orders := stream.Load(billing, "LoadOrder", r, stream.JSON[Order]())
 	done := make(chan struct{})
 	seen := 0
-	pipeline.To(orders, stage.Expand("Bill", func(_ context.Context, o Order) error {
+	pipeline.To(orders, stage.Sink("Bill", func(_ context.Context, o Order) error {
 		fmt.Printf("bill order %d: %d\n", o.ID, o.Amount)
 		if seen++; seen == 2 {
 			close(done)

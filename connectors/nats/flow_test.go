@@ -15,18 +15,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kisflow/kisflow/connectors"
+	"github.com/kisflow/kisflow/connectors/stream"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
 
-var orderCodec = connectors.JSON[Order]()
+var orderCodec = stream.JSON[Order]()
 
 // produce saves rows to w through a pipeline: FromSlice -> Save.
 func produce(tb testing.TB, w connectors.Writer, rows []Order) {
 	tb.Helper()
 	p := pipeline.New("producer")
 	src := pipeline.FromSlice(p, "orders", rows)
-	pipeline.To(src, connectors.Save("save-orders", w, orderCodec, func(o Order) string { return o.Shop }))
+	pipeline.To(src, stream.Save("save-orders", w, orderCodec, func(o Order) string { return o.Shop }))
 	require.NoError(tb, p.Run(context.Background()))
 }
 
@@ -36,12 +37,12 @@ func produce(tb testing.TB, w connectors.Writer, rows []Order) {
 func startWorker(tb testing.TB, ctx context.Context, name string, r connectors.Reader, tl *tally, block func(context.Context, Order) error) *pipeline.Pipeline {
 	tb.Helper()
 	p := pipeline.New(name)
-	rows := connectors.Load(p, "load-orders", r, orderCodec)
+	rows := stream.Load(p, "load-orders", r, orderCodec)
 	doubled := pipeline.Then(rows, stage.Map("double", func(_ context.Context, o Order) (Order, error) {
 		o.Amount *= 2
 		return o, nil
 	}))
-	pipeline.To(doubled, stage.Expand("record", func(ctx context.Context, o Order) error {
+	pipeline.To(doubled, stage.Sink("record", func(ctx context.Context, o Order) error {
 		if block != nil {
 			if err := block(ctx, o); err != nil {
 				return err
@@ -466,6 +467,7 @@ func TestConfigErrors(t *testing.T) {
 	reg := connectors.NewRegistry()
 	require.NoError(t, Register(reg))
 	require.Error(t, Register(reg))
+	require.Error(t, Register(nil), "nil registry")
 	require.Contains(t, reg.Types(), Type)
 	c, err = reg.New(connectors.Config{Name: "x", Type: Type})
 	require.NoError(t, err)

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kisflow/kisflow/connectors"
+	"github.com/kisflow/kisflow/connectors/stream"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
@@ -42,12 +43,12 @@ func TestWorkerProcess(t *testing.T) {
 	var mu sync.Mutex
 	out := bufio.NewWriter(os.Stdout)
 	p := pipeline.New(name)
-	rows := connectors.Load(p, "load-orders", r, orderCodec)
+	rows := stream.Load(p, "load-orders", r, orderCodec)
 	doubled := pipeline.Then(rows, stage.Map("double", func(_ context.Context, o Order) (Order, error) {
 		o.Amount *= 2
 		return o, nil
 	}))
-	pipeline.To(doubled, stage.ExpandBatch("report", func(_ context.Context, batch []Order) error {
+	pipeline.To(doubled, stage.SinkBatch("report", func(_ context.Context, batch []Order) error {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, o := range batch {

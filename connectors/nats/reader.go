@@ -267,12 +267,29 @@ func (r *reader) fetch(ctx context.Context, n int, wait bool) ([]jetstream.Msg, 
 func (r *reader) deliveries(msgs []jetstream.Msg) []connectors.Delivery {
 	ds := make([]connectors.Delivery, len(msgs))
 	for i, m := range msgs {
+		h := m.Headers()
 		ds[i] = connectors.Delivery{
-			Message: connectors.Message{Key: m.Headers().Get(KeyHeader), Data: m.Data()},
+			Message: connectors.Message{Key: h.Get(KeyHeader), Data: m.Data(), Headers: headers(h)},
 			Ack:     r.acker(m),
 		}
 	}
 	return ds
+}
+
+// headers returns the message headers of h: every header but KeyHeader,
+// with its first value. It returns nil when there are none.
+func headers(h natsio.Header) map[string]string {
+	var out map[string]string
+	for k, vs := range h {
+		if k == KeyHeader || len(vs) == 0 {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]string, len(h))
+		}
+		out[k] = vs[0]
+	}
+	return out
 }
 
 // acker returns the Ack of one delivery.

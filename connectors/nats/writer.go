@@ -3,7 +3,9 @@ package nats
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -99,6 +101,11 @@ func (w *writer) Write(ctx context.Context, msgs []connectors.Message) error {
 		return w.c.errorf(w.key, "write: %w", connectors.ErrClosed)
 	default:
 	}
+	for i := range msgs {
+		if err := checkHeaders(msgs[i].Headers); err != nil {
+			return w.c.errorf(w.key, "write: message %d of %d: %w", i+1, len(msgs), err)
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		acked, subject, err := w.publish(ctx, msgs)
 		if err == nil {
@@ -137,10 +144,7 @@ func (w *writer) publish(ctx context.Context, msgs []connectors.Message) (int, s
 			}
 			out++
 		}
-		m := &natsio.Msg{Subject: w.subject(msgs[i].Key), Data: msgs[i].Data}
-		if k := msgs[i].Key; k != "" {
-			m.Header = natsio.Header{KeyHeader: []string{k}}
-		}
+		m := &natsio.Msg{Subject: w.subject(msgs[i].Key), Data: msgs[i].Data, Header: header(msgs[i])}
 		f, err := w.c.js.PublishMsgAsync(m)
 		if err != nil {
 			return out, m.Subject, err
@@ -155,6 +159,42 @@ func (w *writer) publish(ctx context.Context, msgs []connectors.Message) (int, s
 		}
 	}
 	return out, "", nil
+}
+
+// header returns the NATS headers of m: its Headers, and its Key in
+// KeyHeader. It returns nil when there are none.
+func header(m connectors.Message) natsio.Header {
+	if len(m.Headers) == 0 && m.Key == "" {
+		return nil
+	}
+	h := make(natsio.Header, len(m.Headers)+1)
+	for k, v := range m.Headers {
+		h[k] = []string{v}
+	}
+	if m.Key != "" {
+		h[KeyHeader] = []string{m.Key}
+	}
+	return h
+}
+
+// checkHeaders reports a header NATS cannot carry unchanged: an empty name,
+// a name with a space, a control character or a colon, a name that is
+// KeyHeader, or a value with a line break or surrounding white space
+// (which NATS would trim).
+func checkHeaders(h map[string]string) error {
+	for k, v := range h {
+		switch {
+		case k == KeyHeader:
+			return fmt.Errorf("header %q is reserved for the message key", k)
+		case k == "" || strings.IndexFunc(k, func(r rune) bool { return r <= ' ' || r == ':' || r == 0x7f }) >= 0:
+			return fmt.Errorf("header name %q: want no spaces, colons or control characters", k)
+		case strings.ContainsAny(v, "\r\n"):
+			return fmt.Errorf("header %q: the value has a line break", k)
+		case strings.TrimSpace(v) != v:
+			return fmt.Errorf("header %q: NATS would trim the white space around the value %q", k, v)
+		}
+	}
+	return nil
 }
 
 // pending is a publish awaiting its acknowledgement.

@@ -15,6 +15,8 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/kisflow/kisflow/connectors"
+	"github.com/kisflow/kisflow/connectors/stream"
+	"github.com/kisflow/kisflow/fanout"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
@@ -28,7 +30,7 @@ type benchRow struct {
 
 // benchBatch is how many rows go in one write and one read: the
 // pipeline's default batch size and Load's read size.
-const benchBatch = connectors.DefaultReadSize
+const benchBatch = 256 // what stream.Load reads at a time
 
 func benchRows(n int) []benchRow {
 	rows := make([]benchRow, n)
@@ -181,7 +183,7 @@ func benchSaveLoadKisflow(b *testing.B, workers int) {
 	c := newConnector(b, "bench", nil)
 	ctx := context.Background()
 	key := benchKey(b, client)
-	codec := connectors.JSON[benchRow]()
+	codec := stream.JSON[benchRow]()
 	var sources []pipeline.Stream[benchRow]
 	load := pipeline.New("load")
 	for i := range workers {
@@ -189,7 +191,7 @@ func benchSaveLoadKisflow(b *testing.B, workers int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		sources = append(sources, connectors.Load(load, "load-"+strconv.Itoa(i), r, codec))
+		sources = append(sources, stream.Load(load, "load-"+strconv.Itoa(i), r, codec))
 	}
 	w, err := c.Writer(ctx, key)
 	if err != nil {
@@ -198,14 +200,14 @@ func benchSaveLoadKisflow(b *testing.B, workers int) {
 	rows := benchRows(b.N)
 	var got atomic.Int64
 	finish := make(chan struct{})
-	pipeline.To(pipeline.Merge(sources...), stage.ExpandBatch("count", func(_ context.Context, rows []benchRow) error {
+	pipeline.To(fanout.Merge(sources...), stage.SinkBatch("count", func(_ context.Context, rows []benchRow) error {
 		if got.Add(int64(len(rows))) == int64(b.N) {
 			close(finish)
 		}
 		return nil
 	}))
 	save := pipeline.New("save")
-	pipeline.To(pipeline.FromSlice(save, "rows", rows), connectors.Save("save", w, codec, nil, stage.Concurrency(workers)))
+	pipeline.To(pipeline.FromSlice(save, "rows", rows), stream.Save("save", w, codec, nil, stage.Concurrency(workers)))
 
 	b.ReportAllocs()
 	b.ResetTimer()

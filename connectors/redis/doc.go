@@ -13,8 +13,10 @@
 //
 // Every key is a stream. A writer appends one entry per message with XADD
 // (all messages of one Write in one pipelined round trip): the field "d"
-// holds the data and "k" the message key when it has one. Entries that lack
-// "d" are delivered with empty data, which Load counts as a failed row.
+// holds the data, "k" the message key when it has one, and "h:<name>"
+// ([FieldHeaderPrefix]) the value of each of its headers, which a reader
+// gets back in [connectors.Message.Headers]. Entries that lack "d" are
+// delivered with empty data, which Load counts as a failed row.
 //
 // With "maxlen" set, every XADD trims the stream to about that many entries
 // (MAXLEN ~); without it the stream grows until trimmed by other means.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/kisflow/kisflow/connectors"
 	"github.com/kisflow/kisflow/connectors/redis"
+	"github.com/kisflow/kisflow/connectors/stream"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
@@ -44,8 +45,8 @@ func Example() {
 		log.Fatal(err)
 	}
 	p := pipeline.New("Billing")
-	paid := connectors.Load(p, "LoadPaid", r, connectors.JSON[payment]())
-	pipeline.To(paid, stage.Expand("Bill", func(ctx context.Context, pm payment) error {
+	paid := stream.Load(p, "LoadPaid", r, stream.JSON[payment]())
+	pipeline.To(paid, stage.Sink("Bill", func(ctx context.Context, pm payment) error {
 		log.Printf("bill order %d: %d", pm.Order, pm.Total)
 		return nil
 	}))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -258,9 +259,31 @@ func (r *reader) deliveries(msgs []goredis.XMessage) []connectors.Delivery {
 		if s, ok := m.Values[FieldKey].(string); ok {
 			ds[i].Key = s
 		}
+		ds[i].Headers = headers(m.Values)
 		ds[i].Ack = func() error { return b.ack(i) }
 	}
 	return ds
+}
+
+// headers returns the message headers kept in the fields of an entry that
+// start with FieldHeaderPrefix, or nil when there are none.
+func headers(values map[string]any) map[string]string {
+	var h map[string]string
+	for f, v := range values {
+		name, ok := strings.CutPrefix(f, FieldHeaderPrefix)
+		if !ok {
+			continue
+		}
+		s, ok := v.(string)
+		if !ok {
+			continue
+		}
+		if h == nil {
+			h = make(map[string]string)
+		}
+		h[name] = s
+	}
+	return h
 }
 
 // ack acknowledges delivery i of the batch. The XACK is sent when the

@@ -41,6 +41,9 @@ const (
 	// FieldKey holds the message key; it is present only when the key is
 	// not empty.
 	FieldKey = "k"
+	// FieldHeaderPrefix starts the field of each message header: header
+	// name n with value v is the field FieldHeaderPrefix+n holding v.
+	FieldHeaderPrefix = "h:"
 )
 
 // PrivateGroupPrefix starts the name of every private group, the group a
@@ -144,12 +147,12 @@ func New(cfg connectors.Config) (*Connector, error) {
 	return c, nil
 }
 
-// Register adds the "redis" type ([Type]) to reg, or to
-// [connectors.Default] when reg is nil, so that reg.New builds a
-// [Connector] from a configuration whose Type is "redis".
+// Register adds the "redis" type ([Type]) to reg, so that reg.New builds a
+// [Connector] from a configuration whose Type is "redis". It returns an
+// error if reg is nil.
 func Register(reg *connectors.Registry) error {
 	if reg == nil {
-		reg = connectors.Default
+		return errors.New("redis: Register: nil registry")
 	}
 	return reg.Register(Type, func(cfg connectors.Config) (connectors.Connector, error) {
 		return New(cfg)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kisflow/kisflow/connectors"
+	"github.com/kisflow/kisflow/connectors/stream"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
@@ -38,12 +39,12 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	// The loading flow runs first and waits for rows.
 	load := pipeline.New("bill")
 	got := make(chan order, n)
-	src := connectors.Load(load, "load-orders", r, connectors.JSON[order]())
+	src := stream.Load(load, "load-orders", r, stream.JSON[order]())
 	doubled := pipeline.Then(src, stage.Map("double", func(_ context.Context, o order) (order, error) {
 		o.Total *= 2
 		return o, nil
 	}))
-	pipeline.To(doubled, stage.Expand("collect", func(_ context.Context, o order) error {
+	pipeline.To(doubled, stage.Sink("collect", func(_ context.Context, o order) error {
 		got <- o
 		return nil
 	}))
@@ -55,7 +56,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	}
 	save := pipeline.New("sell")
 	pipeline.To(pipeline.FromSlice(save, "orders", rows),
-		connectors.Save("save-orders", w, connectors.JSON[order](), func(o order) string { return strconv.Itoa(o.ID % 4) }))
+		stream.Save("save-orders", w, stream.JSON[order](), func(o order) string { return strconv.Itoa(o.ID % 4) }))
 	require.NoError(t, save.Run(ctx))
 	require.NoError(t, w.Close())
 
@@ -101,6 +102,41 @@ func TestMessageKeyAndData(t *testing.T) {
 		assert.Equal(t, string(want.Data), string(ds[i].Data), "message %d", i)
 	}
 	ackAll(t, ds)
+}
+
+func TestHeadersRoundTrip(t *testing.T) {
+	c := newConnector(t, "headers", nil)
+	raw := rawClient(t)
+	ctx := t.Context()
+	key := streamKey(t)
+	r, err := c.Reader(ctx, key, connectors.ReadOptions{Group: "g"})
+	require.NoError(t, err)
+	w, err := c.Writer(ctx, key)
+	require.NoError(t, err)
+	h := map[string]string{
+		"traceparent":  "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+		"Content-Type": "application/json",
+		"empty":        "",
+		"a:b c\n":      " spaced\r\nvalue ",
+		"d":            "not the data",
+	}
+	in := []connectors.Message{
+		{Key: "a", Data: []byte("1"), Headers: h},
+		{Data: []byte("2"), Headers: map[string]string{"only": "headers"}},
+		{Data: []byte("3")},
+	}
+	require.NoError(t, w.Write(ctx, in))
+	require.NoError(t, w.Write(ctx, in[:1])) // a single message skips the pipeline
+	ds := readN(t, r, 4, 10)
+	for i, want := range append(in, in[0]) {
+		assert.Equal(t, want, ds[i].Message, "message %d", i)
+	}
+	ackAll(t, ds)
+
+	entries, err := raw.XRange(ctx, key, "-", "+").Result()
+	require.NoError(t, err)
+	require.Len(t, entries, 4)
+	assert.Equal(t, map[string]any{FieldData: "2", FieldHeaderPrefix + "only": "headers"}, entries[1].Values)
 }
 
 func TestSharedGroupDeliversEachMessageOnce(t *testing.T) {
@@ -548,7 +584,8 @@ func TestRegister(t *testing.T) {
 	reg := connectors.NewRegistry()
 	require.NoError(t, Register(reg))
 	require.Error(t, Register(reg), "registered twice")
-	assert.Equal(t, []string{"memory", "redis"}, reg.Types())
+	assert.Equal(t, []string{"redis"}, reg.Types())
+	require.Error(t, Register(nil), "nil registry")
 
 	conn, err := reg.New(connectors.Config{Name: "reg", Type: Type, Addrs: "unix:///tmp/none.sock"})
 	require.NoError(t, err)

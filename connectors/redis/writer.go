@@ -21,7 +21,8 @@ type writer struct {
 
 // Write appends msgs to the stream in order, one XADD per message, all
 // sent in one pipeline (one round trip). Each entry has the field "d" (the
-// data) and, when the message has a key, "k". With the "maxlen" param each
+// data), when the message has a key "k", and "h:<name>" for each header.
+// With the "maxlen" param each
 // XADD also trims the stream to about that many entries.
 //
 // The pipeline is not a transaction: when Write fails, a prefix of msgs may
@@ -61,11 +62,13 @@ func (w *writer) Write(ctx context.Context, msgs []connectors.Message) error {
 
 // args returns the XADD arguments of m.
 func (w *writer) args(m connectors.Message) *goredis.XAddArgs {
-	var values []any
+	values := make([]any, 0, 4+2*len(m.Headers))
+	values = append(values, FieldData, m.Data)
 	if m.Key != "" {
-		values = []any{FieldData, m.Data, FieldKey, m.Key}
-	} else {
-		values = []any{FieldData, m.Data}
+		values = append(values, FieldKey, m.Key)
+	}
+	for k, v := range m.Headers {
+		values = append(values, FieldHeaderPrefix+k, v)
 	}
 	a := &goredis.XAddArgs{Stream: w.key, Values: values}
 	if w.c.maxLen > 0 {

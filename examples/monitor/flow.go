@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/kisflow/kisflow/fanout"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
@@ -39,9 +40,9 @@ func newFlow(cost time.Duration, opts ...pipeline.Option) (*pipeline.Pipeline, *
 		o.Tax = o.Amount * 2 / 10
 		return o, nil
 	}, stage.Concurrency(4)))
-	branches := pipeline.Broadcast(taxed, "Fanout", 2)
-	pipeline.To(branches[0], stage.Expand("SaveOrder", func(context.Context, Order) error { return nil }))
-	pipeline.To(branches[1], stage.Expand("NotifyUser", func(_ context.Context, o Order) error {
+	branches := fanout.Broadcast(taxed, "Fanout", 2)
+	pipeline.To(branches[0], stage.Sink("SaveOrder", func(context.Context, Order) error { return nil }))
+	pipeline.To(branches[1], stage.Sink("NotifyUser", func(_ context.Context, o Order) error {
 		if o.ID%53 == 0 {
 			return fmt.Errorf("notify order %d: mailbox unavailable", o.ID)
 		}

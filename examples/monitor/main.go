@@ -62,11 +62,11 @@ func main() {
 // or the flow fails, then drains the flow and shuts the server down.
 func run(ctx context.Context, o options, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
-	m, err := metrics.New(reg, metrics.WithRuntimeMetrics())
+	m, err := metrics.New(reg, metrics.RuntimeMetrics())
 	if err != nil {
 		return err
 	}
-	p, in := newFlow(o.cost, pipeline.WithObserver(m), pipeline.WithLogger(log))
+	p, in := newFlow(o.cost, pipeline.Observe(m), pipeline.Logger(log))
 	m.Watch(p)
 	mon := monitor.New(monitor.Title("KisFlow monitor · example"))
 	mon.Add(p)
@@ -74,7 +74,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	mux := http.NewServeMux()
 	mux.Handle("/", mon)
 	if o.metrics {
-		mux.Handle(metrics.Path, metrics.Handler(reg))
+		mux.Handle("/metrics", metrics.Handler(reg))
 	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {

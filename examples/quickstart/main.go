@@ -1,6 +1,6 @@
 // Command quickstart streams KisFlow's student average score example
 // through the pipeline runtime: a source of students, a Calculate stage that
-// averages their three scores, and an Expand stage that prints the result.
+// averages their three scores, and a sink stage that prints the result.
 package main
 
 import (
@@ -42,7 +42,7 @@ func main() {
 		{ID: 102, Score1: 100, Score2: 70, Score3: 60},
 	})
 	avg := pipeline.Then(students, stage.Map("AvgStuScore", avgStuScore))
-	pipeline.To(avg, stage.Expand("PrintStuAvgScore", printStuAvgScore))
+	pipeline.To(avg, stage.Sink("PrintStuAvgScore", printStuAvgScore))
 
 	if err := p.Run(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, "err:", err)

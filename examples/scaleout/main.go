@@ -31,6 +31,7 @@ import (
 
 	"github.com/kisflow/kisflow/connectors"
 	"github.com/kisflow/kisflow/connectors/nats"
+	"github.com/kisflow/kisflow/connectors/stream"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
@@ -133,7 +134,7 @@ func runProducer() error {
 	}
 	p := pipeline.New("ScaleOutProducer")
 	src := pipeline.FromSlice(p, "Orders", orders)
-	pipeline.To(src, connectors.Save("SaveOrder", w, connectors.JSON[Order](),
+	pipeline.To(src, stream.Save("SaveOrder", w, stream.JSON[Order](),
 		func(o Order) string { return strconv.Itoa(o.ID) }))
 	if err := p.Run(ctx); err != nil {
 		return err
@@ -159,7 +160,7 @@ func runWorker() error {
 	defer r.Close()
 
 	p := pipeline.New(fmt.Sprintf("ScaleOutWorker%d", *id))
-	orders := connectors.Load(p, "LoadOrder", r, connectors.JSON[Order]())
+	orders := stream.Load(p, "LoadOrder", r, stream.JSON[Order]())
 	// Orders of an earlier run that was interrupted are acknowledged and
 	// dropped here.
 	current := pipeline.Then(orders, stage.Verify("ThisRun", func(_ context.Context, o Order) (bool, error) {
@@ -168,7 +169,7 @@ func runWorker() error {
 	invoices := pipeline.Then(current, stage.Map("AddTax", func(_ context.Context, o Order) (Invoice, error) {
 		return Invoice{ID: o.ID, Total: o.Amount * 120 / 100}, nil
 	}))
-	pipeline.To(invoices, stage.Expand("PrintInvoice", func(_ context.Context, inv Invoice) error {
+	pipeline.To(invoices, stage.Sink("PrintInvoice", func(_ context.Context, inv Invoice) error {
 		_, err := fmt.Printf("worker %d handled row %d\n", *id, inv.ID)
 		return err
 	}))

@@ -90,8 +90,11 @@ func decl(fset *token.FileSet, path string, d ast.Decl) []string {
 			switch s := s.(type) {
 			case *ast.TypeSpec:
 				if s.Name.IsExported() {
-					kind := "type"
-					out = append(out, fmt.Sprintf("%s, %s %s%s %s", path, kind, s.Name.Name, typeParams(fset, s), summary(fset, s.Type)))
+					eq := " "
+					if s.Assign.IsValid() {
+						eq = " = "
+					}
+					out = append(out, fmt.Sprintf("%s, type %s%s%s%s", path, s.Name.Name, typeParams(fset, s), eq, summary(fset, s.Type)))
 				}
 			case *ast.ValueSpec:
 				for _, n := range s.Names {
@@ -117,7 +120,15 @@ func typeParams(fset *token.FileSet, s *ast.TypeSpec) string {
 	if s.TypeParams == nil {
 		return ""
 	}
-	return "[" + strings.TrimSuffix(strings.TrimPrefix(node(fset, s.TypeParams), "("), ")") + "]"
+	var ps []string
+	for _, f := range s.TypeParams.List {
+		var names []string
+		for _, n := range f.Names {
+			names = append(names, n.Name)
+		}
+		ps = append(ps, strings.Join(names, ", ")+" "+node(fset, f.Type))
+	}
+	return "[" + strings.Join(ps, ", ") + "]"
 }
 
 // summary shows a struct's exported fields and an interface's methods; other

@@ -1,0 +1,50 @@
+package engine
+
+import "sync/atomic"
+
+// Tracker counts the batches that still hold rows derived from one unit of
+// source input. Its done function runs at most once, when the count drops to
+// zero, unless the tracker was abandoned first. The zero value is not
+// usable; create trackers with [NewTracker].
+type Tracker struct {
+	refs      atomic.Int64
+	abandoned atomic.Bool
+	done      func()
+}
+
+// NewTracker returns a tracker holding one reference, owned by the caller,
+// that calls done when the last reference is released. done may be nil.
+func NewTracker(done func()) *Tracker {
+	t := &Tracker{done: done}
+	t.refs.Store(1)
+	return t
+}
+
+// Retain adds n references.
+func (t *Tracker) Retain(n int) {
+	t.refs.Add(int64(n))
+}
+
+// Release drops one reference and runs done when none are left and the
+// tracker was not abandoned. Releasing more references than were taken
+// panics.
+func (t *Tracker) Release() {
+	switch n := t.refs.Add(-1); {
+	case n == 0:
+		if t.done != nil && !t.abandoned.Load() {
+			t.done()
+		}
+	case n < 0:
+		panic("row: Tracker released more times than retained")
+	}
+}
+
+// Abandon makes sure done never runs: the input the tracker stands for was
+// not wholly accepted, so it must not be acknowledged. References are still
+// released as usual.
+func (t *Tracker) Abandon() { t.abandoned.Store(true) }
+
+// Pending reports the number of references still held.
+func (t *Tracker) Pending() int64 {
+	return t.refs.Load()
+}
