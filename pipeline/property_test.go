@@ -206,8 +206,10 @@ type ackRec struct {
 
 // sinkRec counts the rows one sink consumed, as its function saw them.
 type sinkRec struct {
-	name string
-	n    atomic.Int64
+	name    string
+	n       atomic.Int64
+	collect func() []int // a Collect sink: its rows
+	discard bool         // a Discard sink: its rows count filtered
 }
 
 // srcRec is what one source was given and what callers saw it accept.
@@ -552,6 +554,19 @@ func (c *propCase) addStage(s pipeline.Stream[int], dlBranch bool) pipeline.Stre
 // addSink ends s with a random sink.
 func (c *propCase) addSink(s pipeline.Stream[int], dlBranch, noDeadLetter bool) {
 	r := c.rng
+	switch r.IntN(20) {
+	case 0:
+		name := c.name("collect")
+		c.say("%s", name)
+		c.sinks = append(c.sinks, &sinkRec{name: name, collect: pipeline.Collect(s, name)})
+		return
+	case 1:
+		name := c.name("discard")
+		c.say("%s", name)
+		pipeline.Discard(s, name)
+		c.sinks = append(c.sinks, &sinkRec{name: name, discard: true})
+		return
+	}
 	kind := r.IntN(3)
 	kinds := [...]string{"expand", "expandbatch", "chunksink"}
 	name := c.name(kinds[kind])
@@ -811,9 +826,16 @@ func (c *propCase) submitter(ctx context.Context, in *pipeline.Input[int], rec *
 		case 0:
 			in.Fail(errInjected)
 			rec.fails.Add(1)
-		case 1, 2:
+		case 1:
 			if err = in.Submit(callCtx, rows[0]); err == nil {
 				n = 1
+			}
+		case 2:
+			var ok bool
+			if ok, err = in.TrySubmit(rows[0]); ok {
+				n = 1
+			} else if err == nil {
+				time.Sleep(20 * time.Microsecond) // full: try again soon
 			}
 		case 3, 4:
 			k := min(len(rows), 1+r.IntN(10))
@@ -887,7 +909,13 @@ func (c *propCase) build() (feeds []func(context.Context, <-chan struct{}, *sync
 		batch = 1 + r.IntN(4)
 	}
 	c.batch = batch
-	c.p = pipeline.New("prop", pipeline.BatchSize(batch))
+	popts := []pipeline.Option{pipeline.BatchSize(batch)}
+	if r.IntN(3) == 0 {
+		linger := []time.Duration{0, 50 * time.Microsecond, 500 * time.Microsecond, 2 * time.Millisecond}[r.IntN(4)]
+		popts = append(popts, pipeline.Linger(linger))
+		c.say("linger=%v", linger)
+	}
+	c.p = pipeline.New("prop", popts...)
 	c.dlOn = r.IntN(3) == 0
 	c.say("ending=%s batch=%d stress=%v", endNames[c.ending], batch, c.stress)
 	switch c.ending {
@@ -1197,8 +1225,25 @@ func (c *propCase) check(err error, fail func(string, ...any)) {
 			}
 		}
 	}
+	for _, in := range c.inputs {
+		if w := in.Waiting(); w != 0 {
+			fail("input: Waiting() = %d after the run", w)
+		}
+	}
 	for _, s := range c.sinks {
 		n := byName[s.name]
+		switch {
+		case s.collect != nil:
+			if got := int64(len(s.collect())); got != n.Delivered {
+				fail("Collect sink %s: Delivered %d but it gives %d rows", s.name, n.Delivered, got)
+			}
+			continue
+		case s.discard:
+			if n.Delivered != 0 || n.Failed != 0 {
+				fail("Discard sink %s: Delivered %d, Failed %d; its rows count filtered", s.name, n.Delivered, n.Failed)
+			}
+			continue
+		}
 		if n.Delivered != s.n.Load() {
 			fail("sink %s: Delivered %d but its function consumed %d rows", s.name, n.Delivered, s.n.Load())
 		}
