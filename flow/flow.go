@@ -532,7 +532,7 @@ func build(f *Flow, fc *config.Flow) (*run, error) {
 		}
 		stream = lf.impl.finish(r, lf, out, w, last)
 		if stream == nil && !last {
-			return nil, fmt.Errorf("flow %s: function %s ends the stream (an Expand stage) but %s follows it", f.name, lf.name, r.funcs[i+1].name)
+			return nil, fmt.Errorf("flow %s: function %s ends the stream (a sink) but %s follows it", f.name, lf.name, r.funcs[i+1].name)
 		}
 	}
 	return r, nil

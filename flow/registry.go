@@ -130,7 +130,7 @@ func Register[In, Out any](r *Registry, name string, fn Func[In, Out], opts ...s
 // RegisterStage registers a typed stage of the streaming core under name:
 // build makes the stage from the function's parameters each time a flow
 // links it. The stage's kind must agree with the configured mode (a Verify
-// stage for fmode Verify, an Expand stage for Expand, a Calculate stage for
+// stage for fmode Verify, a sink (stage.Sink) for Expand, a Calculate stage for
 // Calculate; any for Save and Load).
 func RegisterStage[In, Out any](r *Registry, name string, build func(params map[string]string) *stage.Stage[In, Out]) error {
 	if build == nil {

@@ -20,8 +20,8 @@ var (
 
 	stageLabels      = []string{labelFlow, labelStage, labelKind}
 	descStageIn      = prometheus.NewDesc("kisflow_stage_rows_in_total", "Rows received by each node.", stageLabels, nil)
-	descStageOut     = prometheus.NewDesc("kisflow_stage_rows_out_total", "Rows each node sent on (0 for an Expand stage).", stageLabels, nil)
-	descStageDeliv   = prometheus.NewDesc("kisflow_stage_rows_delivered_total", "Rows each node handled successfully: passed on, or consumed by an Expand stage.", stageLabels, nil)
+	descStageOut     = prometheus.NewDesc("kisflow_stage_rows_out_total", "Rows each node sent on (0 for a sink).", stageLabels, nil)
+	descStageDeliv   = prometheus.NewDesc("kisflow_stage_rows_delivered_total", "Rows each node handled successfully: passed on, or consumed by a sink.", stageLabels, nil)
 	descStageAband   = prometheus.NewDesc("kisflow_stage_rows_abandoned_total", "Rows each node held when a run ended without draining.", stageLabels, nil)
 	descStageFilter  = prometheus.NewDesc("kisflow_stage_rows_filtered_total", "Rows dropped by each Verify stage.", stageLabels, nil)
 	descStageFailed  = prometheus.NewDesc("kisflow_stage_rows_failed_total", "Rows whose function failed after retries, per node.", stageLabels, nil)
@@ -34,8 +34,8 @@ var (
 	descStageRunning = prometheus.NewDesc("kisflow_stage_running", "Watched pipelines in which the node is running.", stageLabels, nil)
 
 	edgeLabels       = []string{labelFlow, labelEdge}
-	descEdgeDepth    = prometheus.NewDesc("kisflow_edge_queue_depth", "Batches queued on each edge now.", edgeLabels, nil)
-	descEdgeCapacity = prometheus.NewDesc("kisflow_edge_queue_capacity", "Capacity of each edge, in batches.", edgeLabels, nil)
+	descEdgeDepth    = prometheus.NewDesc("kisflow_edge_queue_depth", "Rows queued on each edge now.", edgeLabels, nil)
+	descEdgeCapacity = prometheus.NewDesc("kisflow_edge_queue_capacity", "Capacity of each edge, in rows.", edgeLabels, nil)
 	descEdgeSent     = prometheus.NewDesc("kisflow_edge_rows_sent_total", "Rows put on each edge, including those it dropped.", edgeLabels, nil)
 	descEdgeDropped  = prometheus.NewDesc("kisflow_edge_rows_dropped_total", "Rows discarded by the overflow policy of each edge.", edgeLabels, nil)
 	descEdgeBlocked  = prometheus.NewDesc("kisflow_edge_blocked_seconds_total",

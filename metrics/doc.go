@@ -5,7 +5,7 @@
 // # Use
 //
 // One [Metrics] serves any number of pipelines. It is the
-// [pipeline.Observer] of each (pipeline.WithObserver), which gives it the
+// [pipeline.Observer] of each (pipeline.Observe), which gives it the
 // time of every batch and every run, and it reads the counters of the
 // pipelines given to [Metrics.Watch] each time it is scraped:
 //
@@ -28,7 +28,7 @@
 // The flow layer maps KisFlow's global options onto this package:
 //
 //   - prometheus_enable: create one Metrics for the process, pass it with
-//     pipeline.WithObserver to every pipeline and Watch each one (Unwatch
+//     pipeline.Observe to every pipeline and Watch each one (Unwatch
 //     the pipelines of past runs);
 //   - prometheus_listen with prometheus_serve as address: run
 //     Serve(ctx, addr, reg) in a goroutine owned by the flow layer, which
@@ -40,10 +40,10 @@
 //
 // A flow is a pipeline's name; several pipelines may share it (successive
 // runs of one flow) and their series are summed. A stage is a node of the
-// graph: a source, a Verify, Calculate or Expand stage, or a fan-out node
+// graph: a source, a Verify, Calculate or Sink stage, or a fan-out node
 // (Broadcast, Partition, Route). A batch is the slice of rows a stage
 // worker processes at once. An edge is the bounded queue between two
-// nodes; its depth and capacity are in batches.
+// nodes; its depth and capacity are in rows.
 //
 // # Metrics
 //
@@ -73,7 +73,7 @@
 //
 //	kisflow_stage_rows_in_total{flow,stage,kind}            counter  rows received
 //	kisflow_stage_rows_out_total{flow,stage,kind}           counter  rows sent on (Expand: 0)
-//	kisflow_stage_rows_delivered_total{flow,stage,kind}     counter  rows passed on, or consumed by an Expand stage
+//	kisflow_stage_rows_delivered_total{flow,stage,kind}     counter  rows passed on, or consumed by a sink
 //	kisflow_stage_rows_abandoned_total{flow,stage,kind}     counter  rows held when a run ended without draining
 //	kisflow_stage_rows_filtered_total{flow,stage,kind}      counter  rows a Verify dropped
 //	kisflow_stage_rows_failed_total{flow,stage,kind}        counter  rows that failed after retries
@@ -83,8 +83,8 @@
 //	kisflow_stage_busy_seconds_total{flow,stage,kind}       counter  time workers spent on batches
 //	kisflow_stage_workers{flow,stage,kind}                  gauge    workers (concurrency)
 //	kisflow_stage_running{flow,stage,kind}                  gauge    watched pipelines where it runs
-//	kisflow_edge_queue_depth{flow,edge}                     gauge    batches queued now
-//	kisflow_edge_queue_capacity{flow,edge}                  gauge    capacity in batches
+//	kisflow_edge_queue_depth{flow,edge}                     gauge    rows queued now
+//	kisflow_edge_queue_capacity{flow,edge}                  gauge    capacity in rows
 //	kisflow_edge_rows_sent_total{flow,edge}                 counter  rows put on the edge
 //	kisflow_edge_rows_dropped_total{flow,edge}              counter  rows its overflow policy dropped
 //	kisflow_edge_blocked_seconds_total{flow,edge}           counter  time senders waited for room

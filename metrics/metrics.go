@@ -77,7 +77,7 @@ func RuntimeMetrics() Option {
 }
 
 // Metrics exports the metrics of pipelines to Prometheus. It is the
-// pipeline.Observer to pass with pipeline.WithObserver, for the per-batch
+// pipeline.Observer to pass with pipeline.Observe, for the per-batch
 // and per-run timings, and the collector of the pipelines given to Watch,
 // whose counters it reads at scrape time. Its methods are safe for
 // concurrent use. Create it with New.

@@ -44,7 +44,7 @@ func TestBrowser(t *testing.T) {
 	finished := pipeline.New("CalStuAvgScore")
 	scores := pipeline.FromSlice(finished, "students", []int{80, 90, 100, 55, 40})
 	avg := pipeline.Then(scores, stage.Map("AvgStuScore", func(_ context.Context, s int) (int, error) { return s / 3, nil }))
-	pipeline.Discard(avg, "PrintStuAvgScore")
+	pipeline.To(avg, stage.Sink("PrintStuAvgScore", func(context.Context, int) error { return nil }))
 	require.NoError(t, finished.Run(t.Context()))
 	mon := monitor.New(monitor.Title("KisFlow monitor"))
 	mon.Add(p)

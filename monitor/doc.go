@@ -37,7 +37,7 @@
 // under half full: the stage that sets the pace of the flow. A FAILING
 // badge marks a node whose failed count grew since the previous window.
 // Arrows take the colour of their queue's fill and are labelled
-// depth/capacity (in batches) and rows dropped.
+// depth/capacity (in rows) and rows dropped.
 //
 // # The JSON
 //
@@ -64,7 +64,7 @@
 //	    "edges": [{
 //	      "name": "Verify->Calc", "from": ["Verify"], "to": ["Calc"],
 //	      "policy": "block",                   // block|drop-newest|drop-oldest|fail
-//	      "capacity": 8, "depth": 7,           // in batches
+//	      "capacity": 4096, "depth": 3584,     // in rows
 //	      "sent": 950, "dropped": 0, "blocked_ns": 3000000000
 //	    }]
 //	  }]

@@ -87,7 +87,7 @@ type Edge struct {
 	// Policy is the overflow policy: block, drop-newest, drop-oldest or
 	// fail.
 	Policy string `json:"policy"`
-	// Capacity and Depth are in batches.
+	// Capacity and Depth are in rows.
 	Capacity int   `json:"capacity"`
 	Depth    int   `json:"depth"`
 	Sent     int64 `json:"sent"`

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/kisflow/kisflow/fanout"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
@@ -65,22 +64,4 @@ func ExampleNewInput() {
 	// Output:
 	// 5050
 	// pipeline orders: input orders: pipeline: stopped
-}
-
-// Broadcast feeds every row to two branches, which Merge joins again.
-func ExampleBroadcast() {
-	p := pipeline.New("fan")
-	branches := fanout.Broadcast(pipeline.FromSlice(p, "nums", []int{1, 2, 3}), "copy", 2)
-	doubled := pipeline.Then(branches[0], stage.Map("double", func(_ context.Context, v int) (int, error) { return 2 * v, nil }))
-	negated := pipeline.Then(branches[1], stage.Map("negate", func(_ context.Context, v int) (int, error) { return -v, nil }))
-	sum := 0
-	pipeline.To(fanout.Merge(doubled, negated), stage.Sink("sum", func(_ context.Context, v int) error {
-		sum += v
-		return nil
-	}))
-	if err := p.Run(context.Background()); err != nil {
-		fmt.Println(err)
-	}
-	fmt.Println(sum)
-	// Output: 6
 }

@@ -279,7 +279,7 @@ func TestLogsLifecycleWithFlowAndStage(t *testing.T) {
 	assert.Contains(t, out, `"msg":"pipeline failed"`)
 	assert.Contains(t, out, `"rows":{"in":10`)
 
-	// Without WithLogger nothing is printed: the default handler discards.
+	// Without Logger nothing is printed: the default handler discards.
 	q := pipeline.New("quiet")
 	pipeline.Discard(pipeline.FromSlice(q, "src", seq(3)), "sink")
 	require.NoError(t, q.Run(context.Background()))
