@@ -36,10 +36,10 @@
 //
 // Nothing is lost silently. Every node counts the rows it takes (In) and
 // one outcome for each: Delivered (passed on, or consumed by a sink),
-// Filtered (a Verify function dropped it), Failed (its function failed
-// after retries and the row was skipped or failed the run; input a source
-// could not turn into a row), DeadLettered (sent to the [DeadLetters]
-// stream). Edges count Dropped rows (overflow policies). When a run ends
+// Filtered (a Verify function or Discard dropped it), Failed (its
+// function failed after retries and the row was skipped or failed the run;
+// input a source could not turn into a row), DeadLettered (sent to the
+// [DeadLetters] stream). Edges count Dropped rows (overflow policies). When a run ends
 // without draining, whatever held rows (a node, a batcher, an edge) counts
 // them Abandoned. At the end of every run, whatever its ending, for every
 // node and for the totals of [Pipeline.Stats]:
@@ -57,7 +57,8 @@
 //     abandoned.
 //   - [Pipeline.Stop]: sources stop taking input, and deliver what they had
 //     taken; inputs refuse new rows with [ErrStopped]; the rows in flight
-//     drain. Nothing is abandoned; Wait returns nil.
+//     drain. Nothing is abandoned and Wait returns nil, unless a failure
+//     (below) ends the run while it drains.
 //   - [Pipeline.Shutdown](ctx): Stop, then wait; if ctx ends first the run
 //     is cancelled and what is left is abandoned; it returns ctx's error.
 //   - ctx cancelled, or a failure (a stage under [stage.FailFlow], a panic,

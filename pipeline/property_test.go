@@ -201,12 +201,15 @@ type ackRec struct {
 	n     int
 	err   error
 	what  string
+	src   string
 }
 
 // sinkRec counts the rows one sink consumed, as its function saw them.
 type sinkRec struct {
-	name string
-	n    atomic.Int64
+	name    string
+	n       atomic.Int64
+	collect func() []int // a Collect sink: its rows
+	discard bool         // a Discard sink: its rows count filtered
 }
 
 // srcRec is what one source was given and what callers saw it accept.
@@ -225,9 +228,12 @@ type propCase struct {
 	rng  *rand.Rand
 	desc []string
 
-	p      *pipeline.Pipeline
-	ending int
-	names  int
+	p        *pipeline.Pipeline
+	ending   int
+	batch    int
+	stress   bool
+	timedOut atomic.Int64 // submissions cut short by their own deadline
+	names    int
 
 	trigAt   int64
 	calls    atomic.Int64
@@ -415,8 +421,12 @@ func (c *propCase) stageSetup(name string, dlBranch, noDeadLetter bool) ([]stage
 		opts = append(opts, stage.Retry(n, b))
 		fmt.Fprintf(&d, ",retry%d/%v", n, b)
 	}
-	if r.IntN(2) == 0 {
-		cfg := backpressure.Buffer{Capacity: 1 + r.IntN(4), Policy: c.overflowPolicy()}
+	if c.stress || r.IntN(2) == 0 {
+		// Capacity is in rows, rounded up to whole batches: 1 to 4 batches.
+		cfg := backpressure.Buffer{Capacity: 1 + r.IntN(4*c.batch), Policy: c.overflowPolicy()}
+		if c.stress {
+			cfg.Capacity = 1
+		}
 		if cfg.Policy == backpressure.Fail {
 			c.mayFail = true
 		}
@@ -437,7 +447,7 @@ func (c *propCase) stageSetup(name string, dlBranch, noDeadLetter bool) ([]stage
 			c.mayFail = true
 		}
 	}
-	if r.IntN(3) == 0 {
+	if c.stress || r.IntN(3) == 0 {
 		f.slowMod = uint64(5 + r.IntN(46))
 	}
 	d.WriteString(f.String())
@@ -544,6 +554,19 @@ func (c *propCase) addStage(s pipeline.Stream[int], dlBranch bool) pipeline.Stre
 // addSink ends s with a random sink.
 func (c *propCase) addSink(s pipeline.Stream[int], dlBranch, noDeadLetter bool) {
 	r := c.rng
+	switch r.IntN(20) {
+	case 0:
+		name := c.name("collect")
+		c.say("%s", name)
+		c.sinks = append(c.sinks, &sinkRec{name: name, collect: pipeline.Collect(s, name)})
+		return
+	case 1:
+		name := c.name("discard")
+		c.say("%s", name)
+		pipeline.Discard(s, name)
+		c.sinks = append(c.sinks, &sinkRec{name: name, discard: true})
+		return
+	}
 	kind := r.IntN(3)
 	kinds := [...]string{"expand", "expandbatch", "chunksink"}
 	name := c.name(kinds[kind])
@@ -659,7 +682,7 @@ func (c *propCase) body(s pipeline.Stream[int], depth int) []pipeline.Stream[int
 		n := 2 + r.IntN(2)
 		cfg := backpressure.Buffer{}
 		if r.IntN(2) == 0 {
-			cfg = backpressure.Buffer{Capacity: 1 + r.IntN(4), Policy: c.overflowPolicy()}
+			cfg = backpressure.Buffer{Capacity: 1 + r.IntN(4*c.batch), Policy: c.overflowPolicy()}
 			if cfg.Policy == backpressure.Fail {
 				c.mayFail = true
 			}
@@ -749,7 +772,8 @@ func (c *propCase) addSource(n, base int) (pipeline.Stream[int], func(ctx contex
 		in, s := pipeline.NewInput[int](c.p, name)
 		c.inputs = append(c.inputs, in)
 		g := 1 + r.IntN(3)
-		c.say("%s(%d,x%d)", name, n, g)
+		hurry := r.IntN(4) == 0
+		c.say("%s(%d,x%d,impatient=%v)", name, n, g, hurry)
 		seeds := make([]uint64, g)
 		for i := range seeds {
 			seeds[i] = r.Uint64()
@@ -757,61 +781,86 @@ func (c *propCase) addSource(n, base int) (pipeline.Stream[int], func(ctx contex
 		feed := func(ctx context.Context, done <-chan struct{}, wg *sync.WaitGroup) {
 			for gi := range g {
 				part := rows[gi*n/g : (gi+1)*n/g]
-				wg.Go(func() { c.submitter(ctx, in, rec, part, seeds[gi]) })
+				wg.Go(func() { c.submitter(ctx, in, rec, part, seeds[gi], hurry) })
 			}
 		}
 		return s, feed
 	default:
 		seed := r.Uint64()
-		c.say("%s(%d)", name, n)
+		hurry := r.IntN(4) == 0
+		c.say("%s(%d,impatient=%v)", name, n, hurry)
 		return pipeline.FromFunc(c.p, name, func(ctx context.Context, e *pipeline.Emitter[int]) error {
-			return c.emitter(ctx, e, rec, rows, seed)
+			return c.emitter(ctx, e, rec, rows, seed, hurry)
 		}), nil
 	}
 }
 
 // submitter feeds rows to in with a mix of Submit, SubmitBatch and SubmitAck.
-func (c *propCase) submitter(ctx context.Context, in *pipeline.Input[int], rec *srcRec, rows []int, seed uint64) {
+// An impatient submitter gives some calls a deadline of at most 300µs:
+// under backpressure they return early with part of their rows accepted,
+// and the submitter goes on with the rest, as SubmitBatch's doc says to.
+func impatient(ctx context.Context, r *rand.Rand, on bool) (context.Context, context.CancelFunc) {
+	if !on || r.IntN(3) != 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, time.Duration(r.IntN(300))*time.Microsecond)
+}
+
+// retryable reports whether a call failed only because its own deadline
+// passed, the run going on.
+func (c *propCase) retryable(ctx, callCtx context.Context, err error) bool {
+	ok := err != nil && ctx.Err() == nil && callCtx.Err() != nil && errors.Is(err, context.DeadlineExceeded)
+	if ok {
+		c.timedOut.Add(1)
+	}
+	return ok
+}
+
+func (c *propCase) submitter(ctx context.Context, in *pipeline.Input[int], rec *srcRec, rows []int, seed uint64, hurry bool) {
 	r := rand.New(rand.NewPCG(seed, 1))
 	for len(rows) > 0 {
+		callCtx, cancel := impatient(ctx, r, hurry)
+		var n int
+		var err error
 		switch r.IntN(8) {
 		case 0:
 			in.Fail(errInjected)
 			rec.fails.Add(1)
-		case 1, 2:
-			if err := in.Submit(ctx, rows[0]); err != nil {
-				return
+		case 1:
+			if err = in.Submit(callCtx, rows[0]); err == nil {
+				n = 1
 			}
-			rec.accepted.Add(1)
-			rows = rows[1:]
+		case 2:
+			var ok bool
+			if ok, err = in.TrySubmit(rows[0]); ok {
+				n = 1
+			} else if err == nil {
+				time.Sleep(20 * time.Microsecond) // full: try again soon
+			}
 		case 3, 4:
 			k := min(len(rows), 1+r.IntN(10))
-			n, err := in.SubmitBatch(ctx, rows[:k])
-			rec.accepted.Add(int64(n))
-			if err != nil {
-				return
-			}
-			rows = rows[k:]
+			n, err = in.SubmitBatch(callCtx, rows[:k])
 		default:
 			k := min(len(rows), 1+r.IntN(10))
-			a := &ackRec{rows: k, what: "SubmitAck"}
-			n, err := in.SubmitAck(ctx, c.tagged(rows[:k], a), func() { a.calls.Add(1) })
+			a := &ackRec{rows: k, what: "SubmitAck", src: rec.name}
+			n, err = in.SubmitAck(callCtx, c.tagged(rows[:k], a), func() { a.calls.Add(1) })
 			a.n, a.err = n, err
 			c.mu.Lock()
 			c.acks = append(c.acks, a)
 			c.mu.Unlock()
-			rec.accepted.Add(int64(n))
-			if err != nil {
-				return
-			}
-			rows = rows[k:]
+		}
+		cancel()
+		rec.accepted.Add(int64(n))
+		rows = rows[n:]
+		if err != nil && !c.retryable(ctx, callCtx, err) {
+			return
 		}
 	}
 }
 
 // emitter is a FromFunc source: it emits rows in small groups, most with
 // an ack.
-func (c *propCase) emitter(ctx context.Context, e *pipeline.Emitter[int], rec *srcRec, rows []int, seed uint64) error {
+func (c *propCase) emitter(ctx context.Context, e *pipeline.Emitter[int], rec *srcRec, rows []int, seed uint64, hurry bool) error {
 	r := rand.New(rand.NewPCG(seed, 2))
 	for len(rows) > 0 {
 		if r.IntN(10) == 0 {
@@ -823,14 +872,16 @@ func (c *propCase) emitter(ctx context.Context, e *pipeline.Emitter[int], rec *s
 		var ack func()
 		var a *ackRec
 		if r.IntN(4) != 0 {
-			a = &ackRec{rows: k, what: "Emit"}
+			a = &ackRec{rows: k, what: "Emit", src: rec.name}
 			ack = func() { a.calls.Add(1) }
 		}
 		batch := rows[:k]
 		if a != nil {
 			batch = c.tagged(batch, a)
 		}
-		n, err := e.Emit(ctx, batch, ack)
+		callCtx, cancel := impatient(ctx, r, hurry)
+		n, err := e.Emit(callCtx, batch, ack)
+		cancel()
 		rec.accepted.Add(int64(n))
 		if a != nil {
 			a.n, a.err = n, err
@@ -838,10 +889,10 @@ func (c *propCase) emitter(ctx context.Context, e *pipeline.Emitter[int], rec *s
 			c.acks = append(c.acks, a)
 			c.mu.Unlock()
 		}
-		if err != nil {
+		rows = rows[n:]
+		if err != nil && !c.retryable(ctx, callCtx, err) {
 			return err
 		}
-		rows = rows[k:]
 	}
 	return nil
 }
@@ -850,13 +901,23 @@ func (c *propCase) emitter(ctx context.Context, e *pipeline.Emitter[int], rec *s
 func (c *propCase) build() (feeds []func(context.Context, <-chan struct{}, *sync.WaitGroup)) {
 	r := c.rng
 	c.ending = r.IntN(numEndings)
+	// One case in ten is a stress case: tiny batches, edges of one batch,
+	// more rows and more slow rows.
+	c.stress = r.IntN(10) == 0
 	batch := 1 + r.IntN(64)
-	if r.IntN(3) == 0 {
+	if c.stress || r.IntN(3) == 0 {
 		batch = 1 + r.IntN(4)
 	}
-	c.p = pipeline.New("prop", pipeline.BatchSize(batch))
+	c.batch = batch
+	popts := []pipeline.Option{pipeline.BatchSize(batch)}
+	if r.IntN(3) == 0 {
+		linger := []time.Duration{0, 50 * time.Microsecond, 500 * time.Microsecond, 2 * time.Millisecond}[r.IntN(4)]
+		popts = append(popts, pipeline.Linger(linger))
+		c.say("linger=%v", linger)
+	}
+	c.p = pipeline.New("prop", popts...)
 	c.dlOn = r.IntN(3) == 0
-	c.say("ending=%s batch=%d", endNames[c.ending], batch)
+	c.say("ending=%s batch=%d stress=%v", endNames[c.ending], batch, c.stress)
 	switch c.ending {
 	case endCancel:
 		c.mayFail = true
@@ -871,7 +932,7 @@ func (c *propCase) build() (feeds []func(context.Context, <-chan struct{}, *sync
 	var srcs []pipeline.Stream[int]
 	for i := range nsrc {
 		n := r.IntN(300)
-		if r.IntN(10) == 0 {
+		if c.stress || r.IntN(10) == 0 {
 			n = r.IntN(3000)
 		}
 		s, feed := c.addSource(n, i*100_000)
@@ -1040,7 +1101,7 @@ func runPropCase(t *testing.T, seed uint64, num int) propOutcome {
 	}
 	c.check(err, fail)
 	st := c.p.Stats()
-	o := propOutcome{desc: c.String(), ending: c.ending, err: err, dropped: st.Dropped, deadLetter: st.DeadLettered, acks: len(c.acks)}
+	o := propOutcome{desc: c.String(), ending: c.ending, err: err, dropped: st.Dropped, deadLetter: st.DeadLettered, acks: len(c.acks), timedOut: c.timedOut.Load()}
 	for _, n := range st.Nodes {
 		o.abandoned += n.Abandoned
 	}
@@ -1114,6 +1175,27 @@ func (c *propCase) check(err error, fail func(string, ...any)) {
 	for _, n := range st.Nodes {
 		byName[n.Name] = n
 	}
+	// Rows abandoned by a source, or on the edge that only it feeds, belong
+	// to input that must not be acknowledged.
+	ackedRows := map[string]int64{}
+	for _, a := range c.acks {
+		if a.calls.Load() > 0 {
+			ackedRows[a.src] += int64(a.rows)
+		}
+	}
+	for _, s := range c.sources {
+		n := byName[s.name]
+		free := n.In - n.Failed - n.Abandoned
+		for _, e := range st.Edges {
+			if len(e.From) == 1 && e.From[0] == s.name {
+				free -= e.Abandoned
+			}
+		}
+		if ackedRows[s.name] > free {
+			fail("source %s: %d rows acknowledged, but only %d of its %d rows were not failed or abandoned at the source or on its edge\n%s",
+				s.name, ackedRows[s.name], free, n.In, statsDump(st))
+		}
+	}
 	for _, s := range c.sources {
 		n := byName[s.name]
 		switch s.kind {
@@ -1143,8 +1225,25 @@ func (c *propCase) check(err error, fail func(string, ...any)) {
 			}
 		}
 	}
+	for _, in := range c.inputs {
+		if w := in.Waiting(); w != 0 {
+			fail("input: Waiting() = %d after the run", w)
+		}
+	}
 	for _, s := range c.sinks {
 		n := byName[s.name]
+		switch {
+		case s.collect != nil:
+			if got := int64(len(s.collect())); got != n.Delivered {
+				fail("Collect sink %s: Delivered %d but it gives %d rows", s.name, n.Delivered, got)
+			}
+			continue
+		case s.discard:
+			if n.Delivered != 0 || n.Failed != 0 {
+				fail("Discard sink %s: Delivered %d, Failed %d; its rows count filtered", s.name, n.Delivered, n.Failed)
+			}
+			continue
+		}
 		if n.Delivered != s.n.Load() {
 			fail("sink %s: Delivered %d but its function consumed %d rows", s.name, n.Delivered, s.n.Load())
 		}
@@ -1174,6 +1273,7 @@ type propOutcome struct {
 	abandoned  int64
 	acks       int
 	acked      int
+	timedOut   int64
 	dropped    int64
 	deadLetter int64
 }
@@ -1183,6 +1283,7 @@ type propTally struct {
 	endings              [numEndings]int
 	failed, abandoning   int
 	acks, acked, dropped int
+	timedOut             int64
 	deadLettered         int
 }
 
@@ -1201,6 +1302,7 @@ func (t *propTally) add(o propOutcome) {
 		t.deadLettered++
 	}
 	t.acks += o.acks
+	t.timedOut += o.timedOut
 	t.acked += o.acked
 }
 
@@ -1209,7 +1311,7 @@ func (t *propTally) String() string {
 	for i, n := range t.endings {
 		fmt.Fprintf(&b, "%s %d, ", endNames[i], n)
 	}
-	fmt.Fprintf(&b, "runs failed %d, with abandoned rows %d, with drops %d, with dead letters %d, acks %d of %d acknowledgeable calls",
-		t.failed, t.abandoning, t.dropped, t.deadLettered, t.acked, t.acks)
+	fmt.Fprintf(&b, "runs failed %d, with abandoned rows %d, with drops %d, with dead letters %d, acks %d of %d acknowledgeable calls, %d submissions cut short by their deadline",
+		t.failed, t.abandoning, t.dropped, t.deadLettered, t.acked, t.acks, t.timedOut)
 	return b.String()
 }

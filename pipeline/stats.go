@@ -34,7 +34,7 @@ type Stats struct {
 	Created int64
 	// Delivered counts rows consumed by sinks.
 	Delivered int64
-	// Filtered counts rows dropped by Verify stages.
+	// Filtered counts rows dropped by Verify stages and by Discard.
 	Filtered int64
 	// Failed counts rows that failed in any node and were not
 	// dead-lettered.
