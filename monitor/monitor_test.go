@@ -61,7 +61,6 @@ func TestFlowsReflectLivePipeline(t *testing.T) {
 	assert.Equal(t, int64(100), f.In)
 	assert.Equal(t, int64(50), f.Filtered)
 	assert.Equal(t, "running", node(t, f, "in").State)
-	assert.Equal(t, int64(100), node(t, f, "in").Out)
 	keep := node(t, f, "keep")
 	assert.Equal(t, "Verify", keep.Kind)
 	assert.Equal(t, int64(100), keep.In)
@@ -77,6 +76,9 @@ func TestFlowsReflectLivePipeline(t *testing.T) {
 	assert.Equal(t, "done", f.State)
 	assert.Equal(t, f.ID, s.Flows[0].ID)
 	assert.Equal(t, int64(50), f.Delivered)
+	// A node counts rows delivered once their batch is on the next buffer,
+	// so the input's count is exact once the run is over.
+	assert.Equal(t, int64(100), node(t, f, "in").Out)
 	sink := node(t, f, "sink")
 	assert.Equal(t, "done", sink.State)
 	assert.Equal(t, "Sink", sink.Kind)
