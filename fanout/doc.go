@@ -7,5 +7,7 @@
 // a pipeline; it shows in errors, Stats, metrics and the monitor page.
 // Costs: Broadcast copies each batch once per extra branch; Partition and
 // Route look at every row and send each branch its share of the batch;
-// Merge and Balance start no goroutine and cost nothing per row.
+// Merge and Balance start no goroutine and cost nothing per row (but a
+// Balance branch merged directly, with no stage of its own, is passed on
+// by a one-goroutine node).
 package fanout

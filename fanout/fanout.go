@@ -68,7 +68,9 @@ func Route[T any](s pipeline.Stream[T], name string, route func(T) string, names
 // Merge joins streams into one. Rows keep their order within each input;
 // across inputs they interleave. Merge starts no goroutine: every input
 // sends to the merged stream's buffer, which ends when the last input
-// ends. It panics for no streams or streams of different pipelines.
+// ends; only a Balance branch merged directly (with no stage of its own)
+// is passed on by a one-goroutine node, named after its source. It panics
+// for no streams or streams of different pipelines.
 func Merge[T any](streams ...pipeline.Stream[T]) pipeline.Stream[T] {
 	if len(streams) == 0 {
 		panic("fanout: Merge of no streams")
