@@ -329,27 +329,7 @@ func forward[T any](s Stream[T]) Stream[T] {
 	s.p.forwards++
 	name := fmt.Sprintf("%s.balance%d", s.port.from, s.p.forwards)
 	return fanNode(s, name, KindFanOut, 1, func(ctx context.Context, in *engine.Edge[T], outs []*engine.Edge[T], c *engine.Counters) error {
-		defer outs[0].CloseWriter()
-		for {
-			select {
-			case b, ok := <-in.C():
-				if !ok {
-					return nil
-				}
-				in.Took(b)
-				n := int64(len(b.Rows))
-				c.Take(n)
-				if err := outs[0].Send(ctx, b); err != nil {
-					if ctx.Err() != nil {
-						return nil
-					}
-					return err
-				}
-				c.Pass(n, n)
-			case <-ctx.Done():
-				return nil
-			}
-		}
+		return engine.Forward(ctx, in, outs[0], c)
 	})[0]
 }
 

@@ -99,3 +99,17 @@ func closeAll[T any](outs []*Edge[T]) {
 		o.CloseWriter()
 	}
 }
+
+// Forward sends every batch of in to out as it is: the node that lets a
+// Balance branch be merged.
+func Forward[T any](ctx context.Context, in *Edge[T], out *Edge[T], c *Counters) error {
+	defer out.CloseWriter()
+	return each(ctx, in, c, func(b *Batch[T]) error {
+		n := int64(len(b.Rows))
+		if err := out.Send(ctx, b); err != nil {
+			return err
+		}
+		c.Pass(n, n)
+		return nil
+	})
+}
