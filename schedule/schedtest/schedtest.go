@@ -1,6 +1,3 @@
-// Package schedtest is the contract test of [schedule.Coordinator]: every
-// implementation runs [TestCoordinator] from its own tests, so that the
-// in-process coordinator and those over shared stores keep one behaviour.
 package schedtest
 
 import (
