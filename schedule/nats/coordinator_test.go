@@ -3,6 +3,7 @@ package nats
 import (
 	"context"
 	"errors"
+	"net"
 	"testing"
 	"time"
 
@@ -206,4 +207,38 @@ func TestBadConfig(t *testing.T) {
 	require.True(t, nc.IsConnected())
 	_, err = c.Claim(testCtx(t), firing("s", "f"), "exec-a", time.Minute)
 	require.ErrorIs(t, err, errClosed)
+}
+
+// Leases and done markers are stored: they outlive a restart of the server.
+func TestServerRestart(t *testing.T) {
+	dir := t.TempDir()
+	s := startServerAt(t, dir, -1)
+	port := s.Addr().(*net.TCPAddr).Port
+	url := s.ClientURL()
+	a, b := connect(t, url, testConfig), connect(t, url, testConfig)
+	defer func() { require.NoError(t, a.Close()) }()
+	defer func() { require.NoError(t, b.Close()) }()
+	ctx := testCtx(t)
+	held, done := firing("billing", "held"), firing("billing", "done")
+	l, err := a.Claim(ctx, held, "exec-a", time.Minute)
+	require.NoError(t, err)
+	d, err := a.Claim(ctx, done, "exec-a", time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, a.Complete(ctx, d))
+
+	stopServer(s)
+	startServerAt(t, dir, port)
+	// The clients reconnect by themselves; wait for it.
+	for !a.js.Conn().IsConnected() || !b.js.Conn().IsConnected() {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the clients did not reconnect")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	_, err = b.Claim(ctx, held, "exec-b", time.Minute)
+	require.ErrorIs(t, err, schedule.ErrClaimed)
+	_, err = b.Claim(ctx, done, "exec-b", time.Minute)
+	require.ErrorIs(t, err, schedule.ErrDone)
+	require.NoError(t, a.Complete(ctx, l))
 }

@@ -51,9 +51,7 @@ func (c *Coordinator) Join(ctx context.Context, scene, executor string) (schedul
 	if scene == "" || executor == "" {
 		return nil, fmt.Errorf("schedule/nats: join scene %q as executor %q: empty name", scene, executor)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock() // held through the join, so that Close sees every membership
-	if c.closed {
+	if c.isClosed() {
 		return nil, errClosed
 	}
 	m := &membership{
@@ -97,6 +95,12 @@ func (c *Coordinator) Join(ctx context.Context, scene, executor string) (schedul
 		since = e.created
 	}
 	value, _ := json.Marshal(memberValue{Since: since})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed { // Close ran meanwhile: it could not leave this one
+		_ = m.delete(context.WithoutCancel(ctx))
+		return nil, errClosed
+	}
 	c.members[m] = struct{}{}
 	go m.renew(ctx, value, start)
 	return m, nil
