@@ -253,6 +253,7 @@ type recRun struct {
 	completed   bool
 	refused     bool
 	lost        bool
+	renewals    int
 }
 
 // kill is a process TestFailover killed, and the lease it was running.
@@ -287,6 +288,7 @@ func checkRecord(t *testing.T, url string, p driveParams, recPath string, kills 
 			r.claimed, r.lastExpires = time.Unix(0, at), time.Unix(0, expires)
 		case string(evRenewed):
 			r.lastExpires = time.Unix(0, expires)
+			r.renewals++
 		case "end":
 			r.ended = true
 		case string(evCompleted):
@@ -301,7 +303,7 @@ func checkRecord(t *testing.T, url string, p driveParams, recPath string, kills 
 	c := connect(t, url, testConfig)
 	defer func() { require.NoError(t, c.Close()) }()
 	var worst time.Duration // the longest re-claim after an expiry, past one interval
-	partial, refused := 0, 0
+	partial, refused, renewals := 0, 0, 0
 	for k := range p.Firings {
 		f := p.firing(k)
 		e, _, err := c.get(testCtx(t), firingKey(f))
@@ -325,6 +327,7 @@ func checkRecord(t *testing.T, url string, p driveParams, recPath string, kills 
 		completions := 0
 		for i, tok := range tokens {
 			r := byToken[tok]
+			renewals += r.renewals
 			require.False(t, r.claimed.IsZero(), "firing %d: lease %d ran without a claim", k, tok)
 			if r.completed {
 				completions++
@@ -356,8 +359,9 @@ func checkRecord(t *testing.T, url string, p driveParams, recPath string, kills 
 	for _, kl := range kills {
 		t.Logf("killed %s while it ran lease %d", kl.name, kl.token)
 	}
-	t.Logf("%d firings done once each; %d partial runs, %d runs ended but not completing; worst re-claim delay past expiry + one interval: %v",
-		p.Firings, partial, refused, worst.Round(time.Millisecond))
+	t.Logf("%d firings done once each; %d partial runs, %d runs ended but not completing, %d renewals; worst re-claim delay past expiry + one interval: %v",
+		p.Firings, partial, refused, renewals, worst.Round(time.Millisecond))
+	require.Positive(t, renewals, "no lease was renewed: the runs are too short to test renewal")
 	// The bound: a lease is claimed again within its TTL plus one firing
 	// interval of its last renewal. The tolerance covers what the bound
 	// leaves out: the server counts TTLs in whole seconds and scans for
