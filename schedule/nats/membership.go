@@ -63,9 +63,12 @@ func (c *Coordinator) Join(ctx context.Context, scene, executor string) (schedul
 	}
 	// Put whatever revision is there: a restarted executor takes over the
 	// key its dead predecessor left.
-	_, marker, err := c.get(ctx, m.key)
+	e, marker, err := c.get(ctx, m.key)
 	if err != nil {
 		return nil, fail(err)
+	}
+	if e != nil {
+		marker = e.rev
 	}
 	var start time.Time
 	for attempt := 0; ; attempt++ {
@@ -86,7 +89,7 @@ func (c *Coordinator) Join(ctx context.Context, scene, executor string) (schedul
 		}
 	}
 	// The server's time of the join, kept in the value from now on.
-	e, _, err := c.get(ctx, m.key)
+	e, _, err = c.get(ctx, m.key)
 	if err != nil {
 		return nil, fail(err)
 	}
