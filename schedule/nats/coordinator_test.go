@@ -2,6 +2,7 @@ package nats
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"testing"
@@ -241,4 +242,47 @@ func TestServerRestart(t *testing.T) {
 	_, err = b.Claim(ctx, done, "exec-b", time.Minute)
 	require.ErrorIs(t, err, schedule.ErrDone)
 	require.NoError(t, a.Complete(ctx, l))
+}
+
+// A renewal that happened on the server though its reply was lost (here,
+// written behind the renewer's back with the membership's own ID) does not
+// lose the membership: the renewer adopts the revision and goes on.
+func TestRenewalReplyLost(t *testing.T) {
+	url := startServer(t).ClientURL()
+	c := connect(t, url, testConfig)
+	defer func() { require.NoError(t, c.Close()) }()
+	ctx := testCtx(t)
+	ms, err := c.Join(ctx, "billing", "exec-a")
+	require.NoError(t, err)
+	m := ms.(*membership)
+	e, _, err := c.get(ctx, m.key)
+	require.NoError(t, err)
+	require.NotNil(t, e)
+	var v memberValue
+	require.NoError(t, json.Unmarshal(e.value, &v))
+	require.NotEmpty(t, v.ID)
+	rev, err := c.put(ctx, m.key, e.value, e.rev, testConfig.MemberTTL)
+	require.NoError(t, err)
+	// The renewer's next write is refused, it adopts rev, and renews again.
+	for {
+		e, _, err := c.get(ctx, m.key)
+		require.NoError(t, err)
+		require.NotNil(t, e, "the membership's key expired")
+		if e.rev > rev {
+			break
+		}
+		select {
+		case <-ms.Lost():
+			t.Fatal("the membership was lost to its own write")
+		case <-ctx.Done():
+			t.Fatal("no renewal after the adopted one")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	select {
+	case <-ms.Lost():
+		t.Fatal("the membership was lost to its own write")
+	default:
+	}
+	require.NoError(t, ms.Leave(ctx))
 }

@@ -39,8 +39,8 @@ const (
 )
 
 // drive stands in for the scheduler on one executor: it joins the scene,
-// and every Interval computes the firings due so far and races the other
-// executors to claim those it has not seen done; each firing it wins runs
+// and at every due time computes the firings due so far and races the
+// other executors to claim those it has not seen done; each firing it wins runs
 // in a goroutine of its own (run, with the lease renewed every TTL/3 and
 // run's context cancelled if a renewal is refused), then is completed.
 // It returns once every firing is done, or with ctx's error.
@@ -64,8 +64,6 @@ func drive(ctx context.Context, c schedule.Coordinator, p driveParams,
 		wg      sync.WaitGroup
 	)
 	defer wg.Wait()
-	tick := time.NewTicker(p.Interval)
-	defer tick.Stop()
 	for {
 		mu.Lock()
 		n, ferr := len(done), errors.Join(errs...)
@@ -76,12 +74,20 @@ func drive(ctx context.Context, c schedule.Coordinator, p driveParams,
 		if n == p.Firings {
 			return nil
 		}
+		// Wake at the next due time, as every executor does: they race.
+		next := p.Start
+		if now := time.Now(); now.After(next) {
+			next = next.Add((now.Sub(next)/p.Interval + 1) * p.Interval)
+		}
+		wake := time.NewTimer(time.Until(next))
 		select {
 		case <-ctx.Done():
+			wake.Stop()
 			return ctx.Err()
 		case <-m.Lost():
+			wake.Stop()
 			return fmt.Errorf("executor %s: membership lost", p.Executor)
-		case <-tick.C:
+		case <-wake.C:
 		}
 		for k := range p.Firings {
 			f := p.firing(k)

@@ -2,6 +2,7 @@ package nats
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,9 @@ import (
 
 // memberValue is the value of a membership's key.
 type memberValue struct {
+	// ID tells this membership's writes from those of another Join of the
+	// same name.
+	ID string `json:"id"`
 	// Since is when the executor joined, by the server's clock; zero in
 	// the revision written by Join, whose own time it is.
 	Since time.Time `json:"since,omitzero"`
@@ -29,6 +33,7 @@ type membership struct {
 	scene    string
 	executor string
 	key      string
+	id       string // memberValue.ID
 
 	lost chan struct{} // closed by the renewer when the membership is lost
 	stop chan struct{} // closed by Leave: the renewer returns
@@ -55,7 +60,7 @@ func (c *Coordinator) Join(ctx context.Context, scene, executor string) (schedul
 		return nil, errClosed
 	}
 	m := &membership{
-		c: c, scene: scene, executor: executor, key: memberKey(scene, executor),
+		c: c, scene: scene, executor: executor, key: memberKey(scene, executor), id: rand.Text(),
 		lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	fail := func(err error) error {
@@ -70,10 +75,11 @@ func (c *Coordinator) Join(ctx context.Context, scene, executor string) (schedul
 	if e != nil {
 		marker = e.rev
 	}
+	first, _ := json.Marshal(memberValue{ID: m.id})
 	var start time.Time
 	for attempt := 0; ; attempt++ {
 		start = time.Now()
-		m.rev, err = c.put(ctx, m.key, []byte("{}"), marker, c.cfg.MemberTTL)
+		m.rev, err = c.put(ctx, m.key, first, marker, c.cfg.MemberTTL)
 		if err == nil {
 			break
 		}
@@ -97,7 +103,7 @@ func (c *Coordinator) Join(ctx context.Context, scene, executor string) (schedul
 	if e != nil && e.rev == m.rev {
 		since = e.created
 	}
-	value, _ := json.Marshal(memberValue{Since: since})
+	value, _ := json.Marshal(memberValue{ID: m.id, Since: since})
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed { // Close ran meanwhile: it could not leave this one
@@ -111,8 +117,10 @@ func (c *Coordinator) Join(ctx context.Context, scene, executor string) (schedul
 
 // renew keeps the key alive: every TTL/3 it rewrites it, expecting the
 // revision it wrote last. A refused write means the key expired or another
-// Join took it over: the membership is lost at once. Failed requests lose
-// it once a TTL has passed since the start of the last good renewal.
+// Join took it over (the membership is lost at once), or that a renewal
+// whose reply was lost did happen (the key holds this membership's ID: the
+// next renewal expects that revision). Failed requests lose it once a TTL
+// has passed since the start of the last good renewal.
 func (m *membership) renew(ctx context.Context, value []byte, lastOK time.Time) {
 	defer close(m.done)
 	ttl := m.c.cfg.MemberTTL
@@ -142,6 +150,8 @@ func (m *membership) renew(ctx context.Context, value []byte, lastOK time.Time) 
 			continue
 		case ctx.Err() != nil:
 			continue // handled at the top of the loop
+		case wrongLast(err) && m.adopt(ctx):
+			continue
 		case wrongLast(err) || time.Since(lastOK) >= ttl:
 			m.isLost = true
 			close(m.lost)
@@ -149,6 +159,24 @@ func (m *membership) renew(ctx context.Context, value []byte, lastOK time.Time) 
 			return
 		}
 	}
+}
+
+// adopt reads the key after a refused renewal: if it holds a write of this
+// membership (a renewal that timed out on the client yet happened), the
+// next renewal expects that revision.
+func (m *membership) adopt(ctx context.Context) bool {
+	rctx, cancel := context.WithTimeout(ctx, m.c.cfg.MemberTTL/3)
+	defer cancel()
+	e, _, err := m.c.get(rctx, m.key)
+	if err != nil || e == nil {
+		return false
+	}
+	var v memberValue
+	if json.Unmarshal(e.value, &v) != nil || v.ID != m.id {
+		return false
+	}
+	m.rev = e.rev
+	return true
 }
 
 // forget drops m from its coordinator's live memberships.
