@@ -49,11 +49,15 @@
 // # Membership
 //
 // Join writes the executor's key with Config.MemberTTL and starts one
-// goroutine that rewrites it every TTL/3, expecting its own last revision.
-// When a rewrite is refused (the key expired, or another Join of the same
-// name took it over) or no rewrite has succeeded for a TTL, the membership
-// is lost: Lost is closed and the goroutine returns. Leave, Close and the
-// end of Join's context stop the goroutine and delete the key at once.
+// goroutine that rewrites it every TTL/3, expecting its own last revision
+// (a rewrite whose reply was lost is recognised by the membership's ID in
+// the value). When a rewrite is refused because the key expired or another
+// Join of the same name took it over (a restarted process need not wait
+// for its predecessor's key to expire), or no rewrite has succeeded for a
+// TTL, the membership is lost: Lost is closed and the goroutine returns.
+// Leave, Close and the end of Join's context stop the goroutine and delete
+// the key at once. Executors lists the keys the server still holds, with
+// the server's times.
 //
 // # Costs
 //
