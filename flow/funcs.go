@@ -61,7 +61,7 @@ func mismatch(r *run, lf *linkedFunc, want reflect.Type) error {
 		_, out := prev.impl.types()
 		from = fmt.Sprintf("function %s (output %v)", prev.name, out)
 	}
-	return fmt.Errorf("flow %s: %w: function %s (input %v) cannot follow %s", r.flow.name, ErrTypeMismatch, lf.name, want, from)
+	return fmt.Errorf("flow %s: flows[%d]: %w: function %s (input %v) cannot follow %s", r.flow.name, lf.idx, ErrTypeMismatch, lf.name, want, from)
 }
 
 // retryOpts turns the function's retry_times and return_duration (in
@@ -146,8 +146,8 @@ func (k *kisFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error) {
 		return nil, mismatch(r, lf, typeOf[In]())
 	}
 	if lf.mode == config.ModeVerify && typeOf[In]() != typeOf[Out]() {
-		return nil, fmt.Errorf("flow %s: %w: function %s has fmode Verify, which passes on some of its input rows, but its input type %v differs from its output type %v",
-			r.flow.name, ErrTypeMismatch, lf.name, typeOf[In](), typeOf[Out]())
+		return nil, fmt.Errorf("flow %s: flows[%d]: %w: function %s has fmode Verify, which passes on some of its input rows, but its input type %v differs from its output type %v",
+			r.flow.name, lf.idx, ErrTypeMismatch, lf.name, typeOf[In](), typeOf[Out]())
 	}
 	opts := append(append([]stage.Option(nil), k.opts...), retryOpts(lf.conf)...)
 	last := lf.idx == len(r.funcs)-1
@@ -231,8 +231,8 @@ func (f *stageFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error)
 		return nil, fmt.Errorf("flow %s: function %s: stage builder returned nil", r.flow.name, lf.name)
 	}
 	if want, ok := kinds[lf.mode]; ok && st.Kind() != want {
-		return nil, fmt.Errorf("flow %s: function %s: %w: configured as %s but its stage is %s",
-			r.flow.name, lf.name, ErrTypeMismatch, lf.mode, st.Kind())
+		return nil, fmt.Errorf("flow %s: flows[%d]: function %s: %w: configured as %s but its stage is %s",
+			r.flow.name, lf.idx, lf.name, ErrTypeMismatch, lf.mode, st.Kind())
 	}
 	if st.Kind() == engine.KindSink {
 		sink := any(st).(*stage.Stage[In, struct{}])
@@ -252,9 +252,13 @@ type committer interface {
 	// flush submits the held rows and returns those that could not
 	// enter because the run ended first (a []In), or nil.
 	flush(ctx context.Context) (rest any)
-	// adopt puts rows (each a []In that flush returned) before the held
-	// rows, in order.
-	adopt(rows []any)
+	// adopt puts rows (each a []In that flush or take returned) before
+	// the held rows, in order; it fails, adopting none, when they are of
+	// another type.
+	adopt(rows []any) error
+	// take returns the held rows (a []In, or nil for none) and holds no
+	// more.
+	take() any
 	// submit decodes row and submits it to the running flow.
 	submit(ctx context.Context, row any) error
 	close()
@@ -292,12 +296,26 @@ func (t *typedInput[In]) flush(ctx context.Context) any {
 	return nil
 }
 
-func (t *typedInput[In]) adopt(rows []any) {
+func (t *typedInput[In]) adopt(rows []any) error {
 	var all []In
 	for _, r := range rows {
-		all = append(all, r.([]In)...)
+		in, ok := r.([]In)
+		if !ok {
+			return fmt.Errorf("%w: rows held for the next run (%T) cannot go to its first function %s (input %v)", ErrTypeMismatch, r, t.fn, typeOf[In]())
+		}
+		all = append(all, in...)
 	}
 	t.held = append(all, t.held...)
+	return nil
+}
+
+func (t *typedInput[In]) take() any {
+	held := t.held
+	t.held = nil
+	if len(held) == 0 {
+		return nil
+	}
+	return held
 }
 
 func (t *typedInput[In]) submit(ctx context.Context, row any) error {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kisflow/kisflow/config"
 	"github.com/kisflow/kisflow/connectors"
@@ -30,6 +31,13 @@ type Registry struct {
 	funcs   map[string]funcImpl
 	conf    *config.Set
 	conns   map[string]*connEntry // connectors started or starting, by name
+	sources []source              // where LoadDir and LoadFS read the configuration, for Reload
+
+	ver       atomic.Uint64 // counts the Reloads that changed the configuration
+	reloadSem chan struct{} // held by the Reload in progress
+
+	liveMu sync.Mutex
+	live   map[*Flow]struct{} // the flows running, for Reload
 
 	onRunStart func(f *Flow, p *pipeline.Pipeline) // for tests: called when a run's pipeline started
 }
@@ -81,6 +89,9 @@ func NewRegistry(opts ...Option) *Registry {
 		funcs:   make(map[string]funcImpl),
 		conf:    &config.Set{},
 		conns:   make(map[string]*connEntry),
+
+		reloadSem: make(chan struct{}, 1),
+		live:      make(map[*Flow]struct{}),
 	}
 	for _, o := range opts {
 		o(r)
@@ -155,7 +166,7 @@ func (r *Registry) LoadDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	return r.merge(set)
+	return r.merge(set, source{dir: dir})
 }
 
 // LoadFS is LoadDir on a file system.
@@ -164,10 +175,12 @@ func (r *Registry) LoadFS(fsys fs.FS, root string) error {
 	if err != nil {
 		return err
 	}
-	return r.merge(set)
+	return r.merge(set, source{fsys: fsys, root: root})
 }
 
-func (r *Registry) merge(set *config.Set) error {
+// merge adds set to the configuration; from, when set, is where it was
+// read, for Reload.
+func (r *Registry) merge(set *config.Set, from ...source) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	next := &config.Set{}
@@ -181,6 +194,7 @@ func (r *Registry) merge(set *config.Set) error {
 		return err
 	}
 	r.conf = next
+	r.sources = append(r.sources, from...)
 	return nil
 }
 
