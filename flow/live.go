@@ -168,7 +168,9 @@ func (f *Flow) swap(ctx context.Context, fc *config.Flow) error {
 				return fmt.Errorf("flow %s: swap: %w", f.name, context.Cause(ctx))
 			}
 		}
-		running := state == stateRunning && s != nil && !s.stopped && !isDone(old.p.Done())
+		// A run under Run ends once what it had is through: it is not
+		// swapped, its next run takes the configuration.
+		running := state == stateRunning && s != nil && !s.stopped && !s.closeIn && !isDone(old.p.Done())
 		if running {
 			f.reg.mu.RLock()
 			same := old.sameConfig(target, f.reg.conf)
@@ -213,14 +215,18 @@ func (f *Flow) swap(ctx context.Context, fc *config.Flow) error {
 			return err
 		}
 		f.mu.Lock()
-		if ctx.Err() != nil || f.cur != old || s.stopped || isDone(old.p.Done()) {
-			// Cancelled, or the run stopped or ended meanwhile: the new
-			// generation, which no row could reach, is not kept.
+		if ctx.Err() != nil || f.cur != old || s.stopped || isDone(old.p.Done()) || isDone(nr.p.Done()) {
+			// Cancelled, the run stopped or ended meanwhile, or the new
+			// generation ended (failed) already: it is not kept, and no
+			// row could reach it.
 			f.mu.Unlock()
 			nr.stop()
 			<-nex.done
-			if err := ctx.Err(); err != nil {
+			switch {
+			case ctx.Err() != nil:
 				return fmt.Errorf("flow %s: swap: %w", f.name, context.Cause(ctx))
+			case nex.err != nil:
+				return fmt.Errorf("flow %s: swap: the new generation ended before it took over: %w", f.name, nex.err)
 			}
 			continue
 		}
@@ -231,6 +237,9 @@ func (f *Flow) swap(ctx context.Context, fc *config.Flow) error {
 		s.execs = append(s.execs, nex)
 		f.lastEx = nex
 		f.mu.Unlock()
+		if hook := f.reg.onSwap; hook != nil {
+			hook(f)
+		}
 
 		// Commits now go to the new generation; the old one drains.
 		old.stop()

@@ -40,6 +40,7 @@ type Registry struct {
 	live   map[*Flow]struct{} // the flows running, for Reload
 
 	onRunStart func(f *Flow, p *pipeline.Pipeline) // for tests: called when a run's pipeline started
+	onSwap     func(f *Flow)                       // for tests: called when a swap's new generation took over
 }
 
 // connEntry is a connector being initialised (done open) or started. Its
