@@ -126,7 +126,31 @@ func (g *gate) release() { g.once.Do(func() { close(g.open) }) }
 // every function's concurrency. The flow "live" runs Pass then Sink.
 func liveRegistry(t *testing.T, l *ledger, g *gate, workers int) *flow.Registry {
 	t.Helper()
-	reg := flow.NewRegistry()
+	reg := liveFuncs(t, flow.NewRegistry(), l, g, workers)
+	for _, fc := range liveFuncConfigs() {
+		require.NoError(t, reg.AddConfig(fc))
+	}
+	require.NoError(t, reg.AddConfig(&config.Flow{Name: "live", Status: config.StatusEnabled,
+		Funcs: []config.FlowFunc{{Name: "Pass"}, {Name: "Sink"}}}))
+	return reg
+}
+
+// liveFuncConfigs returns the configuration of liveFuncs' functions.
+func liveFuncConfigs() []*config.Func {
+	return []*config.Func{
+		{Name: "Pass", Mode: config.ModeCalculate},
+		{Name: "Tag", Mode: config.ModeCalculate, Option: config.FuncOption{DefaultParams: map[string]string{"gen": "0"}}},
+		{Name: "Odd", Mode: config.ModeVerify},
+		{Name: "Sevens", Mode: config.ModeCalculate},
+		{Name: "Hold", Mode: config.ModeCalculate},
+		{Name: "Sink", Mode: config.ModeExpand},
+		{Name: "Str", Mode: config.ModeCalculate},
+	}
+}
+
+// liveFuncs registers the functions of liveRegistry in reg.
+func liveFuncs(t *testing.T, reg *flow.Registry, l *ledger, g *gate, workers int) *flow.Registry {
+	t.Helper()
 	c := stage.Concurrency(workers)
 	pass := func(_ context.Context, h *flow.Handle[int, int], rows []int) error {
 		h.CommitRowBatch(rows)
@@ -176,19 +200,6 @@ func liveRegistry(t *testing.T, l *ledger, g *gate, workers int) *flow.Registry 
 		h.CommitRowBatch(rows)
 		return nil
 	}, c))
-	for _, fc := range []*config.Func{
-		{Name: "Pass", Mode: config.ModeCalculate},
-		{Name: "Tag", Mode: config.ModeCalculate, Option: config.FuncOption{DefaultParams: map[string]string{"gen": "0"}}},
-		{Name: "Odd", Mode: config.ModeVerify},
-		{Name: "Sevens", Mode: config.ModeCalculate},
-		{Name: "Hold", Mode: config.ModeCalculate},
-		{Name: "Sink", Mode: config.ModeExpand},
-		{Name: "Str", Mode: config.ModeCalculate},
-	} {
-		require.NoError(t, reg.AddConfig(fc))
-	}
-	require.NoError(t, reg.AddConfig(&config.Flow{Name: "live", Status: config.StatusEnabled,
-		Funcs: []config.FlowFunc{{Name: "Pass"}, {Name: "Sink"}}}))
 	return reg
 }
 
