@@ -43,6 +43,17 @@ import (
 // Stop and Shutdown on a flow that is not running do nothing: the held rows
 // stay for the next run. A Stop that races with Start (or Run) takes effect
 // once the held rows have entered the run.
+//
+// # Generations
+//
+// Reconfigure and Registry.Reload move a running flow to a new
+// configuration by a drain-and-swap: a run then has several generations,
+// one pipeline each, the last one current. CommitRow always commits to
+// the current one (a row refused by a generation that stopped for a swap
+// goes to its successor). Wait and Shutdown cover every generation of the
+// run and return the last one's result; a retired generation's error is
+// returned by the swap that retired it. Stats adds the generations up;
+// Pipeline is the current one.
 type Flow struct {
 	reg  *Registry
 	name string
@@ -305,9 +316,9 @@ func (f *Flow) Stop() {
 	}
 }
 
-// Wait waits for the most recent run started (by Run or Start) to end and
-// returns its result: its first error, or the error that kept it from
-// starting. Any number of goroutines may Wait for one run; each gets its
+// Wait waits for the most recent run started (by Run or Start) to end,
+// every generation of it (see Flow), and returns its result: the first
+// error of its last generation, or the error that kept it from starting. Any number of goroutines may Wait for one run; each gets its
 // result. Before any run was started it returns an error wrapping
 // pipeline.ErrNotStarted.
 func (f *Flow) Wait() error {
@@ -371,8 +382,9 @@ func (f *Flow) Shutdown(ctx context.Context) error {
 }
 
 // Pipeline returns the pipeline of the current run (holding rows, starting
-// or running), or of the last run that ended when there is none, for its
-// Stats; nil before any.
+// or running; its current generation when swaps replaced it), or of the
+// last run that ended when there is none, for its Stats; nil before any.
+// Flow.Stats has the counts of every generation of the run.
 func (f *Flow) Pipeline() *pipeline.Pipeline {
 	f.mu.Lock()
 	defer f.mu.Unlock()

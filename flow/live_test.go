@@ -581,3 +581,53 @@ func TestReconfigureDuringRunAppliesToNextRun(t *testing.T) {
 	assert.Equal(t, []string{"delivered"}, l.seen[1001])
 	assert.Equal(t, []string{"filtered"}, l.seen[1002], "the next run is Odd's")
 }
+
+// Flows joined by a connector swap while rows stream through: the saver
+// opens its new writer before the old one closes, the loader's new reader
+// joins its group before the old one stops; every message is
+// acknowledged once its rows are handled, so every row saved is loaded.
+func TestReconfigureSaveLoadFlows(t *testing.T) {
+	var got lines
+	reg := saveLoadRegistry(t, &got, "")
+	defer reg.Close(context.Background())
+	require.NoError(t, flow.Register(reg, "same", func(_ context.Context, h *flow.Handle[int, int], rows []int) error {
+		h.CommitRowBatch(rows)
+		return nil
+	}))
+	require.NoError(t, reg.AddConfig(&config.Func{Name: "same", Mode: config.ModeCalculate}))
+	saver := define(t, reg, "saver", "double")
+	loader := define(t, reg, "loader", "read", "print")
+	ctx := context.Background()
+	require.NoError(t, loader.Start(ctx))
+	require.NoError(t, saver.Start(ctx))
+	p := startProducers(saver, 1)
+	for i := range 10 {
+		p.await(30)
+		saverFuncs := []config.FlowFunc{{Name: "double"}}
+		loaderFuncs := []config.FlowFunc{{Name: "read"}, {Name: "print"}}
+		if i%2 == 0 {
+			saverFuncs = append([]config.FlowFunc{{Name: "same"}}, saverFuncs...)
+			loaderFuncs = []config.FlowFunc{{Name: "read"}, {Name: "same"}, {Name: "print"}}
+		}
+		require.NoError(t, saver.Reconfigure(ctx, saverFuncs...), "saver swap %d", i)
+		require.NoError(t, loader.Reconfigure(ctx, loaderFuncs...), "loader swap %d", i)
+	}
+	p.await(30)
+	committed := p.finish(t)
+	saver.Stop()
+	require.NoError(t, saver.Wait())
+	require.NoError(t, loader.Wait(), "the loader ends once every writer closed and it drained")
+
+	want := map[string]int{}
+	for id := range committed {
+		want[fmt.Sprintf("loader:%d", 2*id)] = 1
+	}
+	have := map[string]int{}
+	for _, s := range got.get() {
+		have[s]++
+	}
+	assert.Equal(t, want, have, "every row saved is loaded, once")
+	st := loader.Stats()
+	assert.Zero(t, st.Abandoned)
+	assert.Equal(t, st.In, st.Delivered+st.Filtered+st.Failed+st.Dropped+st.DeadLettered+st.Abandoned, "the accounting rule")
+}

@@ -14,16 +14,16 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// DefaultDebounce is how long, by default, a watched configuration folder
+// defaultDebounce is how long, by default, a watched configuration folder
 // must stay quiet after a change before the registry reloads it.
-const DefaultDebounce = 100 * time.Millisecond
+const defaultDebounce = 100 * time.Millisecond
 
 // WatchConfig configures Registry.Watch. Its zero value means the
 // defaults.
 type WatchConfig struct {
 	// Debounce is how long the folders must stay quiet after a change
 	// before the reload, so that a burst of writes (an editor saving, a
-	// deploy copying files) makes one reload; 0 means DefaultDebounce.
+	// deploy copying files) makes one reload; 0 means 100 ms.
 	Debounce time.Duration
 	// OnReload, if not nil, is called from the watcher's goroutine after
 	// each reload it made, with Reload's result (nil when the new
@@ -56,7 +56,7 @@ type Watcher struct {
 // was loaded with LoadDir or one cannot be watched.
 func (r *Registry) Watch(ctx context.Context, cfg WatchConfig) (*Watcher, error) {
 	if cfg.Debounce <= 0 {
-		cfg.Debounce = DefaultDebounce
+		cfg.Debounce = defaultDebounce
 	}
 	r.mu.RLock()
 	var dirs []string
