@@ -243,6 +243,8 @@ func (f *Flow) CommitRow(ctx context.Context, row any) error {
 		case stateIdle:
 			defer r.mu.Unlock()
 			return r.in.hold(row, f.reg.maxHeld)
+		case stateReplaced:
+			r.mu.Unlock()
 		case stateStarting:
 			// The held rows are entering the run: wait for them, so that
 			// this row follows them.
@@ -470,7 +472,8 @@ func (f *Flow) begin(ctx context.Context, closeIn bool) (*session, error) {
 	ex := &exec{p: r.p, in: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
 	r.state, r.ex, r.wake, r.stopReq = stateStarting, ex, make(chan struct{}), false
 	r.mu.Unlock()
-	s := &session{base: ctx, closeIn: closeIn, execs: []*exec{ex}}
+	s := &session{base: ctx, closeIn: closeIn, execs: []*exec{ex}, kept: 1}
+	ex.s = s
 	f.lastEx, f.live = ex, s
 	f.reg.track(f)
 	f.mu.Unlock()
@@ -504,6 +507,7 @@ const (
 	stateIdle     = iota // holding them for when it starts
 	stateStarting        // letting the held rows in; commits wait
 	stateRunning         // submitting them to its pipeline
+	stateReplaced        // idle, replaced by a run of another configuration; commits go there
 )
 
 // run is one run of a flow: the pipeline built from its configuration.
@@ -534,6 +538,7 @@ type exec struct {
 	in     chan struct{}           // closed when the held rows are in (or held again)
 	done   chan struct{}           // closed when it has ended
 	err    error                   // set before done closes
+	s      *session                // the run it is a kept generation of (set under Flow.mu), or nil
 }
 
 // build links the functions of fc into a pipeline, taking the functions'
@@ -696,6 +701,8 @@ func (r *run) finish(ex *exec) {
 		f.cur = nil
 		f.last = r.p
 		f.reg.untrack(f)
+	} else if ex.s != nil {
+		ex.s.retire(ex)
 	}
 	f.mu.Unlock()
 	close(ex.done)

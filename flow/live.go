@@ -20,9 +20,25 @@ type session struct {
 	// stored, because a generation started later must still end when the
 	// run's ctx ends (as http.Server keeps its BaseContext).
 	base    context.Context
-	closeIn bool    // Run: each generation's input closes once it started
-	stopped bool    // guarded by Flow.mu: Stop, Shutdown or Abort asked; no swap starts another generation
-	execs   []*exec // guarded by Flow.mu: the generations kept, in order; the last is the current one
+	closeIn bool // Run: each generation's input closes once it started
+
+	// Guarded by Flow.mu:
+	stopped bool             // Stop, Shutdown or Abort asked; no swap starts another generation
+	execs   []*exec          // the generations kept that have not been retired and ended, in order; the last is the current one
+	kept    int              // how many generations the run has had
+	past    []pipeline.Stats // the final counts of the generations retired and ended, added up (at most one entry)
+}
+
+// retire folds ex, a generation a swap retired that has ended, into the
+// session's past counts, so that a run swapped many times holds only its
+// live generations.
+func (s *session) retire(ex *exec) {
+	i := slices.Index(s.execs, ex)
+	if i < 0 || i == len(s.execs)-1 {
+		return
+	}
+	s.execs = slices.Delete(s.execs, i, i+1)
+	s.past = []pipeline.Stats{mergeStats(append(s.past, ex.p.Stats()))}
 }
 
 // waitSession waits until every generation of s has ended and returns
@@ -31,12 +47,12 @@ type session struct {
 func (f *Flow) waitSession(s *session) error {
 	for {
 		f.mu.Lock()
-		execs := slices.Clone(s.execs)
+		execs, kept := slices.Clone(s.execs), s.kept
 		f.mu.Unlock()
 		last := execs[len(execs)-1]
 		<-last.done
 		f.mu.Lock()
-		grew := len(s.execs) > len(execs)
+		grew := s.kept > kept
 		f.mu.Unlock()
 		if grew {
 			continue
@@ -197,6 +213,15 @@ func (f *Flow) swap(ctx context.Context, fc *config.Flow) error {
 				f.mu.Unlock()
 				continue
 			}
+			if old != nil {
+				old.mu.Lock()
+				now := old.state
+				old.mu.Unlock()
+				if now != state {
+					f.mu.Unlock()
+					continue
+				}
+			}
 			if old != nil && state == stateIdle {
 				if err := f.replaceIdleLocked(old, nr); err != nil {
 					f.mu.Unlock()
@@ -235,6 +260,8 @@ func (f *Flow) swap(ctx context.Context, fc *config.Flow) error {
 		}
 		f.cur = nr
 		s.execs = append(s.execs, nex)
+		s.kept++
+		nex.s = s
 		f.lastEx = nex
 		f.mu.Unlock()
 		if hook := f.reg.onSwap; hook != nil {
@@ -320,6 +347,7 @@ func (f *Flow) replaceIdleLocked(r, nr *run) error {
 			}
 		}
 	}
+	r.state = stateReplaced
 	f.cur = nr
 	return nil
 }
@@ -361,8 +389,10 @@ func (r *run) sameConfig(fc *config.Flow, set *config.Set) bool {
 // Pipeline().Stats() has the current generation's alone.
 func (f *Flow) Stats() pipeline.Stats {
 	f.mu.Lock()
+	var all []pipeline.Stats
 	var ps []*pipeline.Pipeline
 	if s := f.live; s != nil {
+		all = slices.Clone(s.past)
 		for _, ex := range s.execs {
 			ps = append(ps, ex.p)
 		}
@@ -373,9 +403,8 @@ func (f *Flow) Stats() pipeline.Stats {
 	if len(ps) == 0 {
 		return pipeline.Stats{Flow: f.name, State: pipeline.StateIdle}
 	}
-	all := make([]pipeline.Stats, len(ps))
-	for i, p := range ps {
-		all[i] = p.Stats()
+	for _, p := range ps {
+		all = append(all, p.Stats())
 	}
 	return mergeStats(all)
 }

@@ -631,3 +631,21 @@ func TestReconfigureSaveLoadFlows(t *testing.T) {
 	assert.Zero(t, st.Abandoned)
 	assert.Equal(t, st.In, st.Delivered+st.Filtered+st.Failed+st.Dropped+st.DeadLettered+st.Abandoned, "the accounting rule")
 }
+
+// Rows committed to an idle flow while Reconfigure replaces its
+// configuration (and the run holding them) are all held for the next run.
+func TestReconfigureIdleRacesCommits(t *testing.T) {
+	var l ledger
+	reg := liveRegistry(t, &l, newGate(), 1)
+	f, err := reg.NewFlow("live")
+	require.NoError(t, err)
+	p := startProducers(f, 1, 1_000_000)
+	for i := range 20 {
+		p.await(10)
+		require.NoError(t, f.Reconfigure(context.Background(), liveConfigs[i%len(liveConfigs)]...))
+	}
+	committed := p.finish(t)
+	require.NoError(t, f.Run(context.Background()))
+	l.check(t, committed)
+	checkTotals(t, f.Stats(), len(committed), &l)
+}
