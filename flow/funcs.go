@@ -259,6 +259,12 @@ type committer interface {
 	// take returns the held rows (a []In, or nil for none) and holds no
 	// more.
 	take() any
+	// refused returns how many rows hold refused as bad (each counted
+	// failed on this input), and the last error.
+	refused() (int, error)
+	// refuse counts n rows refused as bad while holding, with err: the
+	// rows a run this one replaces had refused.
+	refuse(n int, err error)
 	// submit decodes row and submits it to the running flow.
 	submit(ctx context.Context, row any) error
 	close()
@@ -270,11 +276,14 @@ type typedInput[In any] struct {
 	in       *pipeline.Input[In]
 	must     []string
 	held     []In // guarded by the run's lock while it is idle
+	bad      int  // rows hold refused as bad, likewise
+	badErr   error
 }
 
 func (t *typedInput[In]) hold(row any, max int) error {
 	v, err := t.row(row)
 	if err != nil {
+		t.bad, t.badErr = t.bad+1, err
 		return err
 	}
 	if len(t.held) >= max {
@@ -307,6 +316,15 @@ func (t *typedInput[In]) adopt(rows []any) error {
 	}
 	t.held = append(all, t.held...)
 	return nil
+}
+
+func (t *typedInput[In]) refused() (int, error) { return t.bad, t.badErr }
+
+func (t *typedInput[In]) refuse(n int, err error) {
+	for range n {
+		t.in.Fail(err)
+	}
+	t.bad, t.badErr = t.bad+n, err
 }
 
 func (t *typedInput[In]) take() any {

@@ -333,6 +333,13 @@ func (f *Flow) refreshLocked(r *run) (*run, error) {
 func (f *Flow) replaceIdleLocked(r, nr *run) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.in != nil && nr.in == nil {
+		if n, _ := r.in.refused(); n > 0 || r.in.count() > 0 {
+			// Its held rows, and the bad rows it counted, would have no
+			// run to be counted in.
+			return fmt.Errorf("flow %s: %w: rows were committed for the next run, but its first function %s loads from a connector", f.name, ErrNoInput, nr.funcs[0].name)
+		}
+	}
 	if r.in != nil {
 		if held := r.in.take(); held != nil {
 			var err error
@@ -345,6 +352,11 @@ func (f *Flow) replaceIdleLocked(r, nr *run) error {
 				_ = r.in.adopt([]any{held}) // its own rows: they fit
 				return err
 			}
+		}
+		// The bad rows it refused are counted failed on its input: count
+		// them on the input that replaces it, whose run will report them.
+		if n, err := r.in.refused(); n > 0 && nr.in != nil {
+			nr.in.refuse(n, err)
 		}
 	}
 	r.state = stateReplaced

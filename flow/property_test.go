@@ -21,10 +21,12 @@ import (
 
 // The property test builds random flows with Define and Link from a pool
 // of KisFlow-style functions, drives them from several goroutines at once
-// (CommitRow, Run, Stop, Shutdown, Fork) and checks, for every case:
+// (CommitRow, Run, Stop, Shutdown, Fork, and Reconfigure to a random
+// subset of the functions in random order, which swaps a running flow's
+// generation) and checks, for every case:
 //
 //   - nothing hangs: every call ends before a generous deadline;
-//   - every run's Stats balance: In = Delivered + Filtered + Failed +
+//   - every run's (every generation's) Stats balance: In = Delivered + Filtered + Failed +
 //     Dropped + DeadLettered + Abandoned, with nothing abandoned in a run
 //     that ended cleanly;
 //   - every row CommitRow accepted (and every bad row it refused, which is
@@ -320,7 +322,7 @@ func propertyCase(seed uint64) error {
 			defer wg.Done()
 			for range ops {
 				fl := pick(r)
-				switch op := r.IntN(10); {
+				switch op := r.IntN(12); {
 				case op < 5:
 					if err := fl.Run(ctx); hung(err) {
 						report(fmt.Errorf("Run hung: %w", err))
@@ -337,6 +339,17 @@ func propertyCase(seed uint64) error {
 					}
 					if err := fl.Shutdown(sctx); hung(err) {
 						report(fmt.Errorf("Shutdown hung: %w", err))
+						return
+					}
+				case op >= 10:
+					funcs := []config.FlowFunc{}
+					for _, i := range r.Perm(len(specs))[:1+r.IntN(len(specs))] {
+						funcs = append(funcs, config.FlowFunc{Name: "f" + strconv.Itoa(i), Params: map[string]string{"gen": strconv.Itoa(r.IntN(1000))}})
+					}
+					// A retired generation may end in an error of its own
+					// (a panic, an Abort): only a hang is a defect here.
+					if err := fl.Reconfigure(ctx, funcs...); hung(err) {
+						report(fmt.Errorf("Reconfigure hung: %w", err))
 						return
 					}
 				default:
