@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime/debug"
 	"time"
 
 	gojson "github.com/goccy/go-json"
@@ -214,6 +215,18 @@ type stageFunc[In, Out any] struct {
 	build func(params map[string]string) *stage.Stage[In, Out]
 }
 
+// buildStage calls the stage builder, turning a panic into an error (a
+// *stage.PanicError), so that a reload never crashes the program that
+// watches its configuration.
+func (f *stageFunc[In, Out]) buildStage(params map[string]string) (st *stage.Stage[In, Out], err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &stage.PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return f.build(params), nil
+}
+
 // kinds says which stage kind each configured mode accepts (0: any).
 var kinds = map[config.Mode]engine.Kind{
 	config.ModeVerify:    engine.KindVerify,
@@ -226,7 +239,10 @@ func (f *stageFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error)
 	if !ok {
 		return nil, mismatch(r, lf, typeOf[In]())
 	}
-	st := f.build(lf.params)
+	st, err := f.buildStage(lf.params)
+	if err != nil {
+		return nil, fmt.Errorf("flow %s: flows[%d]: function %s: stage builder: %w", r.flow.name, lf.idx, lf.name, err)
+	}
 	if st == nil {
 		return nil, fmt.Errorf("flow %s: function %s: stage builder returned nil", r.flow.name, lf.name)
 	}

@@ -9,11 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kisflow/kisflow/config"
 	"github.com/kisflow/kisflow/flow"
+	"github.com/kisflow/kisflow/metrics"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
@@ -648,4 +650,74 @@ func TestReconfigureIdleRacesCommits(t *testing.T) {
 	require.NoError(t, f.Run(context.Background()))
 	l.check(t, committed)
 	checkTotals(t, f.Stats(), len(committed), &l)
+}
+
+// Prometheus counters continue across the generations of a flow: a
+// generation that ends adds its counts to its flow's totals, and the
+// generations running meanwhile are read live.
+func TestReconfigureMetricsContinue(t *testing.T) {
+	promReg := prometheus.NewRegistry()
+	m, err := metrics.New(promReg)
+	require.NoError(t, err)
+	var l ledger
+	reg := liveFuncs(t, flow.NewRegistry(flow.Metrics(m)), &l, newGate(), 2)
+	for _, fc := range liveFuncConfigs() {
+		require.NoError(t, reg.AddConfig(fc))
+	}
+	require.NoError(t, reg.AddConfig(&config.Flow{Name: "live", Status: config.StatusEnabled,
+		Funcs: []config.FlowFunc{{Name: "Pass"}, {Name: "Sink"}}}))
+	f, err := reg.NewFlow("live")
+	require.NoError(t, err)
+	require.NoError(t, f.Start(context.Background()))
+	p := startProducers(f, 1)
+	flowData := func() float64 {
+		fams, err := promReg.Gather()
+		require.NoError(t, err)
+		for _, fam := range fams {
+			if fam.GetName() == "flow_data_total" {
+				for _, mt := range fam.GetMetric() {
+					return mt.GetCounter().GetValue()
+				}
+			}
+		}
+		return 0
+	}
+	last := 0.0
+	for i := 1; i <= 6; i++ {
+		p.await(30)
+		require.NoError(t, f.Reconfigure(context.Background(), liveConfigs[i%len(liveConfigs)]...))
+		now := flowData()
+		assert.GreaterOrEqual(t, now, last, "swap %d: the counter never goes down", i)
+		last = now
+	}
+	committed := p.finish(t)
+	f.Stop()
+	require.NoError(t, f.Wait())
+	assert.EqualValues(t, len(committed), flowData(), "every row of every generation")
+	l.check(t, committed)
+}
+
+// A stage builder that panics fails the swap with an error naming the
+// function; the flow runs on.
+func TestReconfigurePanickingStageBuilder(t *testing.T) {
+	var l ledger
+	reg := liveRegistry(t, &l, newGate(), 1)
+	require.NoError(t, flow.RegisterStage(reg, "Boom", func(map[string]string) *stage.Stage[int, int] {
+		panic("no stage today")
+	}))
+	require.NoError(t, reg.AddConfig(&config.Func{Name: "Boom", Mode: config.ModeCalculate}))
+	f, err := reg.NewFlow("live")
+	require.NoError(t, err)
+	require.NoError(t, f.Start(context.Background()))
+	p := startProducers(f, 1)
+	p.await(20)
+	err = f.Reconfigure(context.Background(), config.FlowFunc{Name: "Boom"}, config.FlowFunc{Name: "Sink"})
+	var pe *stage.PanicError
+	require.ErrorAs(t, err, &pe)
+	assert.Contains(t, err.Error(), "flows[0]: function Boom: stage builder: panic: no stage today")
+	p.await(20)
+	committed := p.finish(t)
+	f.Stop()
+	require.NoError(t, f.Wait())
+	l.check(t, committed)
 }
