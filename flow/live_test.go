@@ -721,3 +721,53 @@ func TestReconfigurePanickingStageBuilder(t *testing.T) {
 	require.NoError(t, f.Wait())
 	l.check(t, committed)
 }
+
+// A loader's old generation cut short by the swap's ctx acknowledges
+// nothing it had not finished: the connector hands those messages back to
+// the group, and the new generation loads them (at-least-once).
+func TestReconfigureCutLoaderRedelivers(t *testing.T) {
+	var got lines
+	reg := saveLoadRegistry(t, &got, "")
+	defer reg.Close(context.Background())
+	g := newGate()
+	require.NoError(t, flow.Register(reg, "hold", func(ctx context.Context, h *flow.Handle[int, int], rows []int) error {
+		if err := g.wait(ctx); err != nil {
+			return err
+		}
+		h.CommitRowBatch(rows)
+		return nil
+	}))
+	require.NoError(t, reg.AddConfig(&config.Func{Name: "hold", Mode: config.ModeCalculate}))
+	saver := define(t, reg, "saver", "double")
+	loader := define(t, reg, "loader", "read", "hold", "print")
+	ctx := context.Background()
+	require.NoError(t, loader.Start(ctx))
+	require.NoError(t, saver.Start(ctx))
+	p := startProducers(saver, 1)
+	p.await(30)
+	g.on.Store(true)
+	<-g.hit
+
+	swapCtx, cancel := context.WithCancel(ctx)
+	flow.OnSwap(reg, func(*flow.Flow) { cancel() })
+	err := loader.Reconfigure(swapCtx, config.FlowFunc{Name: "read"}, config.FlowFunc{Name: "print"})
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Contains(t, err.Error(), "did not drain")
+	p.await(30)
+	committed := p.finish(t)
+	saver.Stop()
+	require.NoError(t, saver.Wait())
+	require.NoError(t, loader.Wait())
+
+	have := map[string]int{}
+	for _, s := range got.get() {
+		have[s]++
+	}
+	for id := range committed {
+		assert.GreaterOrEqual(t, have[fmt.Sprintf("loader:%d", 2*id)], 1, "row %d is loaded", id)
+	}
+	st := loader.Stats()
+	assert.Positive(t, st.Abandoned, "the old generation was cut short")
+	assert.Equal(t, st.In, st.Delivered+st.Filtered+st.Failed+st.Dropped+st.DeadLettered+st.Abandoned, "the accounting rule")
+	g.release()
+}
