@@ -126,7 +126,7 @@ func (g *gate) release() { g.once.Do(func() { close(g.open) }) }
 // alone (under Skip), Hold passes rows on once g lets them, Sink (Expand)
 // delivers them, and Str takes strings (for type mismatches). workers is
 // every function's concurrency. The flow "live" runs Pass then Sink.
-func liveRegistry(t *testing.T, l *ledger, g *gate, workers int) *flow.Registry {
+func liveRegistry(t testing.TB, l *ledger, g *gate, workers int) *flow.Registry {
 	t.Helper()
 	reg := liveFuncs(t, flow.NewRegistry(), l, g, workers)
 	for _, fc := range liveFuncConfigs() {
@@ -151,7 +151,7 @@ func liveFuncConfigs() []*config.Func {
 }
 
 // liveFuncs registers the functions of liveRegistry in reg.
-func liveFuncs(t *testing.T, reg *flow.Registry, l *ledger, g *gate, workers int) *flow.Registry {
+func liveFuncs(t testing.TB, reg *flow.Registry, l *ledger, g *gate, workers int) *flow.Registry {
 	t.Helper()
 	c := stage.Concurrency(workers)
 	pass := func(_ context.Context, h *flow.Handle[int, int], rows []int) error {
