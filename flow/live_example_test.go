@@ -167,7 +167,12 @@ func ExampleRegistry_Watch() {
 		return
 	}
 	reloads := make(chan error, 1)
-	w, err := reg.Watch(ctx, flow.WatchConfig{OnReload: func(err error) { reloads <- err }})
+	w, err := reg.Watch(ctx, flow.WatchConfig{OnReload: func(err error) {
+		select {
+		case reloads <- err:
+		default: // keep the first result; never block the watcher
+		}
+	}})
 	if err != nil {
 		fmt.Println(err)
 		return
