@@ -57,6 +57,9 @@ type Flow struct {
 	pending []any              // held rows ([]In) a run could not take in, for the next run
 	last    *pipeline.Pipeline // the pipeline of the last run that ended
 	defined *config.Flow
+	// spare keeps the held-rows slice ([]In) of a run whose rows went in,
+	// for the next run to hold its rows in without growing a slice again.
+	spare sync.Pool
 }
 
 // NewFlow returns a new instance of the flow named name, checking that
@@ -222,8 +225,9 @@ func (f *Flow) CommitRow(ctx context.Context, row any) error {
 		r.mu.Lock()
 		switch r.state {
 		case stateIdle:
-			defer r.mu.Unlock()
-			return r.in.hold(row, f.reg.maxHeld)
+			err := r.in.hold(row, f.reg.maxHeld)
+			r.mu.Unlock()
+			return err
 		case stateStarting:
 			// The held rows are entering the run: wait for them, so that
 			// this row follows them.
