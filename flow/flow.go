@@ -73,6 +73,10 @@ type Flow struct {
 
 	swapOnce sync.Once
 	swapSem  chan struct{} // held by the swap in progress (see lockSwap)
+
+	// spare keeps the held-rows slice ([]In) of a run whose rows went in,
+	// for the next run to hold its rows in without growing a slice again.
+	spare sync.Pool
 }
 
 // NewFlow returns a new instance of the flow named name, checking that
@@ -241,8 +245,9 @@ func (f *Flow) CommitRow(ctx context.Context, row any) error {
 		r.mu.Lock()
 		switch r.state {
 		case stateIdle:
-			defer r.mu.Unlock()
-			return r.in.hold(row, f.reg.maxHeld)
+			err := r.in.hold(row, f.reg.maxHeld)
+			r.mu.Unlock()
+			return err
 		case stateReplaced:
 			r.mu.Unlock()
 		case stateStarting:

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	gojson "github.com/goccy/go-json"
@@ -89,7 +90,7 @@ func (typed[In, Out]) source(r *run, lf *linkedFunc, rd connectors.Reader) (any,
 	if lf.conf != nil {
 		must = lf.conf.Source.Must
 	}
-	return s, &typedInput[In]{flow: r.flow.name, fn: lf.name, in: in, must: must}
+	return s, &typedInput[In]{flow: r.flow.name, fn: lf.name, in: in, must: must, spare: &r.flow.spare}
 }
 
 func (typed[In, Out]) finish(r *run, lf *linkedFunc, out any, w connectors.Writer, last bool) any {
@@ -292,20 +293,32 @@ type typedInput[In any] struct {
 	in       *pipeline.Input[In]
 	must     []string
 	held     []In // guarded by the run's lock while it is idle
-	bad      int  // rows hold refused as bad, likewise
+	spare    *sync.Pool
+	bad      int // rows hold refused as bad, guarded likewise
 	badErr   error
 }
 
 func (t *typedInput[In]) hold(row any, max int) error {
-	v, err := t.row(row)
-	if err != nil {
+	if len(t.held) >= max {
+		if _, err := t.row(row); err != nil {
+			t.bad, t.badErr = t.bad+1, err
+			return err // a bad row is reported as such, held rows or not
+		}
+		return fmt.Errorf("flow %s: %w: %d rows wait for the next run (see MaxHeld)", t.flow, ErrHeldFull, len(t.held))
+	}
+	if t.held == nil {
+		if s, ok := t.spare.Get().([]In); ok {
+			t.held = s
+		}
+	}
+	// Decode straight into the held slice: no row value escapes.
+	var zero In
+	t.held = append(t.held, zero)
+	if err := t.rowInto(row, &t.held[len(t.held)-1]); err != nil {
+		t.held = t.held[:len(t.held)-1]
 		t.bad, t.badErr = t.bad+1, err
 		return err
 	}
-	if len(t.held) >= max {
-		return fmt.Errorf("flow %s: %w: %d rows wait for the next run (see MaxHeld)", t.flow, ErrHeldFull, len(t.held))
-	}
-	t.held = append(t.held, v)
 	return nil
 }
 
@@ -318,6 +331,9 @@ func (t *typedInput[In]) flush(ctx context.Context) any {
 	if err != nil && n < len(held) {
 		return held[n:]
 	}
+	// SubmitBatch copied the rows: keep the slice for the next run's.
+	clear(held)
+	t.spare.Put(held[:0])
 	return nil
 }
 
@@ -363,21 +379,26 @@ func (t *typedInput[In]) submit(ctx context.Context, row any) error {
 // row turns a committed row into the input type.
 func (t *typedInput[In]) row(row any) (In, error) {
 	var v In
-	var err error
+	err := t.rowInto(row, &v)
+	return v, err
+}
+
+// rowInto turns a committed row into the input type, in *v.
+func (t *typedInput[In]) rowInto(row any, v *In) error {
 	switch r := row.(type) {
 	case In:
-		return r, nil
+		*v = r
+		return nil
 	case string:
-		err = t.decode([]byte(r), &v)
+		return t.decode([]byte(r), v)
 	case []byte:
-		err = t.decode(r, &v)
+		return t.decode(r, v)
 	case json.RawMessage:
-		err = t.decode(r, &v)
-	default:
-		err = fmt.Errorf("flow %s: function %s: %w: a row of type %T for input %v", t.flow, t.fn, ErrTypeMismatch, row, typeOf[In]())
-		t.in.Fail(err)
+		return t.decode(r, v)
 	}
-	return v, err
+	err := fmt.Errorf("flow %s: function %s: %w: a row of type %T for input %v", t.flow, t.fn, ErrTypeMismatch, row, typeOf[In]())
+	t.in.Fail(err)
+	return err
 }
 
 // decode turns JSON text into v, checking the fields of source.must. A row

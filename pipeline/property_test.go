@@ -421,7 +421,14 @@ func (c *propCase) stageSetup(name string, dlBranch, noDeadLetter bool) ([]stage
 		opts = append(opts, stage.Retry(n, b))
 		fmt.Fprintf(&d, ",retry%d/%v", n, b)
 	}
-	if c.stress || r.IntN(2) == 0 {
+	// A stage with one worker and no Buffer runs fused with a neighbour
+	// like it: draw many of those, and some kept apart with Unfused.
+	fusable := conc == 1 && !c.stress && r.IntN(2) == 0
+	if conc == 1 && r.IntN(6) == 0 {
+		opts = append(opts, stage.Unfused())
+		d.WriteString(",unfused")
+	}
+	if !fusable && (c.stress || r.IntN(2) == 0) {
 		// Capacity is in rows, rounded up to whole batches: 1 to 4 batches.
 		cfg := backpressure.Buffer{Capacity: 1 + r.IntN(4*c.batch), Policy: c.overflowPolicy()}
 		if c.stress {
