@@ -1,0 +1,159 @@
+package tracing
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kisflow/kisflow/pipeline"
+)
+
+// ScopeName is the instrumentation scope of the spans: the name of the
+// OpenTelemetry tracer that New gets from its provider.
+const ScopeName = "github.com/kisflow/kisflow/tracing"
+
+// DefaultMaxLinks is how many input spans a batch span links to, at most,
+// by default: the SDK's default limit of links per span.
+const DefaultMaxLinks = 128
+
+// The attributes of the spans.
+const (
+	// AttrFlow is the name of the flow (pipeline).
+	AttrFlow = attribute.Key("kisflow.flow")
+	// AttrStage is the name of the stage of a batch span, or of the
+	// source of an input span.
+	AttrStage = attribute.Key("kisflow.stage")
+	// AttrRows is the number of rows of the input or batch.
+	AttrRows = attribute.Key("kisflow.rows")
+	// AttrFailures is the number of rows of the batch that failed (or
+	// were dead-lettered).
+	AttrFailures = attribute.Key("kisflow.failures")
+	// AttrInputs is the number of inputs the rows of the batch derive
+	// from; the span links to at most MaxLinks of them.
+	AttrInputs = attribute.Key("kisflow.inputs")
+)
+
+// Tracer reports the spans of KisFlow pipelines and flows to an
+// OpenTelemetry tracer: give it to pipeline.Trace or flow.Trace. It is
+// safe for concurrent use.
+type Tracer struct {
+	tracer   trace.Tracer
+	prop     propagation.TextMapPropagator
+	maxLinks int
+}
+
+var _ pipeline.Tracer = (*Tracer)(nil)
+
+// Option configures a Tracer.
+type Option func(*Tracer)
+
+// TracerProvider sets where spans go, and so how they are sampled and
+// exported (default: otel.GetTracerProvider(), the global provider).
+func TracerProvider(tp trace.TracerProvider) Option {
+	return func(t *Tracer) { t.tracer = tp.Tracer(ScopeName) }
+}
+
+// Propagator sets how trace context is written into message headers and
+// read from them (default: W3C Trace Context, propagation.TraceContext).
+func Propagator(p propagation.TextMapPropagator) Option {
+	return func(t *Tracer) { t.prop = p }
+}
+
+// MaxLinks sets how many input spans a batch span links to, at most
+// (default DefaultMaxLinks); AttrInputs counts them all. It panics if n <
+// 1.
+func MaxLinks(n int) Option {
+	if n < 1 {
+		panic("tracing: MaxLinks must be at least 1")
+	}
+	return func(t *Tracer) { t.maxLinks = n }
+}
+
+// New returns a Tracer.
+func New(opts ...Option) *Tracer {
+	t := &Tracer{maxLinks: DefaultMaxLinks}
+	for _, o := range opts {
+		o(t)
+	}
+	if t.tracer == nil {
+		t.tracer = otel.GetTracerProvider().Tracer(ScopeName)
+	}
+	if t.prop == nil {
+		t.prop = propagation.TraceContext{}
+	}
+	return t
+}
+
+// StartInput starts the span named after source of an input of rows
+// rows, a child of the span in ctx: the caller's, or the one Extract
+// found in the headers of the messages the rows came from (the span is
+// then of kind consumer; producer otherwise). It returns the span, which
+// rows derived from the input carry.
+func (t *Tracer) StartInput(ctx context.Context, flow, source string, rows int) (any, func(error)) {
+	kind := trace.SpanKindProducer
+	if trace.SpanContextFromContext(ctx).IsRemote() {
+		kind = trace.SpanKindConsumer
+	}
+	_, span := t.tracer.Start(ctx, source, trace.WithSpanKind(kind), trace.WithAttributes(
+		AttrFlow.String(flow), AttrStage.String(source), AttrRows.Int(rows)))
+	return span, func(err error) { end(span, err) }
+}
+
+// StartBatch starts the span named after stage of a batch of rows rows,
+// linked to the spans of the inputs its rows derive from (links, from
+// StartInput). When they derive from a single input the span is also
+// that input's child, so the path of a row is one trace; otherwise it
+// starts a trace of its own, as OpenTelemetry's messaging conventions
+// have it for batches. The span ends with the number of failed rows
+// (AttrFailures) and, when the batch did not complete, the error.
+func (t *Tracer) StartBatch(ctx context.Context, flow, stage string, rows int, links []any) (context.Context, func(int, error)) {
+	opts := make([]trace.SpanStartOption, 0, 3)
+	if len(links) == 1 {
+		if s, ok := links[0].(trace.Span); ok {
+			ctx = trace.ContextWithSpan(ctx, s)
+		}
+	} else {
+		opts = append(opts, trace.WithNewRoot())
+	}
+	if len(links) > 0 {
+		ls := make([]trace.Link, 0, min(len(links), t.maxLinks))
+		for _, l := range links[:min(len(links), t.maxLinks)] {
+			if s, ok := l.(trace.Span); ok {
+				ls = append(ls, trace.Link{SpanContext: s.SpanContext()})
+			}
+		}
+		opts = append(opts, trace.WithLinks(ls...))
+	}
+	opts = append(opts, trace.WithAttributes(AttrFlow.String(flow), AttrStage.String(stage),
+		AttrRows.Int(rows), AttrInputs.Int(len(links))))
+	ctx, span := t.tracer.Start(ctx, stage, opts...)
+	return ctx, func(failed int, err error) {
+		span.SetAttributes(AttrFailures.Int(failed))
+		end(span, err)
+	}
+}
+
+// end ends span, with an error status when err is not nil.
+func end(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
+
+// Inject writes the trace context of ctx into headers with the
+// propagator.
+func (t *Tracer) Inject(ctx context.Context, headers map[string]string) {
+	t.prop.Inject(ctx, propagation.MapCarrier(headers))
+}
+
+// Extract returns ctx carrying the trace context the propagator finds in
+// headers.
+func (t *Tracer) Extract(ctx context.Context, headers map[string]string) context.Context {
+	return t.prop.Extract(ctx, propagation.MapCarrier(headers))
+}
