@@ -41,9 +41,10 @@ const (
 // OpenTelemetry tracer: give it to pipeline.Trace or flow.Trace. It is
 // safe for concurrent use.
 type Tracer struct {
-	tracer   trace.Tracer
-	prop     propagation.TextMapPropagator
-	maxLinks int
+	tracer    trace.Tracer
+	prop      propagation.TextMapPropagator
+	maxLinks  int
+	everySpan bool
 }
 
 var _ pipeline.Tracer = (*Tracer)(nil)
@@ -73,6 +74,17 @@ func MaxLinks(n int) Option {
 	return func(t *Tracer) { t.maxLinks = n }
 }
 
+// EverySpan makes the Tracer ask the sampler about every batch span. By
+// default the batch spans of rows that derive from one input whose span
+// was not sampled are not started: the stage function's ctx carries the
+// input's span instead, so what it starts and the trace context it sends
+// on stay unsampled. Every sampler of the OpenTelemetry SDK (AlwaysSample,
+// NeverSample, TraceIDRatioBased, ParentBased with its defaults) leaves
+// those spans unsampled anyway; EverySpan is for a sampler that may not.
+func EverySpan() Option {
+	return func(t *Tracer) { t.everySpan = true }
+}
+
 // New returns a Tracer.
 func New(opts ...Option) *Tracer {
 	t := &Tracer{maxLinks: DefaultMaxLinks}
@@ -88,18 +100,39 @@ func New(opts ...Option) *Tracer {
 	return t
 }
 
+// Span start options, shared: Start does not change them.
+var (
+	producer    = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)}
+	consumer    = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
+	batchChild  = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
+	batchRooted = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal), trace.WithNewRoot()}
+)
+
+// noEnd ends a span that records nothing: there is nothing to end.
+func noEnd(error) {}
+
+// noBatchEnd is noEnd for a batch span.
+func noBatchEnd(int, error) {}
+
 // StartInput starts the span named after source of an input of rows
 // rows, a child of the span in ctx: the caller's, or the one Extract
 // found in the headers of the messages the rows came from (the span is
 // then of kind consumer; producer otherwise). It returns the span, which
 // rows derived from the input carry.
+//
+// Attributes are set once the sampler has decided to record the span, so
+// that unsampled spans cost as little as they can: samplers see the
+// span's name, kind and parent.
 func (t *Tracer) StartInput(ctx context.Context, flow, source string, rows int) (any, func(error)) {
-	kind := trace.SpanKindProducer
+	opts := producer
 	if trace.SpanContextFromContext(ctx).IsRemote() {
-		kind = trace.SpanKindConsumer
+		opts = consumer
 	}
-	_, span := t.tracer.Start(ctx, source, trace.WithSpanKind(kind), trace.WithAttributes(
-		AttrFlow.String(flow), AttrStage.String(source), AttrRows.Int(rows)))
+	_, span := t.tracer.Start(ctx, source, opts...)
+	if !span.IsRecording() {
+		return span, noEnd
+	}
+	span.SetAttributes(AttrFlow.String(flow), AttrStage.String(source), AttrRows.Int(rows))
 	return span, func(err error) { end(span, err) }
 }
 
@@ -110,27 +143,31 @@ func (t *Tracer) StartInput(ctx context.Context, flow, source string, rows int) 
 // starts a trace of its own, as OpenTelemetry's messaging conventions
 // have it for batches. The span ends with the number of failed rows
 // (AttrFailures) and, when the batch did not complete, the error.
+//
+// Links and attributes are added once the sampler has decided to record
+// the span: samplers see the span's name, kind and parent. Unless the
+// Tracer was made with EverySpan, a batch of rows from one unsampled
+// input gets no span of its own: its ctx carries the input's.
 func (t *Tracer) StartBatch(ctx context.Context, flow, stage string, rows int, links []any) (context.Context, func(int, error)) {
-	opts := make([]trace.SpanStartOption, 0, 3)
+	opts := batchRooted
 	if len(links) == 1 {
 		if s, ok := links[0].(trace.Span); ok {
-			ctx = trace.ContextWithSpan(ctx, s)
-		}
-	} else {
-		opts = append(opts, trace.WithNewRoot())
-	}
-	if len(links) > 0 {
-		ls := make([]trace.Link, 0, min(len(links), t.maxLinks))
-		for _, l := range links[:min(len(links), t.maxLinks)] {
-			if s, ok := l.(trace.Span); ok {
-				ls = append(ls, trace.Link{SpanContext: s.SpanContext()})
+			ctx, opts = trace.ContextWithSpan(ctx, s), batchChild
+			if !t.everySpan && !s.SpanContext().IsSampled() {
+				return ctx, noBatchEnd
 			}
 		}
-		opts = append(opts, trace.WithLinks(ls...))
 	}
-	opts = append(opts, trace.WithAttributes(AttrFlow.String(flow), AttrStage.String(stage),
-		AttrRows.Int(rows), AttrInputs.Int(len(links))))
 	ctx, span := t.tracer.Start(ctx, stage, opts...)
+	if !span.IsRecording() {
+		return ctx, noBatchEnd
+	}
+	for _, l := range links[:min(len(links), t.maxLinks)] {
+		if s, ok := l.(trace.Span); ok {
+			span.AddLink(trace.Link{SpanContext: s.SpanContext()})
+		}
+	}
+	span.SetAttributes(AttrFlow.String(flow), AttrStage.String(stage), AttrRows.Int(rows), AttrInputs.Int(len(links)))
 	return ctx, func(failed int, err error) {
 		span.SetAttributes(AttrFailures.Int(failed))
 		end(span, err)

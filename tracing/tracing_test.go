@@ -217,3 +217,37 @@ func TestFailures(t *testing.T) {
 		}
 	}
 }
+
+// A batch of rows from one unsampled input gets no span of its own, and
+// its function's ctx carries the input's trace context, unsampled; with
+// EverySpan the sampler decides, as it does for a sampler that samples
+// the children of unsampled parents.
+func TestUnsampledInputs(t *testing.T) {
+	childrenToo := sdktrace.ParentBased(sdktrace.NeverSample(), sdktrace.WithLocalParentNotSampled(sdktrace.AlwaysSample()))
+	for _, every := range []bool{false, true} {
+		rec, tp := recorder(t, childrenToo)
+		opts := []tracing.Option{tracing.TracerProvider(tp)}
+		if every {
+			opts = append(opts, tracing.EverySpan())
+		}
+		p := pipeline.New("flow", pipeline.Trace(tracing.New(opts...)))
+		var sent []map[string]string
+		pipeline.To(pipeline.FromSlice(p, "src", seq(3)), stage.SinkBatch("save", func(ctx context.Context, _ []int) error {
+			sent = append(sent, pipeline.InjectTrace(ctx, nil))
+			return nil
+		}))
+		require.NoError(t, p.Run(context.Background()))
+		require.Len(t, sent, 1)
+		var names []string
+		for _, s := range rec.Ended() {
+			names = append(names, s.Name())
+		}
+		if every {
+			assert.Equal(t, []string{"save"}, names, "EverySpan: the sampler samples the child of the unsampled input")
+			assert.Regexp(t, `^00-[0-9a-f]{32}-[0-9a-f]{16}-01$`, sent[0]["traceparent"])
+		} else {
+			assert.Empty(t, names)
+			assert.Regexp(t, `^00-[0-9a-f]{32}-[0-9a-f]{16}-00$`, sent[0]["traceparent"], "the input's context, unsampled, goes on")
+		}
+	}
+}
