@@ -74,13 +74,15 @@ func MaxLinks(n int) Option {
 	return func(t *Tracer) { t.maxLinks = n }
 }
 
-// EverySpan makes the Tracer ask the sampler about every batch span. By
-// default the batch spans of rows that derive from one input whose span
-// was not sampled are not started: the stage function's ctx carries the
-// input's span instead, so what it starts and the trace context it sends
-// on stay unsampled. Every sampler of the OpenTelemetry SDK (AlwaysSample,
-// NeverSample, TraceIDRatioBased, ParentBased with its defaults) leaves
-// those spans unsampled anyway; EverySpan is for a sampler that may not.
+// EverySpan makes the Tracer ask the sampler about every span. By
+// default a span whose parent was not sampled is not started: an input
+// whose ctx carries an unsampled span (the caller's, or one found in
+// message headers) takes that span as its own, and a batch of rows from
+// one unsampled input has the input's span in its ctx, so what the
+// function starts and the trace context it sends on stay unsampled.
+// Every sampler of the OpenTelemetry SDK (AlwaysSample, NeverSample,
+// TraceIDRatioBased, ParentBased with its defaults) leaves those spans
+// unsampled anyway; EverySpan is for a sampler that may not.
 func EverySpan() Option {
 	return func(t *Tracer) { t.everySpan = true }
 }
@@ -122,10 +124,17 @@ func noBatchEnd(int, error) {}
 //
 // Attributes are set once the sampler has decided to record the span, so
 // that unsampled spans cost as little as they can: samplers see the
-// span's name, kind and parent.
+// span's name, kind and parent. Unless the Tracer was made with
+// EverySpan, an input of an unsampled trace starts no span: the span in
+// ctx stands for it.
 func (t *Tracer) StartInput(ctx context.Context, flow, source string, rows int) (any, func(error)) {
+	parent := trace.SpanFromContext(ctx)
+	psc := parent.SpanContext()
+	if !t.everySpan && psc.IsValid() && !psc.IsSampled() {
+		return parent, noEnd // an unsampled trace: see EverySpan
+	}
 	opts := producer
-	if trace.SpanContextFromContext(ctx).IsRemote() {
+	if psc.IsRemote() {
 		opts = consumer
 	}
 	_, span := t.tracer.Start(ctx, source, opts...)

@@ -218,36 +218,55 @@ func TestFailures(t *testing.T) {
 	}
 }
 
-// A batch of rows from one unsampled input gets no span of its own, and
-// its function's ctx carries the input's trace context, unsampled; with
-// EverySpan the sampler decides, as it does for a sampler that samples
-// the children of unsampled parents.
+// An input of an unsampled trace and a batch of rows from one unsampled
+// input get no span of their own, and the function's ctx carries the
+// trace context, unsampled; with EverySpan the sampler decides, as it
+// does for a sampler that samples the children of unsampled parents.
 func TestUnsampledInputs(t *testing.T) {
-	childrenToo := sdktrace.ParentBased(sdktrace.NeverSample(), sdktrace.WithLocalParentNotSampled(sdktrace.AlwaysSample()))
+	childrenToo := sdktrace.ParentBased(sdktrace.NeverSample(),
+		sdktrace.WithLocalParentNotSampled(sdktrace.AlwaysSample()),
+		sdktrace.WithRemoteParentNotSampled(sdktrace.AlwaysSample()))
 	for _, every := range []bool{false, true} {
-		rec, tp := recorder(t, childrenToo)
-		opts := []tracing.Option{tracing.TracerProvider(tp)}
-		if every {
-			opts = append(opts, tracing.EverySpan())
-		}
-		p := pipeline.New("flow", pipeline.Trace(tracing.New(opts...)))
-		var sent []map[string]string
-		pipeline.To(pipeline.FromSlice(p, "src", seq(3)), stage.SinkBatch("save", func(ctx context.Context, _ []int) error {
-			sent = append(sent, pipeline.InjectTrace(ctx, nil))
-			return nil
-		}))
-		require.NoError(t, p.Run(context.Background()))
-		require.Len(t, sent, 1)
-		var names []string
-		for _, s := range rec.Ended() {
-			names = append(names, s.Name())
-		}
-		if every {
-			assert.Equal(t, []string{"save"}, names, "EverySpan: the sampler samples the child of the unsampled input")
-			assert.Regexp(t, `^00-[0-9a-f]{32}-[0-9a-f]{16}-01$`, sent[0]["traceparent"])
-		} else {
-			assert.Empty(t, names)
-			assert.Regexp(t, `^00-[0-9a-f]{32}-[0-9a-f]{16}-00$`, sent[0]["traceparent"], "the input's context, unsampled, goes on")
+		for _, remote := range []bool{false, true} {
+			rec, tp := recorder(t, childrenToo)
+			opts := []tracing.Option{tracing.TracerProvider(tp)}
+			if every {
+				opts = append(opts, tracing.EverySpan())
+			}
+			tr := tracing.New(opts...)
+			p := pipeline.New("flow", pipeline.Trace(tr))
+			var sent []map[string]string
+			pipeline.To(pipeline.FromSlice(p, "src", seq(3)), stage.SinkBatch("save", func(ctx context.Context, _ []int) error {
+				sent = append(sent, pipeline.InjectTrace(ctx, nil))
+				return nil
+			}))
+			ctx := context.Background()
+			if remote {
+				// The run continues an unsampled trace: the source's
+				// batches are its children.
+				ctx = tr.Extract(ctx, map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"})
+			}
+			require.NoError(t, p.Run(ctx))
+			require.Len(t, sent, 1)
+			var names []string
+			for _, s := range rec.Ended() {
+				names = append(names, s.Name())
+			}
+			switch {
+			case every && remote:
+				assert.ElementsMatch(t, []string{"src", "save"}, names, "EverySpan: the sampler samples the children of the unsampled trace")
+				assert.Regexp(t, `^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$`, sent[0]["traceparent"])
+			case every:
+				assert.Equal(t, []string{"save"}, names, "EverySpan: the sampler samples the child of the unsampled input")
+				assert.Regexp(t, `^00-[0-9a-f]{32}-[0-9a-f]{16}-01$`, sent[0]["traceparent"])
+			case remote:
+				assert.Empty(t, names)
+				assert.Equal(t, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00", sent[0]["traceparent"],
+					"the unsampled trace context goes on as it came")
+			default:
+				assert.Empty(t, names)
+				assert.Regexp(t, `^00-[0-9a-f]{32}-[0-9a-f]{16}-00$`, sent[0]["traceparent"], "the input's context, unsampled, goes on")
+			}
 		}
 	}
 }
