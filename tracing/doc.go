@@ -63,5 +63,7 @@
 // each input and each batch of each stage starts a span (512 rows per
 // batch by default); a pipeline fed by Submit one row at a time starts
 // one span per row. BenchmarkTrace measures the overhead on three tiny
-// stages.
+// stages: with 1% of traces sampled, about 11% more CPU (7% when Run's
+// ctx carries a span, so that the run is one trace), most of it one
+// sampling decision per source batch.
 package tracing
