@@ -93,7 +93,11 @@ func TestTraceSubmitContinuesTheCallersTrace(t *testing.T) {
 	in.Close()
 	require.NoError(t, p.Wait())
 	<-acked
-	assert.ElementsMatch(t, []int{2, 3, 4, 5, 6, 7}, c.got())
+	want := []int{2, 3, 4, 5, 6}
+	if ok { // TrySubmit may find the batcher busy flushing
+		want = append(want, 7)
+	}
+	assert.ElementsMatch(t, want, c.got())
 
 	inputs := tr.Named("in")
 	require.Len(t, inputs, 3, "SubmitAck and each Submit are inputs; TrySubmit starts none")
@@ -105,9 +109,7 @@ func TestTraceSubmitContinuesTheCallersTrace(t *testing.T) {
 		linked = append(linked, s.Links...)
 		rows += s.Rows
 	}
-	if ok {
-		assert.Equal(t, 6, rows)
-	}
+	assert.Equal(t, len(want), rows)
 	slices.Sort(linked)
 	assert.Equal(t, inputIDs(inputs), slices.Compact(linked), "every input is linked, once per batch holding its rows")
 	assert.Empty(t, tr.Unended())
