@@ -558,6 +558,9 @@ func build(f *Flow, fc *config.Flow, set *config.Set) (*run, error) {
 	if m != nil {
 		opts = append(opts, pipeline.Observe(m))
 	}
+	if reg.tracer != nil {
+		opts = append(opts, pipeline.Trace(reg.tracer))
+	}
 	r := &run{flow: f, conf: fc, ver: reg.ver.Load(), p: pipeline.New(f.name, opts...), index: map[string]int{}, metrics: m}
 	if len(fc.Funcs) == 0 {
 		return nil, fmt.Errorf("flow %s: no functions", f.name)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kisflow/kisflow/config"
 	"github.com/kisflow/kisflow/flow"
+	"github.com/kisflow/kisflow/internal/tracetest"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
@@ -220,7 +221,16 @@ func propertyCase(seed uint64) error {
 		return fmt.Errorf("flow %s: %s", desc, fmt.Sprintf(format, args...))
 	}
 
-	reg := flow.NewRegistry(flow.MaxHeld(64 + rng.IntN(512)))
+	opts := []flow.Option{flow.MaxHeld(64 + rng.IntN(512))}
+	// Half the cases are traced, drawn apart from rng so that a seed
+	// draws the same case as before tracing existed.
+	var tr *tracetest.Tracer
+	if seed%2 == 0 {
+		tr = &tracetest.Tracer{}
+		opts = append(opts, flow.Trace(tr))
+		desc += " traced"
+	}
+	reg := flow.NewRegistry(opts...)
 	var mu sync.Mutex
 	var runs []runRecord
 	flow.OnRunStart(reg, func(f *flow.Flow, p *pipeline.Pipeline) {
@@ -424,6 +434,11 @@ func propertyCase(seed uint64) error {
 	if want := accepted.Load() + bad.Load(); taken != want {
 		return fail("the runs' inputs took %d rows; CommitRow accepted %d and refused %d bad ones (%d runs)",
 			taken, accepted.Load(), bad.Load(), len(runs))
+	}
+	if tr != nil {
+		if bad := tr.Unended(); len(bad) > 0 {
+			return fail("spans not ended exactly once: %v", bad)
+		}
 	}
 	return nil
 }

@@ -23,6 +23,7 @@ import (
 // Registry is safe for concurrent use.
 type Registry struct {
 	logger    *slog.Logger
+	tracer    pipeline.Tracer
 	maxHeld   int
 	connTypes *connectors.Registry
 
@@ -62,6 +63,18 @@ func Logger(l *slog.Logger) Option { return func(r *Registry) { r.logger = l } }
 // Metrics makes every flow report to m and be watched by it while it
 // runs.
 func Metrics(m *metrics.Metrics) Option { return func(r *Registry) { r.metrics = m } }
+
+// Trace makes every flow of the registry report spans to t (see
+// pipeline.Trace; module github.com/kisflow/kisflow/tracing gives one
+// for OpenTelemetry): a span per committed row (CommitRow continues the
+// trace of its ctx; the rows held before Run are one input, continuing
+// the trace of Run's ctx), per batch of messages a Load function reads
+// with the same headers (continuing the trace they carry), and per batch
+// that each function processes, linked to the spans of the inputs its
+// rows derive from. Functions get their batch's span in ctx, and a Save
+// function writes its trace context into the headers of every message it
+// saves, so the flow that loads them continues the trace.
+func Trace(t pipeline.Tracer) Option { return func(r *Registry) { r.tracer = t } }
 
 // Connectors sets the registry of connector types that `kistype: conn`
 // configurations are created from. The default registry has the in-memory

@@ -46,6 +46,7 @@ type config struct {
 	linger    time.Duration
 	observer  Observer
 	logger    *slog.Logger
+	tracer    Tracer
 }
 
 // Observer receives timings from a running pipeline, for metrics. Its
@@ -221,7 +222,7 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("pipeline %s: %w", p.name, err)
 	}
-	runCtx, cancel := context.WithCancelCause(ctx)
+	runCtx, cancel := context.WithCancelCause(p.traced(ctx))
 	p.mu.Lock()
 	p.cancel = cancel
 	p.mu.Unlock()
@@ -235,6 +236,9 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	envs := make([]*engine.Env, len(p.nodes))
 	for i, n := range p.nodes {
 		env := &engine.Env{Flow: p.name, Counters: &n.counters}
+		if t := p.cfg.tracer; t != nil {
+			env.Trace = t
+		}
 		if o := p.cfg.observer; o != nil {
 			name := n.name
 			env.Observe = func(rows int, d time.Duration) { o.Batch(p.name, name, rows, d) }
