@@ -11,8 +11,8 @@ cd "$(dirname "$0")/.."
 
 core=(row backpressure stage fanout pipeline)
 outer=(config connectors connectors/memory connectors/stream flow metrics monitor)
-core_budget=100
-outer_budget=170
+core_budget=105
+outer_budget=179
 kits=(schedule/schedtest) # contract tests that implementations run
 kits_budget=2
 
