@@ -14,7 +14,7 @@ outer=(config connectors connectors/memory connectors/stream flow metrics monito
 core_budget=105
 outer_budget=179
 kits=(schedule/schedtest) # contract tests that implementations run
-kits_budget=2
+kits_budget=3
 
 list() { go run ./internal/tools/apilist "$@"; }
 

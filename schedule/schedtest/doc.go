@@ -8,6 +8,11 @@
 //		})
 //	}
 //
+// An in-process coordinator, one instance shared by every executor of the
+// process, runs the contract through [Views]:
+//
+//	schedtest.TestCoordinator(t, schedtest.Views(t, schedule.NewMemory(nil)))
+//
 // What the contract leaves to each implementation, and so does not test:
 // whether Renew keeps the lease's token or gives a greater one, what a
 // second Claim by the holder itself returns beyond failing, and how soon

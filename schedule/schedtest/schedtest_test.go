@@ -26,6 +26,13 @@ func TestMinimalCoordinator(t *testing.T) {
 	schedtest.TestCoordinator(t, func(*testing.T) schedule.Coordinator { return &view{s: s} })
 }
 
+// Views shares one coordinator between the contract's "processes": the
+// minimal coordinator's store seen through one view of it.
+func TestViews(t *testing.T) {
+	s := &store{firings: map[string]*lease{}, members: map[string]*member{}}
+	schedtest.TestCoordinator(t, schedtest.Views(t, &view{s: s}))
+}
+
 // mutantEnv names the defect of the coordinator TestMinimalCoordinator
 // runs in a child process of TestMutantsFail.
 const mutantEnv = "KISFLOW_SCHEDTEST_MUTANT"
