@@ -392,7 +392,7 @@ func (s *Scheduler) loop() {
 		s.unlock()
 		var timer <-chan time.Time
 		if !wake.IsZero() {
-			t := s.cfg.clock.NewTimer(wake.Sub(now))
+			t := s.cfg.clock.NewTimer(wake.Sub(s.cfg.clock.Now()))
 			defer t.Stop()
 			timer = t.C()
 		}
