@@ -191,11 +191,11 @@ func TestDrain(t *testing.T) {
 	drained := make(chan error, 1)
 	go func() { drained <- a.Drain(context.Background()) }()
 	require.Eventually(t, func() bool {
-		_, err := a.Trigger("t")
-		return err != nil
-	}, time.Minute, time.Millisecond, "a draining executor takes no firing")
+		infos, err := a.Executors(context.Background())
+		return err == nil && len(infos) == 1 && infos[0].Draining
+	}, time.Minute, time.Millisecond)
 	_, err = a.Trigger("t")
-	assert.ErrorIs(t, err, schedule.ErrDraining)
+	assert.ErrorIs(t, err, schedule.ErrDraining, "a draining executor takes no firing")
 	select {
 	case err := <-drained:
 		t.Fatalf("drained before its run ended: %v", err)
