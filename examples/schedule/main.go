@@ -1,0 +1,225 @@
+// Command schedule runs a scene of two KisFlow flows on a cron trigger,
+// every two seconds, and prints one line per finished run:
+//
+//	run scores#1 due 12:00:02 executor local token 1: 2 flows, rows in 200 out 200 failed 0, 3ms ok
+//
+// ending with "ok" or "failed: <error>". It runs for -duration (default
+// 10s), then drains (the run in progress finishes) and exits.
+//
+//	go run ./examples/schedule -ui 127.0.0.1:8090
+//
+// serves the tasks page and its JSON API there (read-only unless -token
+// is given) and the monitor page under /monitor/. Runs are recorded in
+// -store (a bbolt file; by default a temporary one).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/kisflow/kisflow/config"
+	"github.com/kisflow/kisflow/flow"
+	"github.com/kisflow/kisflow/schedule"
+)
+
+// Student is one committed row.
+type Student struct {
+	ID     int `json:"stu_id"`
+	Score1 int `json:"score_1"`
+	Score2 int `json:"score_2"`
+	Score3 int `json:"score_3"`
+}
+
+// Average is a student's average score.
+type Average struct {
+	ID  int     `json:"stu_id"`
+	Avg float64 `json:"avg_score"`
+}
+
+func avgStuScore(_ context.Context, h *flow.Handle[Student, Average], rows []Student) error {
+	for _, s := range rows {
+		h.CommitRow(Average{ID: s.ID, Avg: float64(s.Score1+s.Score2+s.Score3) / 3})
+	}
+	return nil
+}
+
+func saveAverages(context.Context, *flow.Handle[Average, Average], []Average) error { return nil }
+
+func maxScore(_ context.Context, h *flow.Handle[Student, Student], rows []Student) error {
+	for _, s := range rows {
+		if s.Score1 == 100 || s.Score2 == 100 || s.Score3 == 100 {
+			h.CommitRow(s) // a Verify function passes on the rows it commits
+		}
+	}
+	return nil
+}
+
+func notify(context.Context, *flow.Handle[Student, Student], []Student) error { return nil }
+
+// registry defines the two flows of the scene: CalStuAvgScore and
+// TopStudents.
+func registry() (*flow.Registry, error) {
+	reg := flow.NewRegistry()
+	for _, err := range []error{
+		flow.Register(reg, "AvgStuScore", avgStuScore),
+		flow.Register(reg, "SaveAverages", saveAverages),
+		flow.Register(reg, "MaxScore", maxScore),
+		flow.Register(reg, "Notify", notify),
+	} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	err := reg.AddConfig(
+		&config.Func{Name: "AvgStuScore", Mode: config.ModeCalculate},
+		&config.Func{Name: "SaveAverages", Mode: config.ModeExpand},
+		&config.Func{Name: "MaxScore", Mode: config.ModeVerify},
+		&config.Func{Name: "Notify", Mode: config.ModeExpand},
+		&config.Flow{Name: "CalStuAvgScore", Status: config.StatusEnabled, Funcs: []config.FlowFunc{{Name: "AvgStuScore"}, {Name: "SaveAverages"}}},
+		&config.Flow{Name: "TopStudents", Status: config.StatusEnabled, Funcs: []config.FlowFunc{{Name: "MaxScore"}, {Name: "Notify"}}},
+	)
+	return reg, err
+}
+
+// students commits a hundred students to a flow of a run.
+func students(ctx context.Context, f *flow.Flow, log *slog.Logger) error {
+	for i := range 100 {
+		s := Student{ID: 100 + i, Score1: 60 + i%41, Score2: 70 + i%31, Score3: 80 + i%21}
+		if err := f.CommitRow(ctx, s); err != nil {
+			return err
+		}
+	}
+	log.Info("committed", "rows", 100)
+	return nil
+}
+
+// line formats a finished run.
+func line(r schedule.Run) string {
+	end := "ok"
+	if r.Outcome != schedule.OutcomeOK {
+		end = "failed: " + r.Error
+		if r.Error == "" {
+			end = "failed: " + string(r.Outcome)
+		}
+	}
+	return fmt.Sprintf("run %s due %s executor %s token %d: %d flows, rows in %d out %d failed %d, %s %s",
+		r.Task, r.Due.Format("15:04:05"), r.Executor, r.Token, len(r.Flows), r.RowsIn, r.RowsOut, r.RowsFailed,
+		r.Duration().Round(time.Microsecond), end)
+}
+
+type options struct {
+	duration time.Duration
+	ui       string
+	token    string
+	store    string
+}
+
+func run(ctx context.Context, o options) error {
+	reg, err := registry()
+	if err != nil {
+		return err
+	}
+	if o.store == "" {
+		dir, err := os.MkdirTemp("", "kisflow-schedule-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		o.store = filepath.Join(dir, "runs.db")
+	}
+	st, err := schedule.OpenStore(o.store, schedule.Retention(7*24*time.Hour, 500))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	s := schedule.New(reg, schedule.WithStore(st), schedule.ExecutorName("local"),
+		schedule.OnRunEnd(func(r schedule.Run) {
+			if r.Outcome == schedule.OutcomeSkipped {
+				fmt.Printf("skip %s: %s\n", r.Task, r.Error)
+				return
+			}
+			fmt.Println(line(r))
+		}))
+	if err := s.AddScene("students", "CalStuAvgScore", "TopStudents"); err != nil {
+		return err
+	}
+	if err := s.Add(schedule.Task{
+		Name: "scores", Scene: "students", Trigger: schedule.Trigger{Cron: "*/2 * * * * *"},
+		Timeout: 30 * time.Second, Retries: 1, Feed: students,
+	}); err != nil {
+		return err
+	}
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	if o.ui != "" {
+		stop, err := serve(s, o)
+		if err != nil {
+			_ = s.Close(context.Background())
+			return err
+		}
+		defer stop()
+	}
+
+	timer := time.NewTimer(o.duration)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return s.Close(closeCtx)
+}
+
+// serve serves the tasks page and API on o.ui; stop shuts the server down.
+func serve(s *schedule.Scheduler, o options) (stop func(), err error) {
+	ln, err := schedule.Listen(o.ui)
+	if err != nil {
+		return nil, err
+	}
+	opts := []schedule.HandlerOption{schedule.PageTitle("KisFlow tasks · example")}
+	if o.token != "" {
+		opts = append(opts, schedule.Token(o.token))
+	}
+	srv := &http.Server{Handler: schedule.NewHandler(s, opts...), ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintln(os.Stderr, "serve:", err)
+		}
+	}()
+	fmt.Fprintf(os.Stderr, "tasks page: http://%s/\n", ln.Addr())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	}, nil
+}
+
+func main() {
+	var o options
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run")
+	flag.StringVar(&o.ui, "ui", "", "serve the tasks page and API on `ADDR` (such as 127.0.0.1:8090)")
+	flag.StringVar(&o.token, "token", "", "bearer token for the API's mutating endpoints (default: read-only)")
+	flag.StringVar(&o.store, "store", "", "record runs in this bbolt `FILE` (default: a temporary one)")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "err:", err)
+		os.Exit(1)
+	}
+}
