@@ -36,9 +36,9 @@ var (
 )
 
 // Option configures a Scheduler.
-type Option func(*config)
+type Option func(*settings)
 
-type config struct {
+type settings struct {
 	coord       Coordinator
 	store       *Store
 	clock       Clock
@@ -54,22 +54,22 @@ type config struct {
 
 // WithCoordinator makes the scheduler an executor sharing its scene's
 // tasks through c (default: a Memory coordinator of its own).
-func WithCoordinator(c Coordinator) Option { return func(o *config) { o.coord = c } }
+func WithCoordinator(c Coordinator) Option { return func(o *settings) { o.coord = c } }
 
 // WithStore records every finished run in st (default: runs are kept in
 // memory only, the latest RecentRuns of them, and missed firings cannot be
 // known after a restart).
-func WithStore(st *Store) Option { return func(o *config) { o.store = st } }
+func WithStore(st *Store) Option { return func(o *settings) { o.store = st } }
 
 // WithClock sets the scheduler's clock (default SystemClock).
-func WithClock(c Clock) Option { return func(o *config) { o.clock = c } }
+func WithClock(c Clock) Option { return func(o *settings) { o.clock = c } }
 
 // ExecutorName names this executor within its scene (default "executor").
-func ExecutorName(name string) Option { return func(o *config) { o.executor = name } }
+func ExecutorName(name string) Option { return func(o *settings) { o.executor = name } }
 
 // Scene names the scene whose tasks the executors share (default
 // "default").
-func Scene(name string) Option { return func(o *config) { o.scene = name } }
+func Scene(name string) Option { return func(o *settings) { o.scene = name } }
 
 // LeaseTTL sets how long a claim lasts unless renewed (default 30s); a
 // running run renews it every third of it.
@@ -77,7 +77,7 @@ func LeaseTTL(d time.Duration) Option {
 	if d <= 0 {
 		panic("schedule: LeaseTTL: want > 0")
 	}
-	return func(o *config) { o.leaseTTL = d }
+	return func(o *settings) { o.leaseTTL = d }
 }
 
 // Grace sets how long flows shut down by a timeout, StopRun or Close may
@@ -86,7 +86,7 @@ func Grace(d time.Duration) Option {
 	if d < 0 {
 		panic("schedule: Grace: negative")
 	}
-	return func(o *config) { o.grace = d }
+	return func(o *settings) { o.grace = d }
 }
 
 // MissedAfter sets how late a firing may start before it counts as missed
@@ -95,16 +95,16 @@ func MissedAfter(d time.Duration) Option {
 	if d < 0 {
 		panic("schedule: MissedAfter: negative")
 	}
-	return func(o *config) { o.missedAfter = d }
+	return func(o *settings) { o.missedAfter = d }
 }
 
 // OnRunEnd calls fn with the record of every run this executor finished
 // or skipped, after it was stored. fn must not block for long.
-func OnRunEnd(fn func(Run)) Option { return func(o *config) { o.onRunEnd = fn } }
+func OnRunEnd(fn func(Run)) Option { return func(o *settings) { o.onRunEnd = fn } }
 
 // Logger makes the scheduler log its events (claims lost, store errors)
 // to l; by default it logs nothing.
-func Logger(l *slog.Logger) Option { return func(o *config) { o.logger = l } }
+func Logger(l *slog.Logger) Option { return func(o *settings) { o.logger = l } }
 
 // RecentRuns is how many finished runs a scheduler keeps in memory.
 const RecentRuns = 256
@@ -120,7 +120,7 @@ const MaxLogLines = 1000
 // concurrent use.
 type Scheduler struct {
 	reg *flow.Registry
-	cfg config
+	cfg settings
 
 	mu         sync.Mutex
 	tasks      map[string]*taskState
@@ -165,7 +165,7 @@ func New(reg *flow.Registry, opts ...Option) *Scheduler {
 	if reg == nil {
 		panic("schedule: New: nil registry")
 	}
-	cfg := config{
+	cfg := settings{
 		clock: systemClock{}, executor: "executor", scene: "default",
 		leaseTTL: 30 * time.Second, grace: 10 * time.Second, missedAfter: time.Second, maxLog: MaxLogLines,
 	}
