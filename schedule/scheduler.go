@@ -130,7 +130,8 @@ type Scheduler struct {
 	recentLogs map[string][]string
 	inflight   int // run goroutines: claiming or running
 	pending    []finished
-	deliverMu  sync.Mutex // serialises storing finished runs and OnRunEnd
+	configured map[string]bool // tasks added by Configure
+	deliverMu  sync.Mutex      // serialises storing finished runs and OnRunEnd
 	seq        uint64
 	started    bool
 	draining   bool

@@ -13,7 +13,7 @@ core=(row backpressure stage fanout pipeline)
 outer=(config connectors connectors/memory connectors/stream flow metrics monitor)
 sched=(schedule)
 core_budget=100
-outer_budget=170
+outer_budget=180
 sched_budget=130
 
 list() { go run ./internal/tools/apilist "$@"; }

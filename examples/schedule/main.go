@@ -1,7 +1,9 @@
 // Command schedule runs a scene of two KisFlow flows on a cron trigger,
-// every two seconds, and prints one line per finished run:
+// every two seconds, all declared in KisFlow's YAML (conf/: the flows,
+// their functions, `kistype: scene` and `kistype: task`), and prints one
+// line per finished run:
 //
-//	run scores#1 due 12:00:02 executor local token 1: 2 flows, rows in 200 out 200 failed 0, 3ms ok
+//	run scores due 12:00:02 executor local token 1: 2 flows, rows in 200 out 109 failed 0, 2.1ms ok
 //
 // ending with "ok" or "failed: <error>". It runs for -duration (default
 // 10s), then drains (the run in progress finishes) and exits.
@@ -15,6 +17,7 @@ package main
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,7 +29,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kisflow/kisflow/config"
 	"github.com/kisflow/kisflow/flow"
 	"github.com/kisflow/kisflow/schedule"
 )
@@ -65,8 +67,11 @@ func maxScore(_ context.Context, h *flow.Handle[Student, Student], rows []Studen
 
 func notify(context.Context, *flow.Handle[Student, Student], []Student) error { return nil }
 
-// registry defines the two flows of the scene: CalStuAvgScore and
-// TopStudents.
+//go:embed conf
+var confFS embed.FS
+
+// registry registers the functions and loads conf/: the two flows of the
+// scene, the scene (kistype: scene) and the task (kistype: task).
 func registry() (*flow.Registry, error) {
 	reg := flow.NewRegistry()
 	for _, err := range []error{
@@ -79,15 +84,7 @@ func registry() (*flow.Registry, error) {
 			return nil, err
 		}
 	}
-	err := reg.AddConfig(
-		&config.Func{Name: "AvgStuScore", Mode: config.ModeCalculate},
-		&config.Func{Name: "SaveAverages", Mode: config.ModeExpand},
-		&config.Func{Name: "MaxScore", Mode: config.ModeVerify},
-		&config.Func{Name: "Notify", Mode: config.ModeExpand},
-		&config.Flow{Name: "CalStuAvgScore", Status: config.StatusEnabled, Funcs: []config.FlowFunc{{Name: "AvgStuScore"}, {Name: "SaveAverages"}}},
-		&config.Flow{Name: "TopStudents", Status: config.StatusEnabled, Funcs: []config.FlowFunc{{Name: "MaxScore"}, {Name: "Notify"}}},
-	)
-	return reg, err
+	return reg, reg.LoadFS(confFS, "conf")
 }
 
 // students commits a hundred students to a flow of a run.
@@ -150,13 +147,8 @@ func run(ctx context.Context, o options) error {
 			}
 			fmt.Println(line(r))
 		}))
-	if err := s.AddScene("students", "CalStuAvgScore", "TopStudents"); err != nil {
-		return err
-	}
-	if err := s.Add(schedule.Task{
-		Name: "scores", Scene: "students", Trigger: schedule.Trigger{Cron: "*/2 * * * * *"},
-		Timeout: 30 * time.Second, Retries: 1, Feed: students,
-	}); err != nil {
+	// The scene and the task come from conf/; the task's rows from code.
+	if err := s.Configure(reg.Config(), map[string]schedule.Feed{"scores": students}); err != nil {
 		return err
 	}
 	if err := s.Start(ctx); err != nil {
