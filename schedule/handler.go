@@ -38,6 +38,7 @@ type Handler struct {
 	token  []byte
 	reload func(ctx context.Context) error
 	title  string
+	links  [][2]string
 	mux    *http.ServeMux
 }
 
@@ -53,6 +54,12 @@ func Token(token string) HandlerOption { return func(h *Handler) { h.token = []b
 // Without it the endpoint answers 501.
 func Reload(fn func(ctx context.Context) error) HandlerOption {
 	return func(h *Handler) { h.reload = fn }
+}
+
+// PageLink adds a link to another page, such as the monitor page, to the
+// tasks page's header.
+func PageLink(label, href string) HandlerOption {
+	return func(h *Handler) { h.links = append(h.links, [2]string{label, href}) }
 }
 
 // PageTitle sets the title of the tasks page (default "KisFlow tasks").
@@ -154,7 +161,7 @@ func (h *Handler) tasks(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, v)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"time": now.UTC(), "title": h.title, "tasks": out})
+	writeJSON(w, http.StatusOK, map[string]any{"time": now.UTC(), "title": h.title, "links": h.links, "tasks": out})
 }
 
 func (h *Handler) scenes(w http.ResponseWriter, r *http.Request) {
