@@ -399,14 +399,12 @@ func (e *PanicError) Unwrap() error {
 // runFlow runs f to its end: with the task's Feed, started, fed, stopped
 // and waited for; without, by flow.Flow.Run.
 func (s *Scheduler) runFlow(ctx, feedCtx context.Context, ar *activeRun, ts *taskState, f *flow.Flow) error {
+	// The flow's errors name the flow.
 	if ts.t.Feed == nil {
-		if err := f.Run(ctx); err != nil {
-			return fmt.Errorf("flow %s: %w", f.Name(), err)
-		}
-		return nil
+		return f.Run(ctx)
 	}
 	if err := f.Start(ctx); err != nil {
-		return fmt.Errorf("flow %s: %w", f.Name(), err)
+		return err
 	}
 	ferr := func() (err error) {
 		defer func() {
@@ -421,9 +419,6 @@ func (s *Scheduler) runFlow(ctx, feedCtx context.Context, ar *activeRun, ts *tas
 	}()
 	f.Stop()
 	werr := f.Wait()
-	if werr != nil {
-		werr = fmt.Errorf("flow %s: %w", f.Name(), werr)
-	}
 	if ferr != nil && feedCtx.Err() != nil && ctx.Err() == nil {
 		ferr = nil // the feed ended because the run was cut short; the cause says why
 	}
