@@ -11,8 +11,8 @@
 //	go run ./examples/schedule -ui 127.0.0.1:8090
 //
 // serves the tasks page and its JSON API there (read-only unless -token
-// is given) and the monitor page under /monitor/. Runs are recorded in
-// -store (a bbolt file; by default a temporary one).
+// is given). Runs are recorded in -store (a bbolt file; by default a
+// temporary one).
 package main
 
 import (
@@ -108,8 +108,12 @@ func line(r schedule.Run) string {
 			end = "failed: " + string(r.Outcome)
 		}
 	}
-	return fmt.Sprintf("run %s due %s executor %s token %d: %d flows, rows in %d out %d failed %d, %s %s",
-		r.Task, r.Due.Format("15:04:05"), r.Executor, r.Token, len(r.Flows), r.RowsIn, r.RowsOut, r.RowsFailed,
+	due := "due " + r.Due.Format("15:04:05")
+	if r.Due.IsZero() {
+		due = "on demand"
+	}
+	return fmt.Sprintf("run %s %s executor %s token %d: %d flows, rows in %d out %d failed %d, %s %s",
+		r.Task, due, r.Executor, r.Token, len(r.Flows), r.RowsIn, r.RowsOut, r.RowsFailed,
 		r.Duration().Round(time.Microsecond), end)
 }
 
