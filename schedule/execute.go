@@ -134,7 +134,11 @@ func (s *Scheduler) execute(ts *taskState, f Firing, kind TriggerKind) {
 		lease, err = s.cfg.coord.Claim(ctx, f, s.cfg.executor, s.cfg.leaseTTL)
 	}
 	if !member || errors.Is(err, ErrClaimed) || errors.Is(err, ErrDone) {
+		// Claimed or done elsewhere: the executor that ran it records it.
 		s.mu.Lock()
+		if !member && !s.draining && !s.closed {
+			s.recordSkipped(ts, f.Due, kind, fmt.Sprintf("firing %s: the executor is not a member of scene %s (membership lost)", f.ID, s.cfg.scene))
+		}
 		s.endLocked(ts, nil)
 		s.unlock()
 		return
@@ -409,7 +413,9 @@ func (s *Scheduler) runFlow(ctx, feedCtx context.Context, ar *activeRun, ts *tas
 	ferr := func() (err error) {
 		defer func() {
 			if v := recover(); v != nil {
-				err = &PanicError{Flow: f.Name(), Value: v, Stack: string(debug.Stack())}
+				pe := &PanicError{Flow: f.Name(), Value: v, Stack: string(debug.Stack())}
+				ar.logf("%v\n%s", pe, pe.Stack)
+				err = pe
 			}
 		}()
 		if err := ts.t.Feed(feedCtx, f, ar.logger(f.Name())); err != nil {

@@ -234,3 +234,26 @@ func TestMembershipLost(t *testing.T) {
 	require.Len(t, infos, 1)
 	assert.False(t, infos[0].Lost)
 }
+
+// TestDrainDropsQueue: firings queued behind a run are recorded skipped
+// when the executor drains, not dropped silently.
+func TestDrainDropsQueue(t *testing.T) {
+	e := newEnv(t)
+	c := newClock()
+	done := make(runs, 8)
+	s := start(t, e, c, []schedule.Task{{Name: "t", Flow: "Hold", Overlap: schedule.OverlapQueue, Feed: feedRows}}, done.option())
+	_, err := s.Trigger("t")
+	require.NoError(t, err)
+	<-e.gate.started
+	_, err = s.Trigger("t")
+	require.NoError(t, err, "queued")
+	drained := make(chan error, 1)
+	go func() { drained <- s.Drain(context.Background()) }()
+	r := done.next(t)
+	assert.Equal(t, schedule.OutcomeSkipped, r.Outcome)
+	assert.Contains(t, r.Error, "dropped from the queue, the executor is draining")
+	e.gate.open()
+	assert.Equal(t, schedule.OutcomeOK, done.next(t).Outcome)
+	require.NoError(t, <-drained)
+	done.none(t)
+}

@@ -129,7 +129,10 @@ func TestOverlap(t *testing.T) {
 				assert.Equal(t, t0.Add(4*time.Second), r.Due)
 				_, err := s.Trigger("t")
 				assert.ErrorIs(t, err, schedule.ErrOverlap)
-				assert.Equal(t, schedule.OutcomeSkipped, done.next(t).Outcome, "the refused Trigger is recorded")
+				refused := done.next(t)
+				assert.Equal(t, schedule.OutcomeSkipped, refused.Outcome, "the refused Trigger is recorded")
+				assert.Equal(t, schedule.TriggerManual, refused.Trigger)
+				assert.True(t, refused.Due.IsZero(), "an on-demand firing has no due time")
 				e.gate.open()
 				assert.Equal(t, schedule.OutcomeOK, done.next(t).Outcome)
 			case schedule.OverlapQueue:

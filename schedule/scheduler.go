@@ -375,12 +375,13 @@ const maxCatchUpScan = 1 << 20
 func (s *Scheduler) loop() {
 	defer close(s.loopDone)
 	for {
+		s.rejoin()
 		s.mu.Lock()
-		if s.lost && !s.draining && !s.closed {
-			s.rejoinLocked()
-		}
 		now := s.cfg.clock.Now()
 		var wake time.Time
+		if s.lost { // joining failed: try again in a second
+			wake = now.Add(time.Second)
+		}
 		for _, name := range slices.Sorted(maps.Keys(s.tasks)) {
 			ts := s.tasks[name]
 			s.fireDue(ts, now)
@@ -391,26 +392,48 @@ func (s *Scheduler) loop() {
 			}
 		}
 		s.unlock()
-		var timer <-chan time.Time
+		var (
+			t     Timer
+			timer <-chan time.Time
+		)
 		if !wake.IsZero() {
-			t := s.cfg.clock.NewTimer(wake.Sub(s.cfg.clock.Now()))
-			defer t.Stop()
+			t = s.cfg.clock.NewTimer(wake.Sub(s.cfg.clock.Now()))
 			timer = t.C()
 		}
 		select {
 		case <-timer:
 		case <-s.wake:
 		case <-s.stop:
+		}
+		if t != nil {
+			t.Stop()
+		}
+		select {
+		case <-s.stop:
 			return
+		default:
 		}
 	}
 }
 
-// rejoinLocked joins the scene again after the membership was lost.
-func (s *Scheduler) rejoinLocked() {
+// rejoin joins the scene again after the membership was lost; the
+// coordinator is called without the lock held.
+func (s *Scheduler) rejoin() {
+	s.mu.Lock()
+	lost := s.lost && !s.draining && !s.closed
+	s.mu.Unlock()
+	if !lost {
+		return
+	}
 	m, err := s.cfg.coord.Join(context.Background(), s.cfg.scene, s.cfg.executor)
 	if err != nil {
 		s.logf("schedule: rejoin failed", "executor", s.cfg.executor, "err", err)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining || s.closed {
+		_ = m.Leave(context.Background())
 		return
 	}
 	s.membership, s.lost = m, false
@@ -452,7 +475,7 @@ func (s *Scheduler) fireDue(ts *taskState, now time.Time) {
 		missed = count
 	}
 	if missed > 0 {
-		s.recordSkipped(ts, last, fmt.Sprintf("%d missed firing(s) skipped, the latest due %s", missed, last.UTC().Format(time.RFC3339)))
+		s.recordSkipped(ts, last, ts.t.Trigger.Kind(), fmt.Sprintf("%d missed firing(s) skipped, the latest due %s", missed, last.UTC().Format(time.RFC3339)))
 	}
 	if onTime || ts.t.Missed == MissedCatchUp {
 		s.dispatch(ts, Firing{Scene: s.cfg.scene, Task: ts.t.Name, Due: last.UTC(), ID: firingID(ts.t.Name, last)}, kind)
@@ -469,10 +492,10 @@ func (s *Scheduler) dispatch(ts *taskState, f Firing, kind TriggerKind) error {
 				ts.queue = append(ts.queue, queued{f, kind})
 				return nil
 			}
-			s.recordSkipped(ts, f.Due, fmt.Sprintf("firing %s: %d firings queued already", f.ID, MaxQueued))
+			s.recordSkipped(ts, f.Due, kind, fmt.Sprintf("firing %s: %d firings queued already", f.ID, MaxQueued))
 			return ErrOverlap
 		case OverlapSkip:
-			s.recordSkipped(ts, f.Due, fmt.Sprintf("firing %s: the previous run is still running", f.ID))
+			s.recordSkipped(ts, f.Due, kind, fmt.Sprintf("firing %s: the previous run is still running", f.ID))
 			return ErrOverlap
 		}
 	}
@@ -483,12 +506,16 @@ func (s *Scheduler) dispatch(ts *taskState, f Firing, kind TriggerKind) error {
 	return nil
 }
 
-// recordSkipped records a skipped firing.
-func (s *Scheduler) recordSkipped(ts *taskState, due time.Time, why string) {
+// recordSkipped records a skipped firing; an on-demand one has no due
+// time.
+func (s *Scheduler) recordSkipped(ts *taskState, due time.Time, kind TriggerKind, why string) {
 	now := s.cfg.clock.Now()
 	r := Run{
-		ID: s.newIDLocked(now), Task: ts.t.Name, Flows: slices.Clone(ts.flows), Trigger: ts.t.Trigger.Kind(),
-		Due: due.UTC(), Executor: s.cfg.executor, Start: now, End: now, Outcome: OutcomeSkipped, Error: why,
+		ID: s.newIDLocked(now), Task: ts.t.Name, Flows: slices.Clone(ts.flows), Trigger: kind,
+		Executor: s.cfg.executor, Start: now, End: now, Outcome: OutcomeSkipped, Error: why,
+	}
+	if kind != TriggerManual {
+		r.Due = due.UTC()
 	}
 	s.finishLocked(r, []string{why})
 }
@@ -805,9 +832,12 @@ func (s *Scheduler) Drain(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining = true
 	for _, ts := range s.tasks {
+		for _, q := range ts.queue {
+			s.recordSkipped(ts, q.f.Due, q.kind, fmt.Sprintf("firing %s: dropped from the queue, the executor is draining", q.f.ID))
+		}
 		ts.queue = nil
 	}
-	s.mu.Unlock()
+	s.unlock()
 	if err := s.waitRuns(ctx); err != nil {
 		return err
 	}
