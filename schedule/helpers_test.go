@@ -43,6 +43,23 @@ func (c clock) waitTimer(t *testing.T, when time.Time) {
 	}
 }
 
+// waitTimers waits until n timers due at when are pending.
+func (c clock) waitTimers(t *testing.T, when time.Time, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := c.WaitFor(ctx, func(ds []time.Time) bool {
+		k := 0
+		for _, d := range ds {
+			if d.Equal(when) {
+				k++
+			}
+		}
+		return k >= n
+	})
+	require.NoError(t, err, "fewer than %d timers due at %s", n, when)
+}
+
 // gate lets a test hold the "Hold" function until it releases it.
 type gate struct {
 	started chan struct{} // one value per call that started

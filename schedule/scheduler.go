@@ -131,7 +131,7 @@ type Scheduler struct {
 	inflight   int // run goroutines: claiming or running
 	pending    []finished
 	configured map[string]bool // tasks added by Configure
-	deliverMu  sync.Mutex      // serialises storing finished runs and OnRunEnd
+	delivering bool            // a goroutine is storing pending runs and calling OnRunEnd
 	seq        uint64
 	started    bool
 	draining   bool
@@ -532,27 +532,35 @@ type finished struct {
 	log []string
 }
 
-// unlock releases s.mu, then stores the runs that finished meanwhile and
-// calls OnRunEnd for them, outside the lock.
+// unlock releases s.mu, after storing the runs that finished meanwhile
+// and calling OnRunEnd for them, in the order they finished, without the
+// lock held. One goroutine at a time delivers; one that finds another
+// delivering leaves its records to it (so OnRunEnd may call the
+// scheduler).
 func (s *Scheduler) unlock() {
-	pending := s.pending
-	s.pending = nil
-	s.mu.Unlock()
-	if len(pending) == 0 {
+	if s.delivering {
+		s.mu.Unlock()
 		return
 	}
-	s.deliverMu.Lock()
-	defer s.deliverMu.Unlock()
-	for _, p := range pending {
-		if s.cfg.store != nil {
-			if err := s.cfg.store.Put(p.r, p.log); err != nil {
-				s.logf("schedule: store: put run", "run", p.r.ID, "err", err)
+	s.delivering = true
+	for len(s.pending) > 0 {
+		batch := s.pending
+		s.pending = nil
+		s.mu.Unlock()
+		for _, p := range batch {
+			if s.cfg.store != nil {
+				if err := s.cfg.store.Put(p.r, p.log); err != nil {
+					s.logf("schedule: store: put run", "run", p.r.ID, "err", err)
+				}
+			}
+			if s.cfg.onRunEnd != nil {
+				s.cfg.onRunEnd(p.r)
 			}
 		}
-		if s.cfg.onRunEnd != nil {
-			s.cfg.onRunEnd(p.r)
-		}
+		s.mu.Lock()
 	}
+	s.delivering = false
+	s.mu.Unlock()
 }
 
 // finishLocked keeps r among the recent runs and queues it to be stored
