@@ -57,7 +57,11 @@ func (c clock) waitTimers(t *testing.T, when time.Time, n int) {
 		}
 		return k >= n
 	})
-	require.NoError(t, err, "fewer than %d timers due at %s", n, when)
+	if err != nil {
+		var ds []time.Time
+		_ = c.WaitFor(context.Background(), func(d []time.Time) bool { ds = d; return true })
+		t.Fatalf("fewer than %d timers due at %s; timers: %v", n, when, ds)
+	}
 }
 
 // gate lets a test hold the "Hold" function until it releases it.
