@@ -179,7 +179,7 @@ func TestMissedFirings(t *testing.T) {
 			// Second life: the history is there, the missed firings are seen.
 			st = openStore(t, path)
 			defer st.Close()
-			s = start(t, e, c, []schedule.Task{task}, schedule.WithStore(st), done.option())
+			s = start(t, e, c, []schedule.Task{task}, schedule.WithStore(st), done.option(), schedule.MissedAfter(time.Second))
 			skipped := done.next(t)
 			assert.Equal(t, schedule.OutcomeSkipped, skipped.Outcome)
 			if policy == schedule.MissedSkip {

@@ -90,7 +90,9 @@ func Grace(d time.Duration) Option {
 }
 
 // MissedAfter sets how late a firing may start before it counts as missed
-// (default 1s).
+// (default 1 minute): when the loop finds several firings of a task due
+// (after a restart, or a stall), the latest runs if it is no later than
+// this, and the others are missed.
 func MissedAfter(d time.Duration) Option {
 	if d < 0 {
 		panic("schedule: MissedAfter: negative")
@@ -168,7 +170,7 @@ func New(reg *flow.Registry, opts ...Option) *Scheduler {
 	}
 	cfg := settings{
 		clock: systemClock{}, executor: "executor", scene: "default",
-		leaseTTL: 30 * time.Second, grace: 10 * time.Second, missedAfter: time.Second, maxLog: MaxLogLines,
+		leaseTTL: 30 * time.Second, grace: 10 * time.Second, missedAfter: time.Minute, maxLog: MaxLogLines,
 	}
 	for _, o := range opts {
 		o(&cfg)
