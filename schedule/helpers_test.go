@@ -90,7 +90,7 @@ type env struct {
 
 var errBoom = errors.New("boom")
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{reg: flow.NewRegistry(), gate: newGate()}
 	t.Cleanup(e.gate.open)
