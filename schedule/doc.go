@@ -35,6 +35,21 @@
 // too (OutcomeSkipped), so nothing is skipped silently; a run's rows obey
 // In = Out + Filtered + Failed + Dropped + Abandoned.
 //
+// # Configuration
+//
+// Tasks and scenes are declared in code (Scheduler.Add, AddScene) or in
+// KisFlow's YAML next to the flows (`kistype: task`, `kistype: scene`,
+// see package config); Scheduler.Configure adds those of a config.Set,
+// reporting errors by file and field, and is what a Reload hook calls.
+// A task from YAML runs its flows with flow.Flow.Run (held rows, or a
+// Load function's connector); code gives it a Feed.
+//
+// # Across executors
+//
+// Each firing runs on one executor. The overlap policy is applied by each
+// executor to its own runs: two executors may run consecutive firings of
+// one task side by side when a run outlasts the interval.
+//
 // # Time
 //
 // Every wait goes through a Clock (WithClock): triggers, leases, timeouts,
