@@ -264,3 +264,57 @@ func TestJitterIsDeterministic(t *testing.T) {
 	}
 	assert.Equal(t, seen[0], seen[1], "every executor computes the same delays")
 }
+
+// TestCloseStopsRuns: Close with a context that ends stops the runs in
+// progress; they are recorded stopped and their firing is left for
+// another executor (not completed).
+func TestCloseStopsRuns(t *testing.T) {
+	e := newEnv(t)
+	c := newClock()
+	m := schedule.NewMemory(c)
+	defer m.Close()
+	done := make(runs, 4)
+	s := schedule.New(e.reg, schedule.WithClock(c), schedule.WithCoordinator(m), done.option(), schedule.Grace(0))
+	require.NoError(t, s.Add(schedule.Task{Name: "t", Flow: "Hold", Feed: feedRows}))
+	require.NoError(t, s.Start(context.Background()))
+	_, err := s.Trigger("t")
+	require.NoError(t, err)
+	<-e.gate.started
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.ErrorIs(t, s.Close(ctx), context.Canceled)
+	r := done.next(t)
+	assert.Equal(t, schedule.OutcomeStopped, r.Outcome)
+	assert.Contains(t, r.Error, "schedule: closed")
+	assert.Equal(t, int64(3), r.RowsIn)
+	checkRows(t, r)
+	_, err = m.Claim(context.Background(), schedule.Firing{Scene: "default", Task: "t", ID: r.Firing}, "other", time.Second)
+	assert.ErrorIs(t, err, schedule.ErrClaimed, "the lease is still held until it expires, but the firing is not done")
+	c.Advance(time.Minute)
+	_, err = m.Claim(context.Background(), schedule.Firing{Scene: "default", Task: "t", ID: r.Firing}, "other", time.Second)
+	assert.NoError(t, err, "once the lease expired another executor claims the firing")
+	_, err = s.Trigger("t")
+	assert.ErrorIs(t, err, schedule.ErrDraining)
+}
+
+// TestLogLinesCapped: a run keeps at most MaxLogLines lines and says how
+// many it dropped.
+func TestLogLinesCapped(t *testing.T) {
+	e := newEnv(t)
+	c := newClock()
+	done := make(runs, 4)
+	s := start(t, e, c, []schedule.Task{{Name: "t", Flow: "Double",
+		Feed: func(ctx context.Context, f *flow.Flow, log *slog.Logger) error {
+			for i := range schedule.MaxLogLines + 500 {
+				log.Info("line", "i", i)
+			}
+			return nil
+		}}}, done.option())
+	_, err := s.Trigger("t")
+	require.NoError(t, err)
+	r := done.next(t)
+	_, lines, err := s.Run(r.ID)
+	require.NoError(t, err)
+	require.Len(t, lines, schedule.MaxLogLines+1)
+	assert.Regexp(t, `^\.\.\. [0-9]+ more line\(s\) dropped$`, lines[len(lines)-1])
+}
