@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 core=(row backpressure stage fanout pipeline)
 outer=(config connectors connectors/memory connectors/stream flow metrics monitor)
 sched=(schedule)
-core_budget=100
-outer_budget=180
+core_budget=105
+outer_budget=187
 sched_budget=130
 
 list() { go run ./internal/tools/apilist "$@"; }
