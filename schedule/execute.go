@@ -365,8 +365,8 @@ func (s *Scheduler) attempt(ctx context.Context, ar *activeRun, ts *taskState) (
 		if r.f == nil {
 			continue
 		}
-		if p := r.f.Pipeline(); p != nil {
-			st := p.Stats()
+		{
+			st := r.f.Stats() // every generation of the run, if a reload swapped it
 			ar.mu.Lock()
 			ar.run.RowsIn += st.In
 			ar.run.RowsOut += st.Delivered

@@ -70,9 +70,10 @@ func notify(context.Context, *flow.Handle[Student, Student], []Student) error { 
 //go:embed conf
 var confFS embed.FS
 
-// registry registers the functions and loads conf/: the two flows of the
-// scene, the scene (kistype: scene) and the task (kistype: task).
-func registry() (*flow.Registry, error) {
+// registry registers the functions and loads conf/ (or dir): the two
+// flows of the scene, the scene (kistype: scene) and the task (kistype:
+// task).
+func registry(dir string) (*flow.Registry, error) {
 	reg := flow.NewRegistry()
 	for _, err := range []error{
 		flow.Register(reg, "AvgStuScore", avgStuScore),
@@ -83,6 +84,9 @@ func registry() (*flow.Registry, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	if dir != "" {
+		return reg, reg.LoadDir(dir)
 	}
 	return reg, reg.LoadFS(confFS, "conf")
 }
@@ -122,10 +126,11 @@ type options struct {
 	ui       string
 	token    string
 	store    string
+	conf     string
 }
 
 func run(ctx context.Context, o options) error {
-	reg, err := registry()
+	reg, err := registry(o.conf)
 	if err != nil {
 		return err
 	}
@@ -152,14 +157,23 @@ func run(ctx context.Context, o options) error {
 			fmt.Println(line(r))
 		}))
 	// The scene and the task come from conf/; the task's rows from code.
-	if err := s.Configure(reg.Config(), map[string]schedule.Feed{"scores": students}); err != nil {
+	feeds := map[string]schedule.Feed{"scores": students}
+	if err := s.Configure(reg.Config(), feeds); err != nil {
 		return err
+	}
+	// POST /api/reload reads the YAML again: flows (running ones are
+	// swapped), scenes and tasks.
+	reload := func(ctx context.Context) error {
+		if err := reg.Reload(ctx); err != nil {
+			return err
+		}
+		return s.Configure(reg.Config(), feeds)
 	}
 	if err := s.Start(ctx); err != nil {
 		return err
 	}
 	if o.ui != "" {
-		stop, err := serve(s, o)
+		stop, err := serve(s, o, reload)
 		if err != nil {
 			_ = s.Close(context.Background())
 			return err
@@ -179,12 +193,12 @@ func run(ctx context.Context, o options) error {
 }
 
 // serve serves the tasks page and API on o.ui; stop shuts the server down.
-func serve(s *schedule.Scheduler, o options) (stop func(), err error) {
+func serve(s *schedule.Scheduler, o options, reload func(context.Context) error) (stop func(), err error) {
 	ln, err := schedule.Listen(o.ui)
 	if err != nil {
 		return nil, err
 	}
-	opts := []schedule.HandlerOption{schedule.PageTitle("KisFlow tasks · example")}
+	opts := []schedule.HandlerOption{schedule.PageTitle("KisFlow tasks · example"), schedule.Reload(reload)}
 	if o.token != "" {
 		opts = append(opts, schedule.Token(o.token))
 	}
@@ -211,6 +225,7 @@ func main() {
 	flag.StringVar(&o.ui, "ui", "", "serve the tasks page and API on `ADDR` (such as 127.0.0.1:8090)")
 	flag.StringVar(&o.token, "token", "", "bearer token for the API's mutating endpoints (default: read-only)")
 	flag.StringVar(&o.store, "store", "", "record runs in this bbolt `FILE` (default: a temporary one)")
+	flag.StringVar(&o.conf, "conf", "", "load the YAML configuration from `DIR` instead of the embedded conf/ (POST /api/reload reads it again)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
