@@ -36,6 +36,25 @@
 //	prometheus_listen: true
 //	prometheus_serve: 127.0.0.1:20004
 //
+//	kistype: scene             # a Scene: flows a task runs together
+//	scene_name: students       # required, unique among scenes
+//	flows: [CalStuAvgScore, TopStudents]  # at least one; each names a flow
+//
+//	kistype: task              # a Task: what to run, when and how (package schedule)
+//	task_name: scores          # required, unique among tasks
+//	scene: students            # or flow: CalStuAvgScore; exactly one
+//	trigger:                   # at most one of cron, every, at; none: on demand
+//	  cron: "CRON_TZ=Asia/Shanghai */2 * * * * *"  # seconds optional
+//	  # every: 2s              # a Go duration, with an optional offset: 1s
+//	  # at: 2026-12-01T08:00:00Z
+//	overlap: skip              # skip, queue or allow (default skip)
+//	missed: catch-up           # skip or catch-up (default skip)
+//	jitter: 500ms              # Go durations, 0 or more
+//	timeout: 30s
+//	retries: 1                 # 0 or more
+//	backoff: 1s
+//	paused: false
+//
 // kistype values are matched exactly; fmode values in any letter case and
 // stored in their canonical spelling (see parseMode). Fields the schema
 // does not name are ignored, but a known field with a value of the wrong
@@ -63,7 +82,8 @@
 // and wrapping one sentinel, to test with errors.Is:
 //
 //   - ErrMalformed: not YAML, not one mapping, or a value of the wrong type;
-//   - ErrUnknownKind: a kistype other than flow, func, conn or global;
+//   - ErrUnknownKind: a kistype other than flow, func, conn, global, task
+//     or scene;
 //   - ErrUnknownMode: an fmode that is not one of the modes;
 //   - ErrMissingField: an absent or empty kistype, flow_name, fname, fmode,
 //     cname or flows[i].fname;
@@ -73,8 +93,9 @@
 //     drops the repeats);
 //   - ErrInvalidValue: a status other than 0 or 1, a negative retry_times
 //     or return_duration;
-//   - ErrUnknownReference: a flow entry naming a function, or a function
-//     naming a connector, that the Set does not hold.
+//   - ErrUnknownReference: a flow entry naming a function, a function
+//     naming a connector, a task naming a flow or scene, or a scene naming
+//     a flow, that the Set does not hold.
 //
 // Loading a directory reports every problem in every file, joined with
 // errors.Join, and returns no Set at all when there is any.

@@ -77,6 +77,9 @@ func Marshal(it Item) ([]byte, error) {
 		}
 	}
 	if doc == nil {
+		doc = marshalScheduling(it)
+	}
+	if doc == nil {
 		return nil, &Error{Err: ErrInvalidValue, Detail: "nil item"}
 	}
 	data, err := yaml.Marshal(doc)

@@ -56,12 +56,16 @@ func parse(file string, data []byte) (Item, itemKey, []error) {
 		it = d.conn(fields)
 	case KindGlobal:
 		it = d.global(fields)
+	case KindTask:
+		it = d.task(fields)
+	case KindScene:
+		it = d.scene(fields)
 	case "":
 		d.fail("kistype", ErrMissingField, "")
 		return nil, itemKey{}, d.errs
 	default:
 		d.kind = ""
-		d.fail("kistype", ErrUnknownKind, strconv.Quote(kind)+" (want flow, func, conn or global)")
+		d.fail("kistype", ErrUnknownKind, strconv.Quote(kind)+" (want flow, func, conn, global, task or scene)")
 		return nil, itemKey{}, d.errs
 	}
 	for _, e := range checkItem(file, it) {

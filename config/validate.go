@@ -76,7 +76,7 @@ func (s *Set) validate(broken map[itemKey]bool) []error {
 		}
 		errs = append(errs, checkItem(file, c)...)
 	}
-	return errs
+	return append(errs, s.validateScheduling(broken)...)
 }
 
 // checkEntry reports a map entry that is nil or whose key is not its
@@ -161,6 +161,18 @@ func checkItem(file string, it Item) []error {
 			break
 		}
 		return nil
+	case *Task:
+		if it == nil {
+			break
+		}
+		checkScheduling(it, add)
+		return errs
+	case *Scene:
+		if it == nil {
+			break
+		}
+		checkScheduling(it, add)
+		return errs
 	}
 	return []error{&Error{File: file, Err: ErrInvalidValue, Detail: "nil item"}}
 }

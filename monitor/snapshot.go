@@ -20,6 +20,9 @@ type Snapshot struct {
 	RefreshMS int64 `json:"refresh_ms"`
 	// Flows are the pipelines shown, in the order they were added.
 	Flows []Flow `json:"flows"`
+	// Links are the other pages the header links to (see Link), label
+	// first: pairs of label and address.
+	Links [][2]string `json:"links,omitempty"`
 }
 
 // Flow is one pipeline: pipeline.Stats in JSON.

@@ -9,10 +9,14 @@ import (
 	natsio "github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/kisflow/kisflow/internal/leaktest"
 )
 
+// The schedule package imports the pipeline, which imports ants: its
+// default pool's goroutines are not ours.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, leaktest.Options()...)
 }
 
 // deadline bounds every wait of a test: reaching it is a failure, never a

@@ -13,11 +13,14 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/kisflow/kisflow/internal/leaktest"
 	"github.com/kisflow/kisflow/schedule"
 	"github.com/kisflow/kisflow/schedule/schedtest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// The schedule package imports the pipeline, which imports ants: its
+// default pool's goroutines are not ours.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, leaktest.Options()...) }
 
 // The contract holds for a minimal in-process coordinator, so it asks for
 // nothing that only a shared store gives.
