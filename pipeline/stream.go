@@ -32,6 +32,7 @@ type port[T any] struct {
 	shared   bool       // a Balance branch: bound before it is consumed
 	merged   []*port[T] // a Merge: the ports it stands for
 	dl       bool       // carries dead letters: kept out of the flow's totals
+	optional bool       // may stay unconsumed (a keyed node's late rows)
 }
 
 // deadLetter reports whether the port carries only dead letters: a merge
@@ -53,7 +54,9 @@ type unbound interface {
 	producer() string
 }
 
-func (pt *port[T]) bound() bool      { return pt.edge != nil && (!pt.shared || pt.consumed) }
+func (pt *port[T]) bound() bool {
+	return pt.optional && !pt.consumed || pt.edge != nil && (!pt.shared || pt.consumed)
+}
 func (pt *port[T]) producer() string { return pt.from }
 
 func (pt *port[T]) leaves() int {
