@@ -230,11 +230,7 @@ func (o *op[T, K, A, V]) schedule(i int32) {
 	s := &o.slots[i]
 	s.gen++
 	if s.fired {
-		if o.c.event != nil && o.c.lateness > 0 {
-			o.due.push(timer{at: sat(s.end, o.c.lateness), slot: i, gen: s.gen, purge: true})
-		} else {
-			o.due.push(timer{at: s.end, slot: i, gen: s.gen, purge: true})
-		}
+		o.due.push(timer{at: o.purgeAt(s.end), slot: i, gen: s.gen, purge: true})
 	} else {
 		o.due.push(timer{at: s.end, slot: i, gen: s.gen})
 	}
@@ -246,7 +242,7 @@ func (o *op[T, K, A, V]) schedule(i int32) {
 // session adds v at ts to key k's sessions, merging those it joins.
 func (o *op[T, K, A, V]) session(e *engine.Emitter[T, Result[K, V]], v T, k K, ts, now int64) error {
 	gap := o.c.win.gap
-	if o.c.event != nil && o.wm != engine.NoWatermark && o.wm-o.c.lateness >= ts {
+	if o.c.event != nil && o.wm != engine.NoWatermark && ts < o.wm-o.c.lateness {
 		// Late: such a row could only join sessions already purged.
 		o.late++
 		e.Late(v)
@@ -301,6 +297,21 @@ func (o *op[T, K, A, V]) session(e *engine.Emitter[T, Result[K, V]], v T, k K, t
 	}
 	e.Absorb()
 	return nil
+}
+
+// purgeAt returns when a window ending at end is purged: once the
+// watermark passed its end by the allowed lateness, and for a session one
+// nanosecond later, so that a row on time can never touch a purged
+// session (a row at t is late for sessions when t < watermark-lateness).
+func (o *op[T, K, A, V]) purgeAt(end int64) int64 {
+	if o.c.event == nil {
+		return end
+	}
+	at := sat(end, o.c.lateness)
+	if o.c.win.kind == session {
+		at = sat(at, 1)
+	}
+	return at
 }
 
 // reached reports whether the windows' clock has passed t.
@@ -416,8 +427,8 @@ func (o *op[T, K, A, V]) Advance(ctx context.Context, e *engine.Emitter[T, Resul
 				return o.failed(t.slot, err)
 			}
 			s.fired = true
-			if o.c.event != nil && o.c.lateness > 0 {
-				o.due.push(timer{at: sat(s.end, o.c.lateness), slot: t.slot, gen: s.gen, purge: true})
+			if at := o.purgeAt(s.end); at > clock {
+				o.due.push(timer{at: at, slot: t.slot, gen: s.gen, purge: true})
 				continue
 			}
 		}
