@@ -806,3 +806,25 @@ func (e *Emitter[In, Out]) Share(ts []*Tracker) {
 // state, a window) and the node's state is at its limit. The row gets the
 // stage's error policy: by default the run fails.
 var ErrStateFull = errors.New("keyed state full")
+
+// NewEmitter returns an emitter attached to no node, for driving an
+// Operator directly (tests, tools): what the operator emits accumulates
+// until Take; late rows count as filtered.
+func NewEmitter[In, Out any]() *Emitter[In, Out] {
+	st := newStage[In, Out]("emitter", KindCalculate, nil)
+	kw := &keyedWorker[In, Out]{k: &Keyed[In, Out]{st: st}, w: newWorker(st, &Env{Counters: &Counters{}})}
+	kw.em = Emitter[In, Out]{kw: kw, outPool: PoolOf[Out](), inPool: PoolOf[In]()}
+	return &kw.em
+}
+
+// Take returns the rows emitted outside a batch since the last Take, and
+// releases the trackers they carried.
+func (e *Emitter[In, Out]) Take() []Out {
+	if e.fired == nil {
+		return nil
+	}
+	out := append([]Out(nil), e.fired.Rows...)
+	e.outPool.Put(e.fired)
+	e.fired = nil
+	return out
+}
