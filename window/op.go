@@ -3,6 +3,7 @@ package window
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -348,13 +349,28 @@ func (o *op[T, K, A, V]) fireSlot(i int32, f Firing) error {
 	s := &o.slots[i]
 	r := Result[K, V]{Key: s.key, Start: time.Unix(0, s.start).UTC(), End: time.Unix(0, s.end).UTC(), Count: s.count, Firing: f}
 	s.pending = 0
-	if err := o.c.fire(o.ctx, o.emit, r, s.acc); err != nil {
+	if err := o.callFire(r, s.acc); err != nil {
 		return err
 	}
 	// The result's batch holds the window's input too, so that input is
 	// acknowledged only once every result derived from it is handled.
 	o.em.Share(s.trackers)
 	return nil
+}
+
+// callFire calls the firing function, turning a panic into an error and
+// dropping what a failed call emitted.
+func (o *op[T, K, A, V]) callFire(r Result[K, V], acc A) (err error) {
+	mark := o.em.Len()
+	defer func() {
+		if p := recover(); p != nil {
+			err = &engine.PanicError{Value: p, Stack: debug.Stack()}
+		}
+		if err != nil {
+			o.em.Truncate(mark)
+		}
+	}()
+	return o.c.fire(o.ctx, o.emit, r, acc)
 }
 
 // purge emits nothing more for window i and frees it: its rows are
@@ -412,7 +428,9 @@ func (o *op[T, K, A, V]) Advance(ctx context.Context, e *engine.Emitter[T, Resul
 		s.earlyAt = 0
 		if !s.fired && s.pending > 0 {
 			if err := o.fireSlot(t.slot, Early); err != nil {
-				return o.failed(t.slot, err)
+				if err := o.failed(t.slot, err); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -424,7 +442,10 @@ func (o *op[T, K, A, V]) Advance(ctx context.Context, e *engine.Emitter[T, Resul
 		}
 		if !t.purge {
 			if err := o.fireSlot(t.slot, OnTime); err != nil {
-				return o.failed(t.slot, err)
+				if err := o.failed(t.slot, err); err != nil {
+					return err
+				}
+				continue
 			}
 			s.fired = true
 			if at := o.purgeAt(s.end); at > clock {

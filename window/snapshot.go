@@ -95,7 +95,9 @@ func (o *op[T, K, A, V]) RestoreState(r io.Reader) error {
 	if uint64(len(wins)) != count {
 		return fmt.Errorf("window %s: restore: %d windows, header says %d", o.c.name, len(wins), count)
 	}
-	*o = *newOp(o.c)
+	fresh := newOp(o.c)
+	o.slots, o.free, o.index, o.sessions, o.due, o.early = fresh.slots, fresh.free, fresh.index, fresh.sessions, nil, nil
+	o.open, o.held, o.bytes, o.late = 0, 0, 0, 0
 	o.wm = wm
 	for _, w := range wins {
 		i, err := o.alloc(w.Key, w.Start, w.End)

@@ -19,6 +19,10 @@ import (
 // policy, by default failing the run.
 var ErrStateFull = engine.ErrStateFull
 
+// ErrLayout is the cause when windows are restored from a snapshot of
+// another layout (other windows, lateness, types or number of workers).
+var ErrLayout = engine.ErrLayout
+
 // Windows says how rows are grouped into windows: Tumbling, Sliding or
 // Session.
 type Windows struct {
@@ -279,8 +283,14 @@ func Fold[T any, K comparable, A any](s pipeline.Stream[T], name string, key fun
 	if w.kind == session && agg.Merge == nil {
 		panic("window: Fold " + name + ": session windows need Agg.Merge")
 	}
+	c := foldCore[T, K](agg)
+	return build(s, name, key, w, c, opts)
+}
+
+// foldCore returns the core of a Fold with agg.
+func foldCore[T any, K comparable, A any](agg Agg[T, A]) *core[T, K, A, A] {
 	init := agg.Init
-	c := &core[T, K, A, A]{
+	return &core[T, K, A, A]{
 		add: agg.Add, merge: agg.Merge,
 		reset: func(A) A { return init },
 		clone: func(a A) A { return a },
@@ -291,7 +301,6 @@ func Fold[T any, K comparable, A any](s pipeline.Stream[T], name string, key fun
 		},
 		size: func(A) int64 { return 0 },
 	}
-	return build(s, name, key, w, c, opts)
 }
 
 // Reduce is Fold whose accumulator is a row: the first row of a window
@@ -364,8 +373,8 @@ func Process[T any, K comparable, V any](s pipeline.Stream[T], name string, key 
 	return build(s, name, key, w, c, opts)
 }
 
-// build adds the operator's node to s's pipeline.
-func build[T any, K comparable, A, V any](s pipeline.Stream[T], name string, key func(T) K, w Windows, c *core[T, K, A, V], opts []Option) *Output[K, T, V] {
+// configure checks the options and sets c up from them.
+func configure[T any, K comparable, A, V any](name string, key func(T) K, w Windows, c *core[T, K, A, V], opts []Option) (options, *engine.Watermarks[T]) {
 	if key == nil {
 		panic("window: " + name + ": nil key function")
 	}
@@ -404,6 +413,12 @@ func build[T any, K comparable, A, V any](s pipeline.Stream[T], name string, key
 	}
 	c.layout = fmt.Sprintf("window/v1 %s lateness=%v event=%t key=%v acc=%v workers=%d",
 		w, o.lateness, c.event != nil, reflect.TypeFor[K](), reflect.TypeFor[A](), o.workers)
+	return o, marks
+}
+
+// build adds the operator's node to s's pipeline.
+func build[T any, K comparable, A, V any](s pipeline.Stream[T], name string, key func(T) K, w Windows, c *core[T, K, A, V], opts []Option) *Output[K, T, V] {
+	o, marks := configure(name, key, w, c, opts)
 	seed := maphash.MakeSeed()
 	hash := func(v T) uint64 { return maphash.Comparable(seed, key(v)) }
 	if o.workers == 1 {

@@ -828,3 +828,17 @@ func (e *Emitter[In, Out]) Take() []Out {
 	e.fired = nil
 	return out
 }
+
+// Len returns how many results the batch being filled holds, for
+// Truncate.
+func (e *Emitter[In, Out]) Len() int { return len(e.batch().Rows) }
+
+// Truncate drops the results emitted after the batch held n: those of a
+// call that failed.
+func (e *Emitter[In, Out]) Truncate(n int) {
+	b := e.batch()
+	if len(b.Rows) > n {
+		clear(b.Rows[n:])
+		b.Rows = b.Rows[:n]
+	}
+}
