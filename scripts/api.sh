@@ -13,7 +13,7 @@ core=(row backpressure stage fanout pipeline)
 outer=(config connectors connectors/memory connectors/stream flow metrics monitor)
 stateful=(keyed window)
 core_budget=101
-outer_budget=170
+outer_budget=179
 stateful_budget=90
 
 list() { go run ./internal/tools/apilist "$@"; }

@@ -751,6 +751,9 @@ func (e *Emitter[In, Out]) Seq() uint64 { return e.seq }
 // them, abandoning their input, when the run ends).
 func (e *Emitter[In, Out]) Hold(dst []*Tracker) []*Tracker {
 	for _, t := range e.kw.w.cur.trackers {
+		if t.unheld {
+			continue
+		}
 		t.Retain(1)
 		dst = append(dst, t)
 	}
@@ -759,6 +762,19 @@ func (e *Emitter[In, Out]) Hold(dst []*Tracker) []*Tracker {
 
 // Tracked reports whether the batch being processed carries trackers.
 func (e *Emitter[In, Out]) Tracked() bool { return len(e.kw.w.cur.trackers) > 0 }
+
+// NewUnheldTracker is NewTracker for a tracker that state never holds: it
+// stands for a batch being in flight through the graph (what keeps a
+// pipeline's feedback streams open), not for input waiting to be
+// acknowledged, so a row absorbed into a window releases it with its
+// batch. Holding it would keep a feedback stream open until the window
+// fires, and the window fires only once its input, merged with that
+// stream, ends.
+func NewUnheldTracker(done func()) *Tracker {
+	t := NewTracker(done)
+	t.unheld = true
+	return t
+}
 
 // Release records that rows held rows leave state, delivered, and hands
 // over the trackers held for them: they travel with the results emitted

@@ -10,6 +10,7 @@ type Tracker struct {
 	refs      atomic.Int64
 	abandoned atomic.Bool
 	done      func()
+	unheld    bool // see NewUnheldTracker
 }
 
 // NewTracker returns a tracker holding one reference, owned by the caller,
