@@ -3,7 +3,6 @@ package keyed
 import (
 	"context"
 	"fmt"
-	"hash/maphash"
 	"reflect"
 	"strings"
 	"time"
@@ -226,9 +225,10 @@ func Process[In any, K comparable, Out any](s pipeline.Stream[In], name string, 
 		}
 	}
 	c.layout = fmt.Sprintf("keyed/v1 key=%v workers=%d states=[%s]", reflect.TypeFor[K](), o.workers, strings.Join(layout, " "))
-	seed := maphash.MakeSeed()
-	hash := func(v In) uint64 { return maphash.Comparable(seed, key(v)) }
+	keyHash, stable := engine.KeyHash[K]()
+	hash := func(v In) uint64 { return keyHash(key(v)) }
 	node := engine.NewKeyed(name, o.workers, hash, marks, func(int) engine.Operator[In, Out] { return newOp(c) }, o.stage...)
+	node.StableHash = stable
 	c.now = node.Now
 	out, _ := bridge.Keyed(s, name, node.Goroutines(), pipeline.Stream[Out]{}, false,
 		func(ctx context.Context, env *engine.Env, in, out, _ any) error {

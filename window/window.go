@@ -3,7 +3,6 @@ package window
 import (
 	"context"
 	"fmt"
-	"hash/maphash"
 	"reflect"
 	"time"
 	"unsafe"
@@ -419,14 +418,15 @@ func configure[T any, K comparable, A, V any](name string, key func(T) K, w Wind
 // build adds the operator's node to s's pipeline.
 func build[T any, K comparable, A, V any](s pipeline.Stream[T], name string, key func(T) K, w Windows, c *core[T, K, A, V], opts []Option) *Output[K, T, V] {
 	o, marks := configure(name, key, w, c, opts)
-	seed := maphash.MakeSeed()
-	hash := func(v T) uint64 { return maphash.Comparable(seed, key(v)) }
+	keyHash, stable := engine.KeyHash[K]()
+	hash := func(v T) uint64 { return keyHash(key(v)) }
 	if o.workers == 1 {
 		hash = func(T) uint64 { return 0 }
 	}
 	node := engine.NewKeyed(name, o.workers, hash, marks, func(int) engine.Operator[T, Result[K, V]] {
 		return newOp(c)
 	}, o.stage...)
+	node.StableHash = stable
 	if o.now != nil {
 		node.Now = o.now
 	}

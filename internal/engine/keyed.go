@@ -229,6 +229,10 @@ type Keyed[In, Out any] struct {
 	newOp   func(worker int) Operator[In, Out]
 	// Now returns the processing time in Unix nanoseconds; tests replace it.
 	Now func() int64
+	// StableHash says that hash routes a key to the same worker in every
+	// process (see KeyHash): without it, state of several workers cannot
+	// be restored.
+	StableHash bool
 
 	mu      sync.Mutex
 	ops     []Operator[In, Out]
@@ -279,6 +283,9 @@ func (k *Keyed[In, Out]) Stats() StateStats {
 func (k *Keyed[In, Out]) Restore(states [][]byte) error {
 	if len(states) != k.workers {
 		return &Error{Stage: k.st.name, Err: errors.Join(ErrLayout, errors.New("snapshot of a different number of workers"))}
+	}
+	if k.workers > 1 && !k.StableHash {
+		return &Error{Stage: k.st.name, Err: errors.Join(ErrLayout, errors.New("keys of this type are not routed to the same worker in every process: restoring several workers needs string, integer, boolean or float keys"))}
 	}
 	k.mu.Lock()
 	k.restore = states
