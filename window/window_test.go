@@ -360,10 +360,9 @@ func TestIdle(t *testing.T) {
 		}
 		// Source 1 is at 0 ms; source 0 goes on to 120 ms. Without idleness
 		// source 1 would hold the watermark at 0 and no window would close.
-		for _, r := range []row{{Key: "a", Ms: 0, Src: 1, V: 1}, {Key: "a", Ms: 10, Src: 0, V: 1}, {Key: "b", Ms: 120, Src: 0, V: 1}} {
-			if err := in.Submit(ctx, r); err != nil {
-				t.Fatal(err)
-			}
+		// One batch, so that no source turns idle between the rows.
+		if _, err := in.SubmitBatch(ctx, []row{{Key: "a", Ms: 0, Src: 1, V: 1}, {Key: "a", Ms: 10, Src: 0, V: 1}, {Key: "b", Ms: 120, Src: 0, V: 1}}); err != nil {
+			t.Fatal(err)
 		}
 		first := <-results
 		if first.Key != "a" || first.Count != 2 || first.Start.UnixMilli() != 0 {
