@@ -426,7 +426,9 @@ func (o *op[T, K, A, V]) Advance(ctx context.Context, e *engine.Emitter[T, Resul
 			continue
 		}
 		s.earlyAt = 0
-		if !s.fired && s.pending > 0 {
+		// At the end of input the on-time firing follows at once: no
+		// early one before it.
+		if !s.fired && s.pending > 0 && now != engine.EndOfInput {
 			if err := o.fireSlot(t.slot, Early); err != nil {
 				if err := o.failed(t.slot, err); err != nil {
 					return err
