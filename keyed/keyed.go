@@ -230,7 +230,7 @@ func Process[In any, K comparable, Out any](s pipeline.Stream[In], name string, 
 	node := engine.NewKeyed(name, o.workers, hash, marks, func(int) engine.Operator[In, Out] { return newOp(c) }, o.stage...)
 	node.StableHash = stable
 	c.now = node.Now
-	out, _ := bridge.Keyed(s, name, node.Goroutines(), pipeline.Stream[Out]{}, false,
+	out, _ := bridge.Keyed(s, name, node.Goroutines(), node.Stage().ErrorPolicy() == stage.DeadLetter, pipeline.Stream[Out]{}, false,
 		func(ctx context.Context, env *engine.Env, in, out, _ any) error {
 			return engine.StartKeyed(ctx, node, env, in.(*engine.Edge[In]), out.(*engine.Edge[Out]), nil)
 		}, node.Stats)

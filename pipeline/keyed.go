@@ -12,15 +12,15 @@ import (
 const KindKeyed NodeKind = "Keyed"
 
 func init() {
-	bridge.Keyed = func(s any, name string, goroutines int, out any, late bool,
+	bridge.Keyed = func(s any, name string, goroutines int, deadLetter bool, out any, late bool,
 		start func(ctx context.Context, env *engine.Env, in, out, late any) error,
 		stats func() engine.StateStats) (any, any) {
-		return s.(keyedBuilder).keyed(name, goroutines, out, late, start, stats)
+		return s.(keyedBuilder).keyed(name, goroutines, deadLetter, out, late, start, stats)
 	}
 }
 
 type keyedBuilder interface {
-	keyed(name string, goroutines int, out any, late bool,
+	keyed(name string, goroutines int, deadLetter bool, out any, late bool,
 		start func(ctx context.Context, env *engine.Env, in, out, late any) error,
 		stats func() engine.StateStats) (any, any)
 }
@@ -42,7 +42,7 @@ func (Stream[T]) newPort(p *Pipeline, from string, dl bool) (any, func() any) {
 	}
 }
 
-func (s Stream[T]) keyed(name string, goroutines int, out any, late bool,
+func (s Stream[T]) keyed(name string, goroutines int, deadLetter bool, out any, late bool,
 	start func(ctx context.Context, env *engine.Env, in, out, late any) error,
 	stats func() engine.StateStats) (any, any) {
 	s.check(name)
@@ -70,6 +70,7 @@ func (s Stream[T]) keyed(name string, goroutines int, out any, late bool,
 		workers:    max(1, goroutines-1),
 		ordered:    false,
 		goroutines: goroutines,
+		deadLetter: deadLetter,
 		stateStats: stats,
 		start: func(ctx context.Context, env *engine.Env) {
 			if err := start(ctx, env, in, outEdge(), lateEdge()); err != nil {

@@ -431,7 +431,7 @@ func build[T any, K comparable, A, V any](s pipeline.Stream[T], name string, key
 		node.Now = o.now
 	}
 	c.now = node.Now
-	res, late := bridge.Keyed(s, name, node.Goroutines(), pipeline.Stream[Result[K, V]]{}, true,
+	res, late := bridge.Keyed(s, name, node.Goroutines(), node.Stage().ErrorPolicy() == stage.DeadLetter, pipeline.Stream[Result[K, V]]{}, true,
 		func(ctx context.Context, env *engine.Env, in, out, late any) error {
 			var l *engine.Edge[T]
 			if late != nil {

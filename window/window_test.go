@@ -442,3 +442,33 @@ func drain[T any](p *pipeline.Pipeline, ch chan T) func(func(T) bool) {
 		}
 	}
 }
+
+// TestDeadLetter: rows beyond MaxWindows under the DeadLetter policy go to
+// the dead-letter stream; without one, Start refuses the pipeline.
+func TestDeadLetter(t *testing.T) {
+	var rows []row
+	for i := range 20 {
+		rows = append(rows, row{Key: fmt.Sprint(i % 5), Ms: 1, V: 1})
+	}
+	p := pipeline.New("dl")
+	out := window.Fold(pipeline.FromSlice(p, "src", rows), "win", rowKey, window.Tumbling(time.Second), sumAgg,
+		window.EventTime(row.time, 0), window.MaxWindows(2), window.Stage(stage.OnError(stage.DeadLetter)))
+	pipeline.Discard(out.Results(), "sink")
+	dead := pipeline.Collect(pipeline.DeadLetters(p), "dead")
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	conserved(t, st)
+	if len(dead()) != 12 || st.DeadLettered != 12 || !errors.Is(dead()[0].Err, window.ErrStateFull) {
+		t.Fatalf("%d dead letters, %d counted", len(dead()), st.DeadLettered)
+	}
+
+	p = pipeline.New("nodl")
+	out = window.Fold(pipeline.FromSlice(p, "src", rows), "win", rowKey, window.Tumbling(time.Second), sumAgg,
+		window.Stage(stage.OnError(stage.DeadLetter)))
+	pipeline.Discard(out.Results(), "sink")
+	if err := p.Start(context.Background()); !errors.Is(err, pipeline.ErrNoDeadLetter) {
+		t.Fatalf("err %v", err)
+	}
+}
