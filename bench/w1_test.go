@@ -46,6 +46,28 @@ func BenchmarkW1(b *testing.B) {
 			return n, sum
 		})
 	})
+	// The floor of any library that takes its stages as functions: the
+	// same loop calling the three functions through function values, as a
+	// pipeline must, so the compiler cannot inline them.
+	b.Run("impl=funcs", func(b *testing.B) {
+		f1, f2, f3 := funcValues()
+		run(b, func() (n, sum int64) {
+			for _, r := range recs {
+				r, err := f1(ctx, r)
+				if err != nil {
+					continue
+				}
+				if r, err = f2(ctx, r); err != nil {
+					continue
+				}
+				if ok, err := f3(ctx, r); err == nil && ok {
+					n++
+					sum += r.Sum
+				}
+			}
+			return n, sum
+		})
+	})
 	b.Run("impl=chan", func(b *testing.B) {
 		run(b, func() (int64, int64) {
 			c := chanStage(chanSource(recs), 1, mapped(sumFields))
@@ -74,4 +96,13 @@ func BenchmarkW1(b *testing.B) {
 		run(b, w1Metrics(b, ctx, recs, m, &ops))
 		checkW1Metrics(b, reg, ops)
 	})
+}
+
+// funcValues returns W1's functions as values the compiler cannot see
+// through (it would inline them if they were constants).
+//
+//go:noinline
+func funcValues() (func(context.Context, Rec) (Rec, error), func(context.Context, Rec) (Rec, error), func(context.Context, Rec) (bool, error)) {
+	fs := []any{sumFields, multiply, keepEven}
+	return fs[0].(func(context.Context, Rec) (Rec, error)), fs[1].(func(context.Context, Rec) (Rec, error)), fs[2].(func(context.Context, Rec) (bool, error))
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime/debug"
+	"sync"
 	"time"
 
 	gojson "github.com/goccy/go-json"
@@ -61,7 +63,7 @@ func mismatch(r *run, lf *linkedFunc, want reflect.Type) error {
 		_, out := prev.impl.types()
 		from = fmt.Sprintf("function %s (output %v)", prev.name, out)
 	}
-	return fmt.Errorf("flow %s: %w: function %s (input %v) cannot follow %s", r.flow.name, ErrTypeMismatch, lf.name, want, from)
+	return fmt.Errorf("flow %s: flows[%d]: %w: function %s (input %v) cannot follow %s", r.flow.name, lf.idx, ErrTypeMismatch, lf.name, want, from)
 }
 
 // retryOpts turns the function's retry_times and return_duration (in
@@ -88,7 +90,7 @@ func (typed[In, Out]) source(r *run, lf *linkedFunc, rd connectors.Reader) (any,
 	if lf.conf != nil {
 		must = lf.conf.Source.Must
 	}
-	return s, &typedInput[In]{flow: r.flow.name, fn: lf.name, in: in, must: must}
+	return s, &typedInput[In]{flow: r.flow.name, fn: lf.name, in: in, must: must, spare: &r.flow.spare}
 }
 
 func (typed[In, Out]) finish(r *run, lf *linkedFunc, out any, w connectors.Writer, last bool) any {
@@ -146,8 +148,8 @@ func (k *kisFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error) {
 		return nil, mismatch(r, lf, typeOf[In]())
 	}
 	if lf.mode == config.ModeVerify && typeOf[In]() != typeOf[Out]() {
-		return nil, fmt.Errorf("flow %s: %w: function %s has fmode Verify, which passes on some of its input rows, but its input type %v differs from its output type %v",
-			r.flow.name, ErrTypeMismatch, lf.name, typeOf[In](), typeOf[Out]())
+		return nil, fmt.Errorf("flow %s: flows[%d]: %w: function %s has fmode Verify, which passes on some of its input rows, but its input type %v differs from its output type %v",
+			r.flow.name, lf.idx, ErrTypeMismatch, lf.name, typeOf[In](), typeOf[Out]())
 	}
 	opts := append(append([]stage.Option(nil), k.opts...), retryOpts(lf.conf)...)
 	if lf.conf != nil && lf.conf.Option.Key != "" {
@@ -218,6 +220,18 @@ type stageFunc[In, Out any] struct {
 	build func(params map[string]string) *stage.Stage[In, Out]
 }
 
+// buildStage calls the stage builder, turning a panic into an error (a
+// *stage.PanicError), so that a reload never crashes the program that
+// watches its configuration.
+func (f *stageFunc[In, Out]) buildStage(params map[string]string) (st *stage.Stage[In, Out], err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &stage.PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return f.build(params), nil
+}
+
 // kinds says which stage kind each configured mode accepts (0: any).
 var kinds = map[config.Mode]engine.Kind{
 	config.ModeVerify:    engine.KindVerify,
@@ -230,13 +244,16 @@ func (f *stageFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error)
 	if !ok {
 		return nil, mismatch(r, lf, typeOf[In]())
 	}
-	st := f.build(lf.params)
+	st, err := f.buildStage(lf.params)
+	if err != nil {
+		return nil, fmt.Errorf("flow %s: flows[%d]: function %s: stage builder: %w", r.flow.name, lf.idx, lf.name, err)
+	}
 	if st == nil {
 		return nil, fmt.Errorf("flow %s: function %s: stage builder returned nil", r.flow.name, lf.name)
 	}
 	if want, ok := kinds[lf.mode]; ok && st.Kind() != want {
-		return nil, fmt.Errorf("flow %s: function %s: %w: configured as %s but its stage is %s",
-			r.flow.name, lf.name, ErrTypeMismatch, lf.mode, st.Kind())
+		return nil, fmt.Errorf("flow %s: flows[%d]: function %s: %w: configured as %s but its stage is %s",
+			r.flow.name, lf.idx, lf.name, ErrTypeMismatch, lf.mode, st.Kind())
 	}
 	if st.Kind() == engine.KindSink {
 		sink := any(st).(*stage.Stage[In, struct{}])
@@ -256,9 +273,19 @@ type committer interface {
 	// flush submits the held rows and returns those that could not
 	// enter because the run ended first (a []In), or nil.
 	flush(ctx context.Context) (rest any)
-	// adopt puts rows (each a []In that flush returned) before the held
-	// rows, in order.
-	adopt(rows []any)
+	// adopt puts rows (each a []In that flush or take returned) before
+	// the held rows, in order; it fails, adopting none, when they are of
+	// another type.
+	adopt(rows []any) error
+	// take returns the held rows (a []In, or nil for none) and holds no
+	// more.
+	take() any
+	// refused returns how many rows hold refused as bad (each counted
+	// failed on this input), and the last error.
+	refused() (int, error)
+	// refuse counts n rows refused as bad while holding, with err: the
+	// rows a run this one replaces had refused.
+	refuse(n int, err error)
 	// submit decodes row and submits it to the running flow.
 	submit(ctx context.Context, row any) error
 	close()
@@ -270,17 +297,32 @@ type typedInput[In any] struct {
 	in       *pipeline.Input[In]
 	must     []string
 	held     []In // guarded by the run's lock while it is idle
+	spare    *sync.Pool
+	bad      int // rows hold refused as bad, guarded likewise
+	badErr   error
 }
 
 func (t *typedInput[In]) hold(row any, max int) error {
-	v, err := t.row(row)
-	if err != nil {
-		return err
-	}
 	if len(t.held) >= max {
+		if _, err := t.row(row); err != nil {
+			t.bad, t.badErr = t.bad+1, err
+			return err // a bad row is reported as such, held rows or not
+		}
 		return fmt.Errorf("flow %s: %w: %d rows wait for the next run (see MaxHeld)", t.flow, ErrHeldFull, len(t.held))
 	}
-	t.held = append(t.held, v)
+	if t.held == nil {
+		if s, ok := t.spare.Get().([]In); ok {
+			t.held = s
+		}
+	}
+	// Decode straight into the held slice: no row value escapes.
+	var zero In
+	t.held = append(t.held, zero)
+	if err := t.rowInto(row, &t.held[len(t.held)-1]); err != nil {
+		t.held = t.held[:len(t.held)-1]
+		t.bad, t.badErr = t.bad+1, err
+		return err
+	}
 	return nil
 }
 
@@ -293,15 +335,41 @@ func (t *typedInput[In]) flush(ctx context.Context) any {
 	if err != nil && n < len(held) {
 		return held[n:]
 	}
+	// SubmitBatch copied the rows: keep the slice for the next run's.
+	clear(held)
+	t.spare.Put(held[:0])
 	return nil
 }
 
-func (t *typedInput[In]) adopt(rows []any) {
+func (t *typedInput[In]) adopt(rows []any) error {
 	var all []In
 	for _, r := range rows {
-		all = append(all, r.([]In)...)
+		in, ok := r.([]In)
+		if !ok {
+			return fmt.Errorf("%w: rows held for the next run (%T) cannot go to its first function %s (input %v)", ErrTypeMismatch, r, t.fn, typeOf[In]())
+		}
+		all = append(all, in...)
 	}
 	t.held = append(all, t.held...)
+	return nil
+}
+
+func (t *typedInput[In]) refused() (int, error) { return t.bad, t.badErr }
+
+func (t *typedInput[In]) refuse(n int, err error) {
+	for range n {
+		t.in.Fail(err)
+	}
+	t.bad, t.badErr = t.bad+n, err
+}
+
+func (t *typedInput[In]) take() any {
+	held := t.held
+	t.held = nil
+	if len(held) == 0 {
+		return nil
+	}
+	return held
 }
 
 func (t *typedInput[In]) submit(ctx context.Context, row any) error {
@@ -315,21 +383,26 @@ func (t *typedInput[In]) submit(ctx context.Context, row any) error {
 // row turns a committed row into the input type.
 func (t *typedInput[In]) row(row any) (In, error) {
 	var v In
-	var err error
+	err := t.rowInto(row, &v)
+	return v, err
+}
+
+// rowInto turns a committed row into the input type, in *v.
+func (t *typedInput[In]) rowInto(row any, v *In) error {
 	switch r := row.(type) {
 	case In:
-		return r, nil
+		*v = r
+		return nil
 	case string:
-		err = t.decode([]byte(r), &v)
+		return t.decode([]byte(r), v)
 	case []byte:
-		err = t.decode(r, &v)
+		return t.decode(r, v)
 	case json.RawMessage:
-		err = t.decode(r, &v)
-	default:
-		err = fmt.Errorf("flow %s: function %s: %w: a row of type %T for input %v", t.flow, t.fn, ErrTypeMismatch, row, typeOf[In]())
-		t.in.Fail(err)
+		return t.decode(r, v)
 	}
-	return v, err
+	err := fmt.Errorf("flow %s: function %s: %w: a row of type %T for input %v", t.flow, t.fn, ErrTypeMismatch, row, typeOf[In]())
+	t.in.Fail(err)
+	return err
 }
 
 // decode turns JSON text into v, checking the fields of source.must. A row

@@ -38,7 +38,12 @@ func (h *Handle[In, Out]) FuncName() string { return h.fn.name }
 func (h *Handle[In, Out]) Input() []In { return h.rows }
 
 // CommitRow passes one result row on to the next function.
-func (h *Handle[In, Out]) CommitRow(row Out) { h.out = append(h.out, row) }
+func (h *Handle[In, Out]) CommitRow(row Out) {
+	if h.out == nil {
+		h.out = make([]Out, 0, len(h.rows)) // most functions commit a row per input row
+	}
+	h.out = append(h.out, row)
+}
 
 // CommitRowBatch passes result rows on, in order.
 func (h *Handle[In, Out]) CommitRowBatch(rows []Out) { h.out = append(h.out, rows...) }

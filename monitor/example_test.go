@@ -45,6 +45,10 @@ func Example() {
 			fmt.Printf("  %s (%s) %s: in %d, delivered %d\n", n.Name, n.Kind, n.State, n.In, n.Delivered)
 		}
 		for _, e := range f.Edges {
+			if e.Fused {
+				fmt.Printf("  %s: %d rows, fused\n", e.Name, e.Sent)
+				continue
+			}
 			fmt.Printf("  %s: %d rows, queue %d/%d\n", e.Name, e.Sent, e.Depth, e.Capacity)
 		}
 	}
@@ -54,5 +58,5 @@ func Example() {
 	//   Passed (Verify) done: in 5, delivered 3
 	//   Print (Sink) done: in 3, delivered 3
 	//   students->Passed: 5 rows, queue 0/4096
-	//   Passed->Print: 3 rows, queue 0/4096
+	//   Passed->Print: 3 rows, fused
 }

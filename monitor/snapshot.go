@@ -100,6 +100,8 @@ type Edge struct {
 	Dropped  int64 `json:"dropped"`
 	// BlockedNS is the total time senders waited for room, in nanoseconds.
 	BlockedNS int64 `json:"blocked_ns"`
+	// Fused says the two stages share a goroutine: the edge has no queue.
+	Fused bool `json:"fused,omitempty"`
 }
 
 func flowOf(id int, s pipeline.Stats) Flow {
@@ -153,6 +155,7 @@ func flowOf(id int, s pipeline.Stats) Flow {
 			Sent:      e.Sent,
 			Dropped:   e.Dropped,
 			BlockedNS: int64(e.Blocked),
+			Fused:     e.Fused,
 		})
 	}
 	return f

@@ -46,6 +46,7 @@ type config struct {
 	linger    time.Duration
 	observer  Observer
 	logger    *slog.Logger
+	tracer    Tracer
 }
 
 // Observer receives timings from a running pipeline, for metrics. Its
@@ -160,6 +161,15 @@ type node struct {
 	// finish, if set, runs once the run is over, before the counters are
 	// settled: it closes what callers could still add rows to.
 	finish func()
+	// prepare, if set, runs before any node starts, in reverse order of
+	// the nodes: a stage fused after another (see fuse) builds there the
+	// link the stage before it sends to. Such a node has no start and no
+	// goroutine; it runs on the goroutine of its chain's head.
+	prepare func(ctx context.Context, env *engine.Env)
+	// head is the first node of the fused chain the node belongs to; chain,
+	// on a head, lists the nodes fused after it, in order.
+	head  *node
+	chain []*node
 	// feedback marks a Feedback source: fed by stages, not from outside.
 	feedback bool
 	// feedsMain marks a dead-letter node whose output a merge brings back
@@ -214,7 +224,7 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("pipeline %s: %w", p.name, err)
 	}
-	runCtx, cancel := context.WithCancelCause(ctx)
+	runCtx, cancel := context.WithCancelCause(p.traced(ctx))
 	p.mu.Lock()
 	p.cancel = cancel
 	p.mu.Unlock()
@@ -225,10 +235,12 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	}
 	p.prepareFlight()
 	var wg sync.WaitGroup
-	for _, n := range p.nodes {
-		left := atomic.Int32{}
-		left.Store(int32(n.goroutines))
+	envs := make([]*engine.Env, len(p.nodes))
+	for i, n := range p.nodes {
 		env := &engine.Env{Flow: p.name, Counters: &n.counters}
+		if t := p.cfg.tracer; t != nil {
+			env.Trace = t
+		}
 		if o := p.cfg.observer; o != nil {
 			name := n.name
 			env.Observe = func(rows int, d time.Duration) { o.Batch(p.name, name, rows, d) }
@@ -236,16 +248,33 @@ func (p *Pipeline) Start(ctx context.Context) error {
 		if p.deadLetters != nil {
 			env.DeadLetter = p.deadLetters.send
 		}
+		envs[i] = env
+	}
+	for i := len(p.nodes) - 1; i >= 0; i-- {
+		if n := p.nodes[i]; n.prepare != nil {
+			n.state.Store(int32(nodeRunning))
+			n.prepare(runCtx, envs[i])
+		}
+	}
+	for i, n := range p.nodes {
+		if n.start == nil {
+			continue // fused: runs on its chain's goroutine
+		}
+		left := atomic.Int32{}
+		left.Store(int32(n.goroutines))
+		env := envs[i]
 		env.Go = func(fn func() error) {
 			wg.Add(1)
 			task := func() {
 				defer wg.Done()
 				defer func() {
 					if left.Add(-1) == 0 {
-						n.state.Store(int32(nodeDone))
-						p.cfg.logger.Debug("node done", "stage", n.name, "kind", n.kind)
-						if n.done != nil {
-							n.done()
+						for _, m := range append([]*node{n}, n.chain...) {
+							m.state.Store(int32(nodeDone))
+							p.cfg.logger.Debug("node done", "stage", m.name, "kind", m.kind)
+							if m.done != nil {
+								m.done()
+							}
 						}
 					}
 				}()

@@ -42,6 +42,7 @@ import (
 	"github.com/kisflow/kisflow/fanout"
 	"github.com/kisflow/kisflow/internal/engine"
 	"github.com/kisflow/kisflow/internal/leaktest"
+	"github.com/kisflow/kisflow/internal/tracetest"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/row"
 	"github.com/kisflow/kisflow/stage"
@@ -229,6 +230,7 @@ type propCase struct {
 	desc []string
 
 	p        *pipeline.Pipeline
+	tracer   *tracetest.Tracer // half the cases are traced
 	ending   int
 	batch    int
 	stress   bool
@@ -421,7 +423,14 @@ func (c *propCase) stageSetup(name string, dlBranch, noDeadLetter bool) ([]stage
 		opts = append(opts, stage.Retry(n, b))
 		fmt.Fprintf(&d, ",retry%d/%v", n, b)
 	}
-	if c.stress || r.IntN(2) == 0 {
+	// A stage with one worker and no Buffer runs fused with a neighbour
+	// like it: draw many of those, and some kept apart with Unfused.
+	fusable := conc == 1 && !c.stress && r.IntN(2) == 0
+	if conc == 1 && r.IntN(6) == 0 {
+		opts = append(opts, stage.Unfused())
+		d.WriteString(",unfused")
+	}
+	if !fusable && (c.stress || r.IntN(2) == 0) {
 		// Capacity is in rows, rounded up to whole batches: 1 to 4 batches.
 		cfg := backpressure.Buffer{Capacity: 1 + r.IntN(4*c.batch), Policy: c.overflowPolicy()}
 		if c.stress {
@@ -915,6 +924,13 @@ func (c *propCase) build() (feeds []func(context.Context, <-chan struct{}, *sync
 		popts = append(popts, pipeline.Linger(linger))
 		c.say("linger=%v", linger)
 	}
+	// Traced or not is drawn apart from the case's random stream, so
+	// that a seed draws the same cases as before tracing existed.
+	if mix(c.seed^uint64(c.num)<<1)%2 == 0 {
+		c.tracer = &tracetest.Tracer{}
+		popts = append(popts, pipeline.Trace(c.tracer))
+		c.say("traced")
+	}
 	c.p = pipeline.New("prop", popts...)
 	c.dlOn = r.IntN(3) == 0
 	c.say("ending=%s batch=%d stress=%v", endNames[c.ending], batch, c.stress)
@@ -1156,6 +1172,11 @@ func (c *propCase) check(err error, fail func(string, ...any)) {
 	}
 	if msg := c.earlyAck.Load(); msg != nil {
 		fail("ack before every derived row was handled: %s", *msg)
+	}
+	if c.tracer != nil {
+		if bad := c.tracer.Unended(); len(bad) > 0 {
+			fail("spans not ended exactly once: %v", bad)
+		}
 	}
 	drained := err == nil && abandoned == 0
 	for _, a := range c.acks {

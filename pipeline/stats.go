@@ -126,6 +126,10 @@ type EdgeStats struct {
 	Abandoned int64
 	// Blocked is the total time senders waited for room.
 	Blocked time.Duration
+	// Fused says the two stages run fused, on one goroutine (see
+	// stage.Unfused): each batch is handed over directly, so the edge has
+	// no buffer (Capacity 0) and never drops, queues or blocks.
+	Fused bool
 }
 
 // State is where a pipeline, or one of its nodes, is in its run.
@@ -221,7 +225,7 @@ func (p *Pipeline) Stats() Stats {
 		}
 		s.Edges = append(s.Edges, EdgeStats{
 			Name: es.Name, From: e.from, To: e.to, Policy: es.Policy, Capacity: es.Capacity, Depth: es.Depth,
-			Sent: es.Sent, Dropped: es.Dropped, Abandoned: es.Abandoned, Blocked: es.Blocked,
+			Sent: es.Sent, Dropped: es.Dropped, Abandoned: es.Abandoned, Blocked: es.Blocked, Fused: e.fused,
 		})
 	}
 	s.In += s.Created

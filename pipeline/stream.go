@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kisflow/kisflow/internal/engine"
 
@@ -33,6 +34,19 @@ type port[T any] struct {
 	merged   []*port[T] // a Merge: the ports it stands for
 	dl       bool       // carries dead letters: kept out of the flow's totals
 	optional bool       // may stay unconsumed (a keyed node's late rows)
+	// chain is the producing stage's node when that stage can be fused
+	// with its consumer (see Link): nil for every other producer.
+	chain *node
+	// link is the consumer fused after the producer, once the run starts.
+	link atomic.Pointer[engine.Link[T]]
+}
+
+// outlet returns where the producer of a consumed port sends its batches.
+func (pt *port[T]) outlet() engine.Outlet[T] {
+	if l := pt.link.Load(); l != nil {
+		return l
+	}
+	return pt.edge
 }
 
 // deadLetter reports whether the port carries only dead letters: a merge
@@ -55,8 +69,11 @@ type unbound interface {
 }
 
 func (pt *port[T]) bound() bool {
-	return pt.optional && !pt.consumed || pt.edge != nil && (!pt.shared || pt.consumed)
+	return pt.optional && !pt.consumed || (pt.edge != nil || pt.fused()) && (!pt.shared || pt.consumed)
 }
+
+// fused reports whether the port's consumer is fused after its producer.
+func (pt *port[T]) fused() bool      { return pt.chain != nil && pt.consumed && pt.edge == nil }
 func (pt *port[T]) producer() string { return pt.from }
 
 func (pt *port[T]) leaves() int {
@@ -97,6 +114,7 @@ type edgeInfo struct {
 	dl       bool
 	stats    func() engine.EdgeStats
 	abandon  func()
+	fused    bool // a hand-off within a fused chain
 }
 
 func newStream[T any](p *Pipeline, from string) Stream[T] {
@@ -160,13 +178,12 @@ func consume[T any](s Stream[T], to string, buf backpressure.Buffer) *engine.Edg
 	return e
 }
 
-// stageNode adds st as a node reading s.
-func stageNode[In, Out any](s Stream[In], st *stage.Stage[In, Out], out func() *engine.Edge[Out]) {
+// stageNode adds st as a node reading s, and returns it. The node is fused
+// after the stage that produces s when both can be (see engine.Link).
+func stageNode[In, Out any](s Stream[In], st *stage.Stage[In, Out], out func() engine.Outlet[Out]) *node {
 	s.check(st.Name())
-	in := consume(s, st.Name(), st.Buffer())
-	dl := s.port.deadLetter()
-	s.p.addNode(&node{
-		dlBranch:   dl,
+	n := &node{
+		dlBranch:   s.port.deadLetter(),
 		name:       st.Name(),
 		kind:       stageKinds[st.Kind()],
 		sink:       st.Kind() == engine.KindSink,
@@ -175,9 +192,49 @@ func stageNode[In, Out any](s Stream[In], st *stage.Stage[In, Out], out func() *
 		deadLetter: st.ErrorPolicy() == stage.DeadLetter,
 		goroutines: st.Goroutines(),
 		check:      func() error { return validBuffer(st.Buffer()) },
-		start: func(ctx context.Context, env *engine.Env) {
+	}
+	if pt := s.port; pt.chain != nil && !pt.consumed && st.Fusable() {
+		fuse(s, n)
+		n.goroutines = 0
+		n.prepare = func(ctx context.Context, env *engine.Env) {
+			pt.link.Store(engine.NewLink(ctx, st, env, out()))
+		}
+	} else {
+		in := consume(s, st.Name(), st.Buffer())
+		n.start = func(ctx context.Context, env *engine.Env) {
 			engine.Start(ctx, st, env, in, out())
+		}
+	}
+	s.p.addNode(n)
+	return n
+}
+
+// fuse makes n, a stage that reads s, the next link of the chain that
+// produces s: it runs on the chain's goroutine, and the hand-off shows in
+// Stats as an edge without a buffer.
+func fuse[T any](s Stream[T], n *node) {
+	pt := s.port
+	pt.consumed = true
+	head := pt.chain
+	if head.head != nil {
+		head = head.head
+	}
+	n.head = head
+	head.chain = append(head.chain, n)
+	name := pt.from + "->" + n.name
+	s.p.edges = append(s.p.edges, &edgeInfo{
+		from:  []string{pt.from},
+		to:    []string{n.name},
+		dl:    pt.deadLetter(),
+		fused: true,
+		stats: func() engine.EdgeStats {
+			st := engine.EdgeStats{Name: name}
+			if l := pt.link.Load(); l != nil {
+				st.Sent = l.Stats().Sent
+			}
+			return st
 		},
+		abandon: func() {}, // a fused hand-off holds no rows
 	})
 }
 
@@ -193,7 +250,10 @@ func Then[In, Out any](s Stream[In], st *stage.Stage[In, Out]) Stream[Out] {
 	s.check(st.Name())
 	next := newStream[Out](s.p, st.Name())
 	next.port.dl = s.port.deadLetter()
-	stageNode(s, st, func() *engine.Edge[Out] { return next.port.edge })
+	n := stageNode(s, st, next.port.outlet)
+	if st.Fusable() {
+		next.port.chain = n
+	}
 	return next
 }
 
@@ -205,7 +265,7 @@ func To[In any](s Stream[In], st *stage.Stage[In, struct{}]) {
 	if st.Kind() != engine.KindSink {
 		panic("pipeline: To: " + st.Name() + " is not a sink; use Then")
 	}
-	stageNode(s, st, func() *engine.Edge[struct{}] { return nil })
+	stageNode(s, st, func() engine.Outlet[struct{}] { return nil })
 }
 
 // Discard ends s with a sink named name that drops every row, counting

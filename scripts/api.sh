@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 core=(row backpressure stage fanout pipeline)
 outer=(config connectors connectors/memory connectors/stream flow metrics monitor)
 stateful=(keyed window)
-core_budget=101
-outer_budget=179
+core_budget=106
+outer_budget=188
 stateful_budget=90
 
 list() { go run ./internal/tools/apilist "$@"; }

@@ -65,6 +65,15 @@ func Concurrency(n int) Option { return engine.Concurrency(n) }
 // input order. It matters only with Concurrency above 1.
 func Unordered() Option { return engine.Unordered() }
 
+// Unfused keeps the stage out of fused chains. By default a pipeline runs
+// adjacent stages that each have one worker, with no fan-out, fan-in or
+// Buffer between them, on one goroutine, handing each batch from stage to
+// stage without an edge; Unfused gives the stage goroutines of its own,
+// fed through a buffer, so that stages that each take long per row run on
+// different cores. Counting, order, retries and error policies are the
+// same either way.
+func Unfused() Option { return engine.Unfused() }
+
 // OnError sets what happens to a row that still fails after its retries.
 func OnError(p ErrorPolicy) Option { return engine.OnError(p) }
 

@@ -45,6 +45,8 @@ type config struct {
 	backoff     time.Duration
 	timeout     time.Duration
 	input       backpressure.Buffer
+	buffered    bool // Buffer was given: the stage wants an edge of its own
+	unfused     bool
 }
 
 // Option configures a stage when it is created.
@@ -102,5 +104,13 @@ func Timeout(d time.Duration) Option {
 // Buffer configures the buffer that feeds the stage; a pipeline's Start
 // refuses one out of range.
 func Buffer(cfg backpressure.Buffer) Option {
-	return func(c *config) { c.input = cfg }
+	return func(c *config) { c.input, c.buffered = cfg, true }
+}
+
+// Unfused keeps the stage out of fused chains: it runs on goroutines of its
+// own, fed through a buffer, even where it could share the goroutine of the
+// stage before or after it. Use it to spread stages that each take a long
+// time per row over several cores.
+func Unfused() Option {
+	return func(c *config) { c.unfused = true }
 }

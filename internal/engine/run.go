@@ -28,12 +28,27 @@ type Env struct {
 	// Observe, if set, is called after every batch with its size and the
 	// time it took. It runs on worker goroutines and must be cheap.
 	Observe func(rows int, d time.Duration)
+	// Trace, if set, gets a span started for every batch a stage
+	// processes (see BatchTracer).
+	Trace BatchTracer
+}
+
+// BatchTracer starts the span of one stage processing one batch.
+type BatchTracer interface {
+	// StartBatch starts the span of stage of flow processing rows rows
+	// derived from the inputs whose trace contexts are links (valid only
+	// during the call). It returns the ctx the stage function gets and
+	// the function that ends the span, called once with the number of
+	// rows that failed (or were dead-lettered) and, when the batch did not
+	// complete (the run failed or is ending), the error.
+	StartBatch(ctx context.Context, flow, stage string, rows int, links []any) (context.Context, func(failed int, err error))
 }
 
 // Start runs stage s in goroutines started with env.Go: it reads in until
-// in is closed or ctx is done, and sends results to out (nil for an Expand
-// stage), calling out.CloseWriter when it is done. Start returns at once.
-func Start[In, Out any](ctx context.Context, s *Stage[In, Out], env *Env, in *Edge[In], out *Edge[Out]) {
+// in is closed or ctx is done, and sends results to out (nil for a sink),
+// calling out.CloseWriter when it is done. Start returns at once.
+func Start[In, Out any](ctx context.Context, s *Stage[In, Out], env *Env, in *Edge[In], out Outlet[Out]) {
+	out = noOutlet(out)
 	if (out == nil) != (s.kind == KindSink) {
 		panic("stage: Start " + s.name + ": an Expand stage takes no output edge, any other stage needs one")
 	}
@@ -214,7 +229,7 @@ type result[Out any] struct {
 }
 
 // step processes one batch and sends the result on.
-func (w *worker[In, Out]) step(ctx context.Context, b *Batch[In], out *Edge[Out]) error {
+func (w *worker[In, Out]) step(ctx context.Context, b *Batch[In], out Outlet[Out]) error {
 	o, passed, err := w.process(ctx, b)
 	if err != nil {
 		return err
@@ -225,7 +240,7 @@ func (w *worker[In, Out]) step(ctx context.Context, b *Batch[In], out *Edge[Out]
 // send passes a non-empty result to out, then counts the passed input rows
 // delivered; an empty one is given back, which marks the rows it derived
 // from as handled. A result that cannot be sent is abandoned uncounted.
-func (w *worker[In, Out]) send(ctx context.Context, o *Batch[Out], passed int64, out *Edge[Out]) error {
+func (w *worker[In, Out]) send(ctx context.Context, o *Batch[Out], passed int64, out Outlet[Out]) error {
 	if o == nil {
 		return nil // a sink: nothing to send
 	}
@@ -234,6 +249,13 @@ func (w *worker[In, Out]) send(ctx context.Context, o *Batch[Out], passed int64,
 		w.outPool.Put(o)
 		w.env.Counters.Pass(passed, 0)
 		return nil
+	}
+	if l, ok := out.(*Link[Out]); ok {
+		// A fused stage takes the batch at once: the rows are passed on
+		// before it runs, and what becomes of them is its to count. Its
+		// error is its own, or says the run is ending.
+		w.env.Counters.Pass(passed, n)
+		return l.Send(ctx, o)
 	}
 	if err := out.Send(ctx, o); err != nil {
 		if ctx.Err() != nil {

@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
+	"reflect"
+	"slices"
 
 	"github.com/kisflow/kisflow/backpressure"
 )
@@ -43,6 +45,10 @@ type Stage[In, Out any] struct {
 	// count into w.
 	loop loopFunc[In, Out]
 	all  chunkFunc[In, Out]
+	// inPlace marks a loop that writes each result over its input row or
+	// an earlier one (Map with In and Out the same type, Verify): the
+	// output batch is then the input batch itself.
+	inPlace bool
 }
 
 type (
@@ -71,6 +77,13 @@ func (s *Stage[In, Out]) Ordered() bool {
 	return s.kind != KindSink && (!s.cfg.unordered || s.cfg.concurrency == 1)
 }
 
+// Fusable reports whether the stage may share a goroutine with its
+// neighbours in a fused chain: it has one worker, and neither Unfused nor
+// Buffer was given.
+func (s *Stage[In, Out]) Fusable() bool {
+	return s.cfg.concurrency == 1 && !s.cfg.unfused && !s.cfg.buffered
+}
+
 // ErrorPolicy returns what happens to a row that fails after its retries.
 func (s *Stage[In, Out]) ErrorPolicy() ErrorPolicy { return s.cfg.onError }
 
@@ -88,6 +101,20 @@ func (s *Stage[In, Out]) Goroutines() int {
 	default:
 		return n + 1
 	}
+}
+
+// room makes space in b for n more rows and returns b's rows extended to
+// their capacity, with the number of rows b holds. A loop writes results
+// at index k and up, then sets b.Rows to the rows up to k; a panic leaves
+// b.Rows as it was, and eachSafe keeps the rows up to w.mark (see
+// truncate). Writing by index rather than appending keeps the slice in
+// registers, which matters on stages of a few nanoseconds a row.
+func room[T any](b *Batch[T], n int) ([]T, int) {
+	k := len(b.Rows)
+	if cap(b.Rows)-k < n {
+		b.Rows = slices.Grow(b.Rows, n)
+	}
+	return b.Rows[:cap(b.Rows)], k
 }
 
 func withTimeout[In, R any](cfg config, fn func(context.Context, In) (R, error)) func(context.Context, In) (R, error) {
@@ -109,22 +136,25 @@ func Verify[T any](name string, fn func(ctx context.Context, row T) (bool, error
 		panic("stage: Verify " + name + ": nil function")
 	}
 	s := newStage[T, T](name, KindVerify, opts)
+	s.inPlace = true
 	fn = withTimeout(s.cfg, fn)
 	s.loop = func(ctx context.Context, w *worker[T, T], rows []T) (int, error) {
-		out := w.out.Rows
-		defer func() { w.out.Rows = out }()
-		for i, v := range rows {
-			w.pos, w.mark = i, len(out)
-			keep, err := fn(ctx, v)
+		out, k := room(w.out, len(rows))
+		for i := range rows {
+			w.pos, w.mark = i, k
+			keep, err := fn(ctx, rows[i])
 			switch {
 			case err != nil:
+				w.out.Rows = out[:k]
 				return i, err
 			case keep:
-				out = append(out, v)
+				out[k] = rows[i]
+				k++
 			default:
 				w.filtered++
 			}
 		}
+		w.out.Rows = out[:k]
 		return len(rows), nil
 	}
 	return s
@@ -136,18 +166,21 @@ func Map[In, Out any](name string, fn func(ctx context.Context, row In) (Out, er
 		panic("stage: Map " + name + ": nil function")
 	}
 	s := newStage[In, Out](name, KindCalculate, opts)
+	s.inPlace = reflect.TypeFor[In]() == reflect.TypeFor[Out]()
 	fn = withTimeout(s.cfg, fn)
 	s.loop = func(ctx context.Context, w *worker[In, Out], rows []In) (int, error) {
-		out := w.out.Rows
-		defer func() { w.out.Rows = out }()
-		for i, v := range rows {
-			w.pos, w.mark = i, len(out)
-			o, err := fn(ctx, v)
+		out, k := room(w.out, len(rows))
+		for i := range rows {
+			w.pos, w.mark = i, k
+			o, err := fn(ctx, rows[i])
 			if err != nil {
+				w.out.Rows = out[:k]
 				return i, err
 			}
-			out = append(out, o)
+			out[k] = o
+			k++
 		}
+		w.out.Rows = out[:k]
 		return len(rows), nil
 	}
 	return s

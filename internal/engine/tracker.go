@@ -11,6 +11,12 @@ type Tracker struct {
 	abandoned atomic.Bool
 	done      func()
 	unheld    bool // see NewUnheldTracker
+
+	// Trace, if not nil, is the trace context of the input (what a
+	// pipeline's tracer returned for it): the span that the spans of the
+	// batches holding rows derived from the input link to. It is set
+	// before the tracker is attached to any batch and only read after.
+	Trace any
 }
 
 // NewTracker returns a tracker holding one reference, owned by the caller,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"time"
+	"unsafe"
 
 	"github.com/kisflow/kisflow/row"
 )
@@ -24,6 +25,8 @@ type worker[In, Out any] struct {
 	mark int     // len(out.Rows) before the row being processed: its results start there
 	// marks are the rows a chunk function failed one by one (see Chunk).
 	marks []rowMark
+	// links are the trace contexts of cur, a buffer reused (see Env.Trace).
+	links []any
 
 	filtered, failed, retried, deadLettered, delivered int64
 	lastErr                                            error
@@ -49,18 +52,34 @@ func newWorker[In, Out any](s *Stage[In, Out], env *Env) *worker[In, Out] {
 // ending: both batches are then abandoned, their trackers unreleased.
 func (w *worker[In, Out]) process(ctx context.Context, in *Batch[In]) (*Batch[Out], int64, error) {
 	start := time.Now()
-	n := len(in.Rows)
-	if w.s.kind != KindSink {
+	rows := in.Rows
+	n := len(rows)
+	switch {
+	case w.s.inPlace:
+		// In and Out are the same type: the results overwrite the rows
+		// they come from (see Stage.inPlace), in the same batch.
+		w.out = (*Batch[Out])(unsafe.Pointer(in))
+		w.out.Rows = w.out.Rows[:0]
+	case w.s.kind != KindSink:
 		w.out = w.outPool.Get(n)
 	}
 	w.cur = in.Lineage()
+	var end func(int, error)
+	if tr := w.env.Trace; tr != nil {
+		w.links = w.cur.Traces(w.links[:0])
+		ctx, end = tr.StartBatch(ctx, w.env.Flow, w.s.name, n, w.links)
+		clear(w.links)
+	}
 	var err error
 	if w.s.loop != nil {
-		err = w.each(ctx, in.Rows)
+		err = w.each(ctx, rows)
 	} else {
-		err = w.chunk(ctx, in.Rows)
+		err = w.chunk(ctx, rows)
 	}
 	w.cur = Lineage{}
+	if end != nil {
+		end(int(w.failed+w.deadLettered), err)
+	}
 	c := w.env.Counters
 	d := time.Since(start)
 	c.busy.Add(int64(d))
@@ -95,6 +114,12 @@ func (w *worker[In, Out]) process(ctx context.Context, in *Batch[In]) (*Batch[Ou
 	if out == nil { // a sink
 		w.inPool.Put(in)
 		return nil, 0, nil
+	}
+	if w.s.inPlace {
+		if w.inPool.pointers {
+			clear(rows[len(out.Rows):]) // rows filtered out: no references kept
+		}
+		return out, int64(n) - handled, nil
 	}
 	MoveTrackers(out, in)
 	w.inPool.Put(in)
@@ -134,12 +159,17 @@ func (w *worker[In, Out]) eachSafe(ctx context.Context, rows []In) (i int, err e
 	return w.s.loop(ctx, w, rows)
 }
 
-// truncate drops the results from index mark on: those of a failed call.
+// truncate makes the results end at index mark: it drops those of a
+// failed call after it, and keeps those a loop wrote by index before it
+// (see room) when a panic cut the loop short.
 func (w *worker[In, Out]) truncate(mark int) {
-	if w.out != nil && len(w.out.Rows) > mark {
-		clear(w.out.Rows[mark:])
-		w.out.Rows = w.out.Rows[:mark]
+	if w.out == nil {
+		return
 	}
+	if len(w.out.Rows) > mark {
+		clear(w.out.Rows[mark:])
+	}
+	w.out.Rows = w.out.Rows[:mark]
 }
 
 // rowFailed handles the one row of v whose function returned err: it
