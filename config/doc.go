@@ -21,6 +21,16 @@
 //	  retry_times: 0           # 0 or more
 //	  return_duration: 0       # milliseconds, 0 or more
 //	  default_params: {k: v}
+//	  # Additions to KisFlow's schema (package window, package keyed):
+//	  key: sensor_id           # the row field (JSON name) keying the function's rows
+//	  window:                  # needs key; the function is called once per window
+//	    type: tumbling         # tumbling, sliding or session
+//	    size: 10s              # tumbling and sliding
+//	    slide: 5s              # sliding: at most size
+//	    gap: 30s               # session
+//	    time_field: ts         # event time (a time, or Unix milliseconds); absent: processing time
+//	    out_of_order: 2s       # event time only
+//	    lateness: 1m           # event time only
 //
 //	kistype: conn              # a Conn
 //	cname: ConnName1           # required, unique among conns
@@ -86,13 +96,15 @@
 //     or scene;
 //   - ErrUnknownMode: an fmode that is not one of the modes;
 //   - ErrMissingField: an absent or empty kistype, flow_name, fname, fmode,
-//     cname or flows[i].fname;
+//     cname or flows[i].fname, a window without a key, out_of_order or
+//     lateness without a time_field;
 //   - ErrDuplicate: two items of one kind with one name, or two globals
 //     (the error names both files); in a Set built in code, a name repeated
 //     in a connector's load or save list (files may repeat them: loading
 //     drops the repeats);
 //   - ErrInvalidValue: a status other than 0 or 1, a negative retry_times
-//     or return_duration;
+//     or return_duration, a window of an unknown type or without its size
+//     or gap, a slide above the size, a duration that does not parse;
 //   - ErrUnknownReference: a flow entry naming a function, a function
 //     naming a connector, a task naming a flow or scene, or a scene naming
 //     a flow, that the Set does not hold.

@@ -100,8 +100,8 @@ func (d *decoder) task(m map[string]*yaml.Node) *Task {
 	t.Scene, _ = d.str("scene", m["scene"])
 	if tr, ok := d.mapping("trigger", m["trigger"]); ok {
 		t.Trigger.Cron, _ = d.str("trigger.cron", tr["cron"])
-		t.Trigger.Every, _ = d.duration("trigger.every", tr["every"])
-		t.Trigger.Offset, _ = d.duration("trigger.offset", tr["offset"])
+		t.Trigger.Every = d.duration("trigger.every", tr["every"])
+		t.Trigger.Offset = d.duration("trigger.offset", tr["offset"])
 		if at, _ := d.str("trigger.at", tr["at"]); at != "" {
 			v, err := time.Parse(time.RFC3339, at)
 			if err != nil {
@@ -112,26 +112,12 @@ func (d *decoder) task(m map[string]*yaml.Node) *Task {
 	}
 	t.Overlap, _ = d.str("overlap", m["overlap"])
 	t.Missed, _ = d.str("missed", m["missed"])
-	t.Jitter, _ = d.duration("jitter", m["jitter"])
-	t.Timeout, _ = d.duration("timeout", m["timeout"])
-	t.Backoff, _ = d.duration("backoff", m["backoff"])
+	t.Jitter = d.duration("jitter", m["jitter"])
+	t.Timeout = d.duration("timeout", m["timeout"])
+	t.Backoff = d.duration("backoff", m["backoff"])
 	t.Retries, _ = d.integer("retries", m["retries"])
 	t.Paused, _ = d.boolean("paused", m["paused"])
 	return t
-}
-
-// duration decodes a Go duration string such as "30s".
-func (d *decoder) duration(field string, n *yaml.Node) (time.Duration, bool) {
-	s, ok := d.str(field, n)
-	if !ok || s == "" {
-		return 0, ok
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		d.fail(field, ErrMalformed, fmt.Sprintf("want a duration such as 30s, got %q", s))
-		return 0, false
-	}
-	return v, true
 }
 
 // checkScheduling checks a task or a scene on its own.

@@ -95,7 +95,7 @@ func TestTaskErrors(t *testing.T) {
 	}{
 		{"task-a.yml", "kistype: task\ntask_name: a\n", config.ErrMissingField, `config: task-a.yml: task "a": flow: missing required field`},
 		{"task-b.yml", "kistype: task\ntask_name: b\nflow: F1\nscene: s\n", config.ErrInvalidValue, `task "b": scene: invalid value: a task names a flow or a scene, not both`},
-		{"task-c.yml", "kistype: task\ntask_name: c\nflow: F1\ntimeout: soon\n", config.ErrMalformed, `task "c": timeout: malformed: want a duration such as 30s, got "soon"`},
+		{"task-c.yml", "kistype: task\ntask_name: c\nflow: F1\ntimeout: soon\n", config.ErrInvalidValue, `task "c": timeout: invalid value: "soon" (want a duration such as 10s)`},
 		{"task-d.yml", "kistype: task\ntask_name: d\nflow: F1\noverlap: sometimes\n", config.ErrInvalidValue, `overlap: invalid value: "sometimes" (want skip, queue or allow)`},
 		{"task-e.yml", "kistype: task\ntask_name: e\nflow: F1\ntrigger: {cron: '* * * * *', every: 1s}\n", config.ErrInvalidValue, "trigger: invalid value: set one of cron, every and at"},
 		{"task-f.yml", "kistype: task\ntask_name: f\nflow: F1\ntrigger: {at: tomorrow}\n", config.ErrMalformed, "trigger.at: malformed: want an RFC 3339 time"},

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // Validate checks every item of the Set as Parse does, and checks
@@ -136,6 +137,36 @@ func checkItem(file string, it Item) []error {
 		}
 		if it.Option.ReturnDuration < 0 {
 			add("option.return_duration", ErrInvalidValue, strconv.Itoa(it.Option.ReturnDuration)+" (want 0 or more milliseconds)")
+		}
+		if w := it.Option.Window; w != nil {
+			if it.Option.Key == "" {
+				add("option.key", ErrMissingField, "a window needs a key")
+			}
+			positive := func(field string, d time.Duration) {
+				if d <= 0 {
+					add(field, ErrInvalidValue, d.String()+" (want a positive duration)")
+				}
+			}
+			switch w.Type {
+			case "tumbling":
+				positive("option.window.size", w.Size)
+			case "sliding":
+				positive("option.window.size", w.Size)
+				positive("option.window.slide", w.Slide)
+				if w.Slide > w.Size {
+					add("option.window.slide", ErrInvalidValue, w.Slide.String()+" (want at most the size)")
+				}
+			case "session":
+				positive("option.window.gap", w.Gap)
+			default:
+				add("option.window.type", ErrInvalidValue, strconv.Quote(w.Type)+" (want tumbling, sliding or session)")
+			}
+			if w.OutOfOrder < 0 || w.Lateness < 0 {
+				add("option.window", ErrInvalidValue, "negative out_of_order or lateness")
+			}
+			if w.TimeField == "" && (w.OutOfOrder > 0 || w.Lateness > 0) {
+				add("option.window.time_field", ErrMissingField, "out_of_order and lateness need event time")
+			}
 		}
 		return errs
 	case *Conn:

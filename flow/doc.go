@@ -36,6 +36,19 @@
 // the output type of one is the input type of the next; otherwise linking
 // fails with ErrTypeMismatch naming both functions and types.
 //
+// # Keyed and windowed functions
+//
+// A Calculate or Expand function whose option names a key (key: field)
+// gets its rows one at a time, all the rows of one key on one worker and
+// in order, and reaches the key's state with [Handle.State] and
+// [Handle.Key] (package keyed). With a window as well (window: type,
+// size, slide, gap, time_field, out_of_order, lateness; see package
+// config) it is called once per window firing with the window's rows, and
+// [Handle.Window] gives the window's key and bounds (package window). A
+// keyed function cannot JumpFunc or ForceEntryNext. A row absorbed in a
+// window is held until its window is purged: acknowledgement and
+// accounting as in package window.
+//
 // # Flows
 //
 // [Registry.LoadDir] reads KisFlow's YAML (kistype flow, func, conn,

@@ -152,6 +152,9 @@ func (k *kisFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error) {
 			r.flow.name, lf.idx, ErrTypeMismatch, lf.name, typeOf[In](), typeOf[Out]())
 	}
 	opts := append(append([]stage.Option(nil), k.opts...), retryOpts(lf.conf)...)
+	if lf.conf != nil && lf.conf.Option.Key != "" {
+		return k.linkKeyed(r, lf, s, opts)
+	}
 	last := lf.idx == len(r.funcs)-1
 	process := func(ctx context.Context, rows []In, fail func(int, error)) ([]Out, error) {
 		out, nx, err := k.call(ctx, r, lf, rows, fail)
@@ -193,6 +196,7 @@ func (k *kisFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error) {
 // call calls the function on rows. fail fails one row alone.
 func (k *kisFunc[In, Out]) call(ctx context.Context, r *run, lf *linkedFunc, rows []In, fail func(int, error)) ([]Out, next, error) {
 	h := &Handle[In, Out]{run: r, fn: lf, rows: rows, failRow: fail}
+	h.keyed, _ = ctx.Value(keyInfoKey{}).(*keyInfo)
 	err := k.fn(ctx, h, rows)
 	if err == nil {
 		err = h.actErr

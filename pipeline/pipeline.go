@@ -175,6 +175,8 @@ type node struct {
 	// feedsMain marks a dead-letter node whose output a merge brings back
 	// into the main graph.
 	feedsMain bool
+	// stateStats, if set, reads a keyed node's state gauges.
+	stateStats func() engine.StateStats
 }
 
 func (p *Pipeline) addNode(n *node) *node {

@@ -10,6 +10,7 @@ type Tracker struct {
 	refs      atomic.Int64
 	abandoned atomic.Bool
 	done      func()
+	unheld    bool // see NewUnheldTracker
 
 	// Trace, if not nil, is the trace context of the input (what a
 	// pipeline's tracer returned for it): the span that the spans of the
