@@ -1,0 +1,2 @@
+// Package kafka is the KisFlow connector for Apache Kafka.
+package kafka
