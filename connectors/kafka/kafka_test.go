@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -138,5 +140,116 @@ func TestConcurrentOutOfOrderAcks(t *testing.T) {
 			require.NoError(t, r.(*reader).flush(t.Context()))
 			require.Equal(t, endOffsets(t, adm, "orders"), committed(t, adm, group, "orders"))
 		})
+	}
+}
+
+// revokeSetup writes 80 keyed messages to a topic of four partitions and
+// has reader A of group g read them all without acknowledging; then B
+// joins the group. It returns, while A's revoke waits, A's deliveries,
+// the partition of each, the partitions the revoke takes away, and a
+// channel that gets B's first read.
+func revokeSetup(t *testing.T, revokeWait string) (addrs string, a, b connectors.Reader, ds []connectors.Delivery, parts, revoking []int32, bFirst chan []connectors.Delivery) {
+	addrs = startCluster(t, 4, "orders")
+	params := map[string]string{"revoke_wait": revokeWait, "commit_interval": "1h", "session_timeout": "10s", "heartbeat_interval": "100ms"}
+	ca := newConnector(t, "a", addrs, "orders", params)
+	var ms []connectors.Message
+	for i := range 80 {
+		ms = append(ms, connectors.Message{Key: "k" + strconv.Itoa(i), Data: []byte(strconv.Itoa(i))})
+	}
+	require.NoError(t, newWriter(t, ca, "orders").Write(t.Context(), ms))
+	a = newReader(t, ca, "orders", connectors.ReadOptions{Group: "g", FromStart: true})
+	ra := a.(*reader)
+	ra.handed = func(e *entry) { parts = append(parts, e.part.id) }
+	revokes := make(chan []int32, 1)
+	ra.revoking = func(ids []int32) { revokes <- ids }
+	ds = readN(t, a, len(ms))
+
+	cb := newConnector(t, "b", addrs, "orders", params)
+	b = newReader(t, cb, "orders", connectors.ReadOptions{Group: "g", FromStart: true})
+	bFirst = make(chan []connectors.Delivery, 1)
+	go func() { // joins the group
+		got, _ := b.Read(t.Context(), 80)
+		bFirst <- got
+	}()
+	select {
+	case revoking = <-revokes:
+	case <-time.After(deadline):
+	}
+	require.NotEmpty(t, revoking, "no revoke")
+	return addrs, a, b, ds, parts, revoking, bFirst
+}
+
+func TestRevokeWaitsForInFlightRows(t *testing.T) {
+	addrs, a, _, ds, parts, revoking, _ := revokeSetup(t, "1m")
+	adm := admin(t, addrs)
+	// While the revoke waits, nothing of its partitions is committed.
+	require.Empty(t, committed(t, adm, "g", "orders"))
+	// Acknowledging the rows of the revoked partitions lets the revoke
+	// commit them and finish: the new owner starts after them.
+	for i, d := range ds {
+		if slices.Contains(revoking, parts[i]) {
+			require.NoError(t, d.Ack())
+		}
+	}
+	ends := endOffsets(t, adm, "orders")
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		got := committed(t, adm, "g", "orders")
+		for _, p := range revoking {
+			assert.Equal(c, ends[p], got[p], "partition %d", p)
+		}
+	}, deadline, 10*time.Millisecond)
+	// The rows A still holds, of the partitions it kept, commit as usual.
+	for i, d := range ds {
+		if !slices.Contains(revoking, parts[i]) {
+			require.NoError(t, d.Ack())
+		}
+	}
+	require.NoError(t, a.(*reader).flush(t.Context()))
+	require.Equal(t, ends, committed(t, adm, "g", "orders"))
+}
+
+func TestRevokeWaitIsBounded(t *testing.T) {
+	addrs, a, b, ds, parts, revoking, bFirst := revokeSetup(t, "100ms")
+	adm := admin(t, addrs)
+	// Nobody acknowledges: the revoke gives up after revoke_wait and
+	// commits nothing of its partitions, and B reads their rows again.
+	want := 0
+	for _, p := range parts {
+		if slices.Contains(revoking, p) {
+			want++
+		}
+	}
+	var got []connectors.Delivery
+	select {
+	case got = <-bFirst:
+	case <-time.After(deadline):
+		t.Fatal("B read nothing")
+	}
+	for len(got) < want {
+		more, err := b.Read(t.Context(), want)
+		require.NoError(t, err)
+		got = append(got, more...)
+	}
+	require.Len(t, got, want, "B reads again exactly the rows of the revoked partitions")
+	require.Empty(t, committed(t, adm, "g", "orders"), "nothing acknowledged, nothing committed")
+
+	// A late acknowledgement of a revoked row commits nothing: A forgot
+	// the partition, which B owns now.
+	for i, d := range ds {
+		if slices.Contains(revoking, parts[i]) {
+			require.NoError(t, d.Ack())
+		}
+	}
+	require.NoError(t, a.(*reader).flush(t.Context()))
+	require.Empty(t, committed(t, adm, "g", "orders"))
+
+	for _, d := range got {
+		require.NoError(t, d.Ack())
+	}
+	require.NoError(t, b.(*reader).flush(t.Context()))
+	ends := endOffsets(t, adm, "orders")
+	done := committed(t, adm, "g", "orders")
+	for _, p := range revoking {
+		require.Equal(t, ends[p], done[p], "partition %d", p)
 	}
 }

@@ -219,7 +219,7 @@ func (r *reader) deliveries(recs []*kgo.Record) []connectors.Delivery {
 		if r.group != "" {
 			p := r.parts[rec.Partition]
 			if p == nil {
-				p = &partition{id: rec.Partition, live: true, sent: -1}
+				p = &partition{id: rec.Partition, live: true, next: kgo.EpochOffset{Epoch: -1, Offset: -1}, sent: -1}
 				r.parts[rec.Partition] = p
 			}
 			e.part = p
