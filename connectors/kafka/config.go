@@ -122,7 +122,7 @@ func parseOptions(cfg connectors.Config) (options, error) {
 		case "timeout":
 			o.timeout, err = duration(v, time.Millisecond)
 		case "delivery_timeout":
-			o.deliveryTimeout, err = duration(v, time.Millisecond)
+			o.deliveryTimeout, err = duration(v, time.Second)
 		case "session_timeout":
 			o.sessionTimeout, err = duration(v, time.Millisecond)
 		case "heartbeat_interval":

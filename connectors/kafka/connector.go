@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -96,6 +97,9 @@ func (c *connector) Init(ctx context.Context) error {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordDeliveryTimeout(c.o.deliveryTimeout),
 		kgo.ProduceRequestTimeout(c.o.timeout),
+		// Topic look-ups go through this client: a topic created
+		// elsewhere shows within a quarter second, not five.
+		kgo.MetadataMinAge(250*time.Millisecond),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -149,7 +153,8 @@ func (c *connector) forget(h handle) {
 func (c *connector) topic(ctx context.Context, topic string) (int, error) {
 	ctx, cancel := c.opContext(ctx)
 	defer cancel()
-	for attempt := 0; ; attempt++ {
+	created := false
+	for {
 		details, err := c.adm.ListTopics(ctx, topic)
 		if err != nil {
 			return 0, c.errorf(topic, "look up topic: %w", err)
@@ -162,17 +167,29 @@ func (c *connector) topic(ctx context.Context, topic string) (int, error) {
 			return 0, c.errorf(topic, "look up topic: %w", d.Err)
 		case !c.o.create:
 			return 0, c.errorf(topic, "%w (create it, or set param create=true): %w", ErrTopicMissing, kerr.UnknownTopicOrPartition)
-		case attempt > 0:
-			return 0, c.errorf(topic, "topic created but not visible in the metadata: %w", ErrTopicMissing)
+		case created:
+			// Created by another process, but not in the metadata yet.
+			t := time.NewTimer(50 * time.Millisecond)
+			select {
+			case <-t.C:
+				continue
+			case <-ctx.Done():
+				t.Stop()
+				return 0, c.errorf(topic, "topic created but not in the metadata within %v (param timeout): %w", c.o.timeout, ErrTopicMissing)
+			}
 		}
 		resp, err := c.adm.CreateTopic(ctx, c.o.partitions, c.o.replication, nil, topic)
 		if err == nil {
 			err = resp.Err
 		}
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		switch {
+		case err == nil:
+			return int(resp.NumPartitions), nil
+		case !errors.Is(err, kerr.TopicAlreadyExists):
 			return 0, c.errorf(topic, "create topic (partitions %d, replication factor %d; -1 = the broker's default): %w",
 				c.o.partitions, c.o.replication, err)
 		}
+		created = true // by another process meanwhile
 	}
 }
 

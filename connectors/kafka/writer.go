@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -59,8 +60,8 @@ func (b *batch) promise(_ *kgo.Record, err error) {
 // the murmur2 hash of the key, as Kafka's own clients choose it; messages
 // without a key are spread over the partitions) and Headers as record
 // headers, and returns once every in-sync replica stored each of them. On
-// an error some of msgs may be stored: Save fails or retries the whole
-// chunk, so delivery is at least once.
+// an error some of msgs may be stored, or stored later by the client:
+// Save fails or retries the whole chunk, so delivery is at least once.
 func (w *writer) Write(ctx context.Context, msgs []connectors.Message) error {
 	select {
 	case <-w.done:
@@ -88,12 +89,21 @@ func (w *writer) Write(ctx context.Context, msgs []connectors.Message) error {
 		}
 		w.c.prod.Produce(ctx, r, b.promise)
 	}
+	// The client enforces delivery_timeout only where it is safe for the
+	// idempotent sequence numbers; while no broker can be reached it may
+	// hold records longer. Write waits no longer than the setting (plus
+	// the request timeout) all the same.
+	limit := time.NewTimer(w.c.o.deliveryTimeout + w.c.o.timeout)
+	defer limit.Stop()
 	select {
 	case <-b.done:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-w.done:
 		return w.c.errorf(w.key, "write: %w", connectors.ErrClosed)
+	case <-limit.C:
+		return w.c.errorf(w.key, "produce: %d of %d messages not stored by the in-sync replicas within %v (param delivery_timeout; brokers unreachable?): %w",
+			b.left.Load(), len(msgs), w.c.o.deliveryTimeout, kgo.ErrRecordTimeout)
 	}
 	if p := b.err.Load(); p != nil {
 		err := *p
