@@ -97,6 +97,9 @@ func (c *connector) Init(ctx context.Context) error {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordDeliveryTimeout(c.o.deliveryTimeout),
 		kgo.ProduceRequestTimeout(c.o.timeout),
+		// Write waits for its records: lingering for more would only
+		// delay it. Records still batch while a request is in flight.
+		kgo.ProducerLinger(0),
 		// Topic look-ups go through this client: a topic created
 		// elsewhere shows within a quarter second, not five.
 		kgo.MetadataMinAge(250*time.Millisecond),
