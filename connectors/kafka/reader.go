@@ -108,11 +108,11 @@ type reader struct {
 // partition is the acknowledgement state of one assigned partition.
 type partition struct {
 	id       int32
-	live     bool     // false once revoked or lost: acknowledgements no longer commit
-	revoking bool     // a revoke is waiting for its rows
-	flight   []*entry // records handed out and not yet in the acknowledged prefix, in offset order
-	next     kgo.EpochOffset
-	sent     int64 // the offset last committed (or being committed), -1 if none
+	live     bool            // false once revoked or lost: acknowledgements no longer commit
+	revoking bool            // a revoke is waiting for its rows
+	flight   []*entry        // records handed out and not yet in the acknowledged prefix, in offset order
+	next     kgo.EpochOffset // the offset after the acknowledged prefix; -1 before the first acknowledgement
+	sent     int64           // the offset last committed (or being committed), -1 if none
 }
 
 // entry is one record handed out by Read.
