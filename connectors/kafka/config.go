@@ -56,13 +56,15 @@ type options struct {
 	tls             bool
 	saslMechanism   string
 	user, password  string
+	exactlyOnce     bool
+	txnID           string // prefix of transactional ids
 }
 
 // params lists every key parseOptions knows, for the error on an unknown one.
 var params = []string{
-	"balancer", "client_id", "commit_interval", "create", "delivery_timeout", "fetch_max_wait",
+	"balancer", "client_id", "commit_interval", "create", "delivery_timeout", "exactly_once", "fetch_max_wait",
 	"from_start", "group", "heartbeat_interval", "partitions", "password", "replication_factor",
-	"revoke_wait", "sasl_mechanism", "session_timeout", "timeout", "tls", "user",
+	"revoke_wait", "sasl_mechanism", "session_timeout", "timeout", "tls", "transactional_id", "user",
 }
 
 // parseOptions checks cfg and turns its Params into options. Every error
@@ -89,6 +91,7 @@ func parseOptions(cfg connectors.Config) (options, error) {
 	if cfg.Name != "" {
 		o.clientID = "kisflow-" + cfg.Name
 	}
+	o.txnID = o.clientID
 	bad := func(key, val, why string) error {
 		return fmt.Errorf("param %s=%q: %s: %w", key, val, why, connectors.ErrConfig)
 	}
@@ -147,6 +150,12 @@ func parseOptions(cfg connectors.Config) (options, error) {
 				o.saslMechanism = strings.ToUpper(v)
 			default:
 				return o, bad(k, v, "want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+			}
+		case "exactly_once":
+			o.exactlyOnce, err = strconv.ParseBool(v)
+		case "transactional_id":
+			if v != "" {
+				o.txnID = v
 			}
 		case "user":
 			o.user = v

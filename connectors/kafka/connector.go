@@ -66,6 +66,7 @@ type connector struct {
 	state   int
 	prod    *kgo.Client // the producer every writer shares; also the admin client
 	adm     *kadm.Client
+	txn     *txnReader // with exactly_once: the reader whose transaction the writers write in
 	handles map[handle]struct{}
 }
 

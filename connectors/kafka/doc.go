@@ -94,16 +94,28 @@
 // readers after session_timeout, starting at the last commit, so the
 // records it handled since are handled again. Nothing is skipped.
 //
-// Exactly-once consume-transform-produce (Kafka transactions, franz-go's
-// GroupTransactSession) is not offered. kfake, the fake broker of the
-// tests, does implement the transaction requests; what the connector
-// lacks is a place for them: a transaction must hold the records produced
-// from a set of consumed records together with those records' offsets,
-// but [connectors.Connector] hands out a reader and writers independently,
-// and rows in flight (and other writers of the same topic) cross any
-// transaction boundary unless reading is paused until every row in flight
-// is acknowledged. Deduplicate downstream (by a row id) where duplicates
-// matter.
+// # Exactly once: consume, transform, produce
+//
+// With the exactly_once param set, a connector reads one topic in a group
+// and writes what it derives to topics of the same cluster in Kafka
+// transactions (franz-go's GroupTransactSession, with read-committed
+// fetches and KIP-447 fencing, Kafka 2.5 or later): the records written
+// and the offsets of the records read commit together, or neither does.
+// Such a connector has one reader, which must have a group, and its
+// writers write inside the reader's transaction (a Write with no reader
+// open is an error). Every commit_interval the reader stops handing out
+// records, waits (up to revoke_wait) until every record it handed out is
+// acknowledged (so every row derived from them has been written), and
+// commits the transaction. A rebalance in the meantime, records still in
+// flight after revoke_wait, a Close with records in flight or a crash
+// abort it instead: its records are invisible to read-committed readers
+// (every reader of this package reads committed records only) and the
+// records read are read again. A row acknowledged after an abort (it was
+// stuck for longer than revoke_wait) and written again is the one case
+// where a row is written twice. The transactional id is the
+// transactional_id param (default kisflow-<name>) with a random suffix.
+// In a flow, give the Load function and the Save functions that write
+// what it reads one conn with exactly_once set.
 //
 // A broker never ends: Read returns records, ctx's error or an error,
 // never [connectors.ErrEnded]. Stop a Load pipeline with Stop or by
@@ -134,6 +146,8 @@
 //	tls                 "true" to connect with TLS, system roots (false)
 //	sasl_mechanism      PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, with user and
 //	                    password
+//	exactly_once        "true" for transactions: see above (false)
+//	transactional_id    prefix of the transactional ids (kisflow-<name>)
 //	group, from_start   read by the flow package: the group its Load
 //	                    functions read in (default: the flow's name) and
 //	                    whether a new group starts at the oldest record (true)
@@ -145,7 +159,8 @@
 //
 // Each connector has one franz-go client for its writers and topic
 // look-ups; each reader has a client of its own (a group member) and, in a
-// group, one goroutine that commits. Per record read: one tracking entry
+// group, one goroutine that commits. With exactly_once, reading pauses
+// at every commit until the rows in flight are handled. Per record read: one tracking entry
 // (allocated per Read) and one mutex-guarded step per acknowledgement. See
 // bench_test.go for the comparison with franz-go used directly.
 //

@@ -193,13 +193,6 @@ func (t *tally) waitFor(tb testing.TB, what string, cond func(seen map[int]int, 
 	}
 }
 
-// has reports whether cond holds now.
-func (t *tally) has(cond func(seen map[int]int, by map[string]map[int]int) bool) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return cond(t.seen, t.by)
-}
-
 // wait fails the test unless every row was seen before the deadline.
 func (t *tally) wait(tb testing.TB) {
 	tb.Helper()

@@ -155,13 +155,25 @@ func TestWorkerKilledAndJoining(t *testing.T) {
 	first := start("first")
 	tl.waitFor(t, "the first worker handles rows", func(seen map[int]int, _ map[string]map[int]int) bool { return len(seen) >= 300 })
 	// The second worker joins mid-stream: the group rebalances, and the
-	// first worker's revoke waits for the rows it has in flight. Rows keep
-	// coming until the second worker handles some.
+	// first worker's revoke waits for the rows it has in flight. Once both
+	// hold partitions, the next rows go to both.
 	second := start("second")
-	next := 1000
-	for ; next < 2000 && !tl.has(handled("second", 0, n)); next += 50 {
-		write(next, next+50)
-	}
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		groups, err := adm.DescribeGroups(t.Context(), "billing")
+		if !assert.NoError(c, err) {
+			return
+		}
+		g := groups["billing"]
+		assert.Equal(c, "Stable", g.State)
+		if assert.Len(c, g.Members, 2) {
+			for _, m := range g.Members {
+				cons, ok := m.Assigned.AsConsumer()
+				assert.True(c, ok && len(cons.Topics) == 1 && len(cons.Topics[0].Partitions) > 0, "member %s holds no partition", m.ClientID)
+			}
+		}
+	}, deadline, 20*time.Millisecond)
+	next := 2000
+	write(1000, next)
 	tl.waitFor(t, "the second worker handles rows", handled("second", 0, n))
 	write(next, n)
 	tl.waitFor(t, "the first worker handles the last rows", handled("first", next, n))

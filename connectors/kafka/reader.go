@@ -43,9 +43,14 @@ func (c *connector) Reader(ctx context.Context, key string, opts connectors.Read
 	kopts := append(c.o.clientOpts(),
 		kgo.ConsumeTopics(key),
 		kgo.ConsumeResetOffset(reset),
+		// Records of aborted transactions are never delivered.
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 	)
 	if c.o.fetchMaxWait > 0 {
 		kopts = append(kopts, kgo.FetchMaxWait(c.o.fetchMaxWait))
+	}
+	if c.o.exactlyOnce {
+		return c.newTxnReader(key, opts, kopts)
 	}
 	if r.group != "" {
 		kopts = append(kopts,

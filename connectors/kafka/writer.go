@@ -71,6 +71,16 @@ func (w *writer) Write(ctx context.Context, msgs []connectors.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
+	produce := w.c.prod.Produce
+	if w.c.o.exactlyOnce {
+		w.c.mu.Lock()
+		txn := w.c.txn
+		w.c.mu.Unlock()
+		if txn == nil {
+			return w.c.errorf(w.key, "write: param exactly_once: no reader of this connector is open, so there is no transaction to write in: %w", connectors.ErrConfig)
+		}
+		produce = txn.produce
+	}
 	b := &batch{done: make(chan struct{})}
 	b.left.Store(int64(len(msgs)))
 	recs := make([]kgo.Record, len(msgs))
@@ -87,7 +97,7 @@ func (w *writer) Write(ctx context.Context, msgs []connectors.Message) error {
 				r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
 			}
 		}
-		w.c.prod.Produce(ctx, r, b.promise)
+		produce(ctx, r, b.promise)
 	}
 	// The client enforces delivery_timeout only where it is safe for the
 	// idempotent sequence numbers; while no broker can be reached it may
