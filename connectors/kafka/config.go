@@ -57,7 +57,7 @@ type options struct {
 	saslMechanism   string
 	user, password  string
 	exactlyOnce     bool
-	txnID           string // prefix of transactional ids
+	txnID           string // the transactional id; "" for a random one
 }
 
 // params lists every key parseOptions knows, for the error on an unknown one.
@@ -91,7 +91,6 @@ func parseOptions(cfg connectors.Config) (options, error) {
 	if cfg.Name != "" {
 		o.clientID = "kisflow-" + cfg.Name
 	}
-	o.txnID = o.clientID
 	bad := func(key, val, why string) error {
 		return fmt.Errorf("param %s=%q: %s: %w", key, val, why, connectors.ErrConfig)
 	}

@@ -113,7 +113,11 @@
 // records read are read again. A row acknowledged after an abort (it was
 // stuck for longer than revoke_wait) and written again is the one case
 // where a row is written twice. The transactional id is the
-// transactional_id param (default kisflow-<name>) with a random suffix.
+// transactional_id param, or, by default, the client id with a random
+// suffix. After a crash, the broker aborts the open transaction when its
+// timeout (franz-go's default, 40s) has passed, and read-committed
+// readers of the output wait for it until then; a process that restarts
+// with the same transactional_id (one per process) aborts it at once.
 // In a flow, give the Load function and the Save functions that write
 // what it reads one conn with exactly_once set.
 //
@@ -147,7 +151,8 @@
 //	sasl_mechanism      PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, with user and
 //	                    password
 //	exactly_once        "true" for transactions: see above (false)
-//	transactional_id    prefix of the transactional ids (kisflow-<name>)
+//	transactional_id    the transactional id, one per process (client id
+//	                    and a random suffix)
 //	group, from_start   read by the flow package: the group its Load
 //	                    functions read in (default: the flow's name) and
 //	                    whether a new group starts at the oldest record (true)

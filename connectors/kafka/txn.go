@@ -69,14 +69,19 @@ func (e *txnEntry) ack() error {
 	return nil
 }
 
-// transactionalID returns the id of a new transactional producer: the
-// transactional_id param (default "kisflow-<name>") and a random suffix.
-// Zombie producers are fenced by the group's generation (KIP-447, Kafka
-// 2.5 and later), so ids need not be stable across restarts.
+// transactionalID returns the id of the transactional producer: the
+// transactional_id param, or "<client id>-<random>". Zombie producers are
+// fenced by the group's generation (KIP-447, Kafka 2.5 and later), so a
+// random id is safe; a stable one lets a restarted process abort its
+// predecessor's open transaction at once instead of after the transaction
+// timeout.
 func (c *connector) transactionalID() string {
+	if c.o.txnID != "" {
+		return c.o.txnID
+	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return c.o.txnID + "-" + hex.EncodeToString(b[:])
+	return c.o.clientID + "-" + hex.EncodeToString(b[:])
 }
 
 // txnReader opens the transactional group reader of key; the connector's
