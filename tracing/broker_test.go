@@ -2,6 +2,7 @@ package tracing_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -9,12 +10,14 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kisflow/kisflow/config"
 	"github.com/kisflow/kisflow/connectors"
+	"github.com/kisflow/kisflow/connectors/kafka"
 	"github.com/kisflow/kisflow/connectors/nats"
 	"github.com/kisflow/kisflow/flow"
 	"github.com/kisflow/kisflow/stage"
@@ -35,10 +38,23 @@ type broker struct {
 }
 
 // brokers are the brokers a trace must cross. Another broker is one more
-// entry (a Kafka connector: {"kafka", startKafka}, with startKafka
-// starting the broker and registering connectors/kafka's type).
+// entry.
 var brokers = []broker{
 	{"nats", startNATS},
+	{"kafka", startKafka},
+}
+
+// startKafka runs kfake, franz-go's in-process cluster speaking the Kafka
+// protocol, with three brokers and the topic key.
+func startKafka(t *testing.T, key string) (*connectors.Registry, *config.Conn) {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(4, key), kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	reg := connectors.NewRegistry()
+	require.NoError(t, kafka.Register(reg))
+	return reg, &config.Conn{Name: "bus", Type: kafka.Type, Addrs: strings.Join(c.ListenAddrs(), ","), Key: key,
+		Params: map[string]string{"from_start": "true", "commit_interval": "20ms", "fetch_max_wait": "50ms"}}
 }
 
 // startNATS runs an embedded JetStream server on a random loopback port.
