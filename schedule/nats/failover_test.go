@@ -283,6 +283,18 @@ func (fo *failover) fail(why string) {
 	fo.t.Fatalf("%s; trace (the latest 200 lines): %s\nexecutors:\n%s", why, strings.Join(fo.trace[max(0, len(fo.trace)-200):], " "), strings.Join(states, "\n"))
 }
 
+// catchUp notes the events already queued.
+func (fo *failover) catchUp() {
+	for {
+		select {
+		case ev := <-fo.events:
+			fo.note(ev)
+		default:
+			return
+		}
+	}
+}
+
 // waitReady waits for e's "ready" line.
 func (fo *failover) waitReady(e *executor) {
 	for !fo.ready[e] {
@@ -401,10 +413,19 @@ func TestFailover(t *testing.T) {
 			}
 			switch what {
 			case "runner":
-				victim = ev.proc
 				time.Sleep(time.Duration(fo.rng.Int64N(int64(runTime / 2)))) // into the run
-				what = fmt.Sprintf("running %s, token %d", ev.firing, ev.token)
+				fo.catchUp()
+				// That process if it still runs a firing, else one that
+				// does; none: wait for the next start.
+				for _, e := range append([]*executor{ev.proc}, fo.live()...) {
+					if e.killed.IsZero() && len(fo.running[e]) > 0 {
+						victim = e
+						what = fmt.Sprintf("running %v", fo.running[e])
+						break
+					}
+				}
 			case "idle":
+				fo.catchUp()
 				// The first live process with no run in progress, now or
 				// once one ends.
 				for victim == nil {
@@ -512,6 +533,7 @@ func checkFailover(t *testing.T, c *Coordinator, procs []*executor, window []str
 	}
 	// The runs each killed process had in progress, by the record (an
 	// "idle" victim may have started one its parent had not read yet).
+	cutRuns := 0
 	for pid, e := range killed {
 		var cut []string
 		for id, lines := range byFiring {
@@ -522,6 +544,7 @@ func checkFailover(t *testing.T, c *Coordinator, procs []*executor, window []str
 			}
 		}
 		slices.Sort(cut)
+		cutRuns += len(cut)
 		t.Logf("%s (pid %d, killed %s) had in progress: %v", e.name, pid, e.how, cut)
 	}
 	for _, skipped := range byFiring["-"] {
@@ -604,8 +627,8 @@ func checkFailover(t *testing.T, c *Coordinator, procs []*executor, window []str
 			}
 		}
 	}
-	t.Logf("%d firings each completed once; %d take-overs, worst %v after the kill; %d runs that ran to their end without completing; %d leases lost",
-		len(window), takeOvers, worst.Round(time.Millisecond), partial, lost)
+	t.Logf("%d firings each completed once; %d take-overs, worst %v after the kill; %d runs cut off by a kill; %d runs that ran to their end without completing; %d leases lost",
+		len(window), takeOvers, worst.Round(time.Millisecond), cutRuns, partial, lost)
 	require.Positive(t, takeOvers, "no firing was taken over: no runner was killed mid-run")
 	bound := wholeSecondsDuration(leaseTTL) + interval + reclaimTolerance
 	require.LessOrEqual(t, worst, bound, "a firing was taken over later than the lease TTL plus one interval plus %v after its runner died", reclaimTolerance)
