@@ -50,6 +50,16 @@
 // executor to its own runs: two executors may run consecutive firings of
 // one task side by side when a run outlasts the interval.
 //
+// An executor that finds a firing claimed by another one watches it until
+// it is done: every third of the lease TTL, or every interval of the
+// task's trigger when that is shorter, it claims it again. When the
+// holder died (or could not renew its lease) the lease ends and a watcher
+// takes the firing over, so the firing runs within about a lease TTL plus
+// that period of the holder's last renewal. A watcher waits while it runs
+// the task already under the skip or queue policy; with allow it takes
+// over at once. LeaseFrom gives a run's flows the fencing token, for
+// sinks that must refuse the writes of a run that was taken over.
+//
 // # Time
 //
 // Every wait goes through a Clock (WithClock): triggers, leases, timeouts,
@@ -74,6 +84,8 @@
 // A Scheduler runs one loop goroutine and one goroutine watching its
 // membership; each run adds one goroutine for the claim and run, one
 // renewing the lease, and one per flow (plus the flows' own pipelines).
+// A firing that another executor runs costs one goroutine and one Claim
+// per watch period until it is done.
 // Store.Runs and the reports read every retained run: their cost grows
 // with the retention.
 package schedule

@@ -127,3 +127,48 @@ func ExampleSummarize() {
 	// Output:
 	// 4 runs, 75% ok, p50 2s, p95 9s, 100 rows in per run
 }
+
+// A flow's function reads the run's lease: the firing it runs for and the
+// fencing token, which a sink keeps to refuse the writes of an older run
+// of the same firing (one whose executor was taken over).
+func ExampleLeaseFrom() {
+	reg := flow.NewRegistry()
+	flow.MustRegister(reg, "Write", func(ctx context.Context, _ *flow.Handle[string, string], rows []string) error {
+		l, ok := schedule.LeaseFrom(ctx)
+		if !ok {
+			return errors.New("not in a scheduled run")
+		}
+		fmt.Printf("writing %v for task %s with token %d\n", rows, l.Firing.Task, l.Token)
+		return nil
+	})
+	if err := reg.AddConfig(
+		&config.Func{Name: "Write", Mode: config.ModeExpand},
+		&config.Flow{Name: "Writer", Status: config.StatusEnabled, Funcs: []config.FlowFunc{{Name: "Write"}}},
+	); err != nil {
+		fmt.Println(err)
+		return
+	}
+	done := make(chan schedule.Run, 1)
+	s := schedule.New(reg, schedule.OnRunEnd(func(r schedule.Run) { done <- r }))
+	if err := s.Add(schedule.Task{Name: "export", Flow: "Writer",
+		Feed: func(ctx context.Context, f *flow.Flow, _ *slog.Logger) error { return f.CommitRow(ctx, "row") },
+	}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := s.Start(context.Background()); err != nil {
+		fmt.Println(err)
+		return
+	}
+	if _, err := s.Trigger("export"); err != nil {
+		fmt.Println(err)
+	}
+	r := <-done
+	fmt.Println(r.Outcome, "token", r.Token)
+	if err := s.Close(context.Background()); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// writing [row] for task export with token 1
+	// ok token 1
+}

@@ -133,7 +133,20 @@ func (s *Scheduler) execute(ts *taskState, f Firing, kind TriggerKind) {
 	if member {
 		lease, err = s.cfg.coord.Claim(ctx, f, s.cfg.executor, s.cfg.leaseTTL)
 	}
-	if !member || errors.Is(err, ErrClaimed) || errors.Is(err, ErrDone) {
+	tookOver := false
+	if member && errors.Is(err, ErrClaimed) {
+		// Another executor runs f: watch it, and take it over if its
+		// lease ends before it completes (its holder died).
+		s.mu.Lock()
+		s.endLocked(ts, nil)
+		s.unlock()
+		var ok bool
+		if ts, lease, ok = s.takeOver(ts, f); !ok {
+			return
+		}
+		err, tookOver = nil, true
+	}
+	if !member || errors.Is(err, ErrDone) {
 		// Claimed or done elsewhere: the executor that ran it records it.
 		s.mu.Lock()
 		if !member && !s.draining && !s.closed {
@@ -161,9 +174,12 @@ func (s *Scheduler) execute(ts *taskState, f Firing, kind TriggerKind) {
 	}
 	s.running[ar.run.ID] = ar
 	s.mu.Unlock()
+	if tookOver {
+		ar.logf("took firing %s over: the lease of the executor running it ended before it completed", f.ID)
+	}
 	ar.logf("claimed firing %s (%s) as executor %s, fencing token %d", f.ID, kind, s.cfg.executor, lease.Token)
 
-	runCtx, fence := context.WithCancelCause(ctx)
+	runCtx, fence := context.WithCancelCause(context.WithValue(ctx, leaseKey{}, lease))
 	defer fence(nil)
 	renewStop := make(chan struct{})
 	renewed := make(chan Lease, 1)
@@ -203,6 +219,81 @@ func (s *Scheduler) execute(ts *taskState, f Firing, kind TriggerKind) {
 	delete(s.running, ar.run.ID)
 	s.endLocked(ts, ar)
 	s.unlock()
+}
+
+// leaseKey is the context key of a run's lease.
+type leaseKey struct{}
+
+// LeaseFrom returns the lease of the run whose context ctx is (or derives
+// from): the context a Feed and the run's flows get. Its Firing names the
+// firing and its Token is the fencing token, for sinks that must refuse
+// the writes of a run whose lease was taken over; Expires is that of the
+// claim, not of the latest renewal.
+func LeaseFrom(ctx context.Context) (Lease, bool) {
+	l, ok := ctx.Value(leaseKey{}).(Lease)
+	return l, ok
+}
+
+// minTakeOverPeriod bounds how often an executor asks for a firing that
+// another executor runs.
+const minTakeOverPeriod = 10 * time.Millisecond
+
+// takeOver watches f, which another executor claimed, until it is done.
+// When the other lease ends first (its holder died, or could not renew
+// it), takeOver claims f and returns the task, now counted active, and
+// the lease. It asks every third of the lease TTL, or every interval of
+// the task's trigger when that is shorter; it waits while the executor
+// is not a member or runs the task already under an overlap policy other
+// than allow, and gives up (false) when the executor drains or closes or
+// the task is removed.
+func (s *Scheduler) takeOver(ts *taskState, f Firing) (*taskState, Lease, bool) {
+	period := s.cfg.leaseTTL / 3
+	if ts.sched != nil {
+		if n := ts.sched.Next(f.Due); !n.IsZero() {
+			period = min(period, n.Sub(f.Due))
+		}
+	}
+	period = max(period, minTakeOverPeriod)
+	for {
+		t := s.cfg.clock.NewTimer(period)
+		select {
+		case <-t.C():
+		case <-s.stop:
+			t.Stop()
+			return nil, Lease{}, false
+		}
+		s.mu.Lock()
+		cur, ok := s.tasks[f.Task]
+		switch {
+		case !ok || s.draining || s.closed:
+			s.mu.Unlock()
+			return nil, Lease{}, false
+		case s.membership == nil || cur.active > 0 && cur.t.Overlap != OverlapAllow:
+			s.mu.Unlock()
+			continue
+		}
+		s.mu.Unlock()
+		// The claim is not counted as a run of the task: a firing due
+		// meanwhile must not be skipped for it.
+		l, err := s.cfg.coord.Claim(context.Background(), f, s.cfg.executor, s.cfg.leaseTTL)
+		if err == nil {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if cur, ok = s.tasks[f.Task]; !ok || s.draining || s.closed {
+				// Left to expire, for another executor to take over.
+				return nil, Lease{}, false
+			}
+			cur.active++
+			s.inflight++
+			return cur, l, true
+		}
+		switch {
+		case errors.Is(err, ErrDone):
+			return nil, Lease{}, false
+		case !errors.Is(err, ErrClaimed):
+			s.logf("schedule: claim to take a firing over failed, trying again", "firing", f.ID, "err", err)
+		}
+	}
 }
 
 // endLocked ends a run goroutine: it records ar (when the firing ran

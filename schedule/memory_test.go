@@ -156,8 +156,10 @@ func TestTwoExecutors(t *testing.T) {
 	defer m.Close()
 	done := make(runs, 16)
 	task := schedule.Task{Name: "t", Flow: "Double", Trigger: every2s, Feed: feedRows}
-	a := start(t, e, c, []schedule.Task{task}, done.option(), schedule.WithCoordinator(m), schedule.ExecutorName("a"))
-	b := start(t, e, c, []schedule.Task{task}, done.option(), schedule.WithCoordinator(m), schedule.ExecutorName("b"))
+	// Leases of 1.5s: the loser watches the firing every 0.5s, on timers
+	// apart from the loops' (the test counts those).
+	a := start(t, e, c, []schedule.Task{task}, done.option(), schedule.WithCoordinator(m), schedule.ExecutorName("a"), schedule.LeaseTTL(1500*time.Millisecond))
+	b := start(t, e, c, []schedule.Task{task}, done.option(), schedule.WithCoordinator(m), schedule.ExecutorName("b"), schedule.LeaseTTL(1500*time.Millisecond))
 	exs, err := a.Executors(context.Background())
 	require.NoError(t, err)
 	require.Len(t, exs, 2)

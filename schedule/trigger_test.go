@@ -99,9 +99,12 @@ func TestPropertyExactlyOnce(t *testing.T) {
 				tasks = append(tasks, schedule.Task{Name: fmt.Sprint("t", i), Flow: "Double",
 					Trigger: schedule.Trigger{Every: time.Duration(1+rng.IntN(3)) * time.Second}, Feed: feedRows})
 			}
+			// Leases of 1.5s: a loser watches a firing every 0.5s, on
+			// timers apart from the loops' (the test counts those).
 			var execs []*schedule.Scheduler
 			for i := range nExec {
-				execs = append(execs, start(t, e, c, tasks, done.option(), schedule.WithCoordinator(m), schedule.ExecutorName(fmt.Sprint("ex", i))))
+				execs = append(execs, start(t, e, c, tasks, done.option(), schedule.WithCoordinator(m),
+					schedule.ExecutorName(fmt.Sprint("ex", i)), schedule.LeaseTTL(1500*time.Millisecond)))
 			}
 			want := make(map[string]bool)
 			for range 12 {

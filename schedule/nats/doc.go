@@ -59,6 +59,24 @@
 // the key at once. Executors lists the keys the server still holds, with
 // the server's times.
 //
+// # With the scheduler
+//
+// Executors are schedule.Scheduler values, one per process, each given its
+// own Coordinator (WithCoordinator), the same scene and a distinct
+// ExecutorName. They have no leader: each computes every firing and races
+// to claim it, so no process "holds the schedule" and killing an idle one
+// loses nothing. When the process running a firing dies, its lease ends
+// on the server (the lease TTL, rounded up to whole seconds, after its
+// last renewal, plus up to about a second until the server notices), and
+// an executor that lost the claim race takes the firing over at its next
+// try (every third of the lease TTL, or every interval of the trigger if
+// shorter). Each firing completes once: one done marker, one run recorded
+// ok. Its flows may have run further: a run killed after its flows ended
+// but before Complete ran them in full, and the take-over runs them again;
+// sinks that must write once check the fencing token
+// (schedule.LeaseFrom). TestFailover checks this with three processes on
+// an embedded server, killing runners and idle executors.
+//
 // # Costs
 //
 // Claim is one request when the firing is free and two when it is not;
