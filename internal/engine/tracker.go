@@ -10,7 +10,19 @@ type Tracker struct {
 	refs      atomic.Int64
 	abandoned atomic.Bool
 	done      func()
+	// epoch is the number of the last checkpoint barrier its source had
+	// sent when the last of its rows was taken (see Batcher.Inject).
+	epoch uint64
 }
+
+// Epoch returns the number of the last checkpoint barrier the source had
+// sent before the tracked rows were all taken: the rows are covered by
+// checkpoint Epoch()+1. It may be read from the done function.
+func (t *Tracker) Epoch() uint64 { return t.epoch }
+
+// SetEpoch records the epoch of the tracked rows; call it before the
+// caller's reference is released.
+func (t *Tracker) SetEpoch(e uint64) { t.epoch = e }
 
 // NewTracker returns a tracker holding one reference, owned by the caller,
 // that calls done when the last reference is released. done may be nil.
