@@ -42,10 +42,18 @@ func NewBarrier[T any](k uint64) *Batch[T] {
 // rows.
 func (b *Batch[T]) Barrier() uint64 { return b.barrier }
 
-// aligner holds the barrier being aligned at an edge with several writers.
+// aligner holds the barrier being aligned at an edge with several
+// writers.
 type aligner[T any] struct {
-	mu      sync.Mutex
-	k       uint64 // barrier being aligned; 0 when none
+	mu  sync.Mutex
+	cur *alignment[T] // nil when no barrier is being aligned
+}
+
+// alignment is one barrier being aligned. The writer whose arrival
+// completes it sends it; when a closing writer completes it, the first
+// waiting writer to wake does.
+type alignment[T any] struct {
+	k       uint64
 	arrived int
 	b       *Batch[T]
 	ready   chan struct{} // closed when every live writer has arrived
@@ -58,54 +66,76 @@ type aligner[T any] struct {
 // edge's policy (a barrier is never dropped), and aligns it with the
 // other writers' barriers.
 func (e *Edge[T]) sendBarrier(ctx context.Context, stop <-chan struct{}, b *Batch[T]) error {
+	wait, err := e.arrive(ctx, stop, b)
+	if wait == nil || err != nil {
+		return err
+	}
+	return wait(ctx, stop)
+}
+
+// arrive registers barrier b of one writer. When the edge has one live
+// writer, or b is the last to arrive, it sends the barrier itself and
+// returns no wait; otherwise wait blocks until the barrier is on the edge.
+// A node that writes several edges arrives at all of them before it
+// waits at any (see barrierAll): one of them may be a merge that it feeds
+// through another.
+func (e *Edge[T]) arrive(ctx context.Context, stop <-chan struct{}, b *Batch[T]) (wait func(context.Context, <-chan struct{}) error, err error) {
 	a := &e.align
 	a.mu.Lock()
 	live := int(e.writers.Load())
-	if a.k == 0 {
+	r := a.cur
+	if r == nil {
 		if live <= 1 {
 			a.mu.Unlock()
-			return e.put(ctx, stop, b)
+			return nil, e.put(ctx, stop, b)
 		}
-		a.k, a.arrived, a.b, a.isReady, a.sending = b.barrier, 0, b, false, false
-		a.ready, a.sent = make(chan struct{}), make(chan struct{})
-	} else if a.k != b.barrier {
+		r = &alignment[T]{k: b.barrier, b: b, ready: make(chan struct{}), sent: make(chan struct{})}
+		a.cur = r
+	} else if r.k != b.barrier {
 		a.mu.Unlock()
 		panic("engine: edge " + e.name + ": barriers out of step")
 	}
-	a.arrived++
-	if a.arrived >= live && !a.isReady {
-		a.isReady = true
-		close(a.ready)
-	}
-	ready, sent := a.ready, a.sent
-	a.mu.Unlock()
-
-	select {
-	case <-ready:
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-stop:
-		return errStopped
-	}
-	a.mu.Lock()
-	if a.sending {
+	r.arrived++
+	if r.arrived >= live && !r.isReady {
+		r.isReady, r.sending = true, true
+		close(r.ready)
 		a.mu.Unlock()
+		return nil, e.finish(ctx, stop, r)
+	}
+	a.mu.Unlock()
+	return func(ctx context.Context, stop <-chan struct{}) error {
 		select {
-		case <-sent:
-			return nil
+		case <-r.ready:
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		case <-stop:
 			return errStopped
 		}
-	}
-	a.sending = true
-	bar := a.b
-	a.mu.Unlock()
-	err := e.put(ctx, stop, bar)
+		a.mu.Lock()
+		if r.sending {
+			a.mu.Unlock()
+			select {
+			case <-r.sent:
+				return nil
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			case <-stop:
+				return errStopped
+			}
+		}
+		r.sending = true
+		a.mu.Unlock()
+		return e.finish(ctx, stop, r)
+	}, nil
+}
+
+// finish sends the aligned barrier of r and ends the alignment.
+func (e *Edge[T]) finish(ctx context.Context, stop <-chan struct{}, r *alignment[T]) error {
+	err := e.put(ctx, stop, r.b)
+	a := &e.align
 	a.mu.Lock()
-	a.k, a.b = 0, nil
-	close(a.sent)
+	a.cur = nil
+	close(r.sent)
 	a.mu.Unlock()
 	return err
 }
@@ -115,9 +145,9 @@ func (e *Edge[T]) sendBarrier(ctx context.Context, stop <-chan struct{}, b *Batc
 func (e *Edge[T]) writerClosed(live int32) {
 	a := &e.align
 	a.mu.Lock()
-	if a.k != 0 && !a.isReady && a.arrived >= int(live) {
-		a.isReady = true
-		close(a.ready)
+	if r := a.cur; r != nil && !r.isReady && r.arrived >= int(live) {
+		r.isReady = true
+		close(r.ready)
 	}
 	a.mu.Unlock()
 }

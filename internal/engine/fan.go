@@ -120,10 +120,21 @@ func Forward[T any](ctx context.Context, in *Edge[T], out *Edge[T], c *Counters)
 	})
 }
 
-// barrierAll sends barrier k to every edge of outs.
+// barrierAll sends barrier k to every edge of outs. It arrives at each
+// before it waits at any: some of outs may be writers of one merge.
 func barrierAll[T any](ctx context.Context, k uint64, outs []*Edge[T]) error {
+	var waits []func(context.Context, <-chan struct{}) error
 	for _, o := range outs {
-		if err := o.Send(ctx, NewBarrier[T](k)); err != nil {
+		wait, err := o.arrive(ctx, nil, NewBarrier[T](k))
+		if err != nil {
+			return err
+		}
+		if wait != nil {
+			waits = append(waits, wait)
+		}
+	}
+	for _, wait := range waits {
+		if err := wait(ctx, nil); err != nil {
 			return err
 		}
 	}
