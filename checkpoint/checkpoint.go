@@ -22,7 +22,8 @@ type State interface {
 	// stage, between two batches. It must be cheap (copy or freeze what
 	// write will need): the stream waits for it. write runs later, maybe
 	// on another goroutine while the stage goes on, and writes the
-	// captured state to w.
+	// captured state to w. The last capture of a stage whose input ended
+	// has checkpoint 0: it stands for every later checkpoint.
 	SnapshotState(checkpoint uint64) (write func(w io.Writer) error, err error)
 	// RestoreState replaces the state with what a write wrote. It is
 	// called before the run starts.
