@@ -15,6 +15,7 @@ import (
 	"github.com/kisflow/kisflow/checkpoint"
 	"github.com/kisflow/kisflow/fanout"
 	"github.com/kisflow/kisflow/pipeline"
+	"github.com/kisflow/kisflow/row"
 	"github.com/kisflow/kisflow/stage"
 )
 
@@ -508,5 +509,95 @@ func TestCheckpointConfig(t *testing.T) {
 	}
 	if _, err := pipeline.New("off").Checkpoint(context.Background()); !errors.Is(err, pipeline.ErrCheckpoint) {
 		t.Fatalf("Checkpoint without checkpoints = %v, want ErrCheckpoint", err)
+	}
+}
+
+// TestCheckpointEmitDeadLetters: a FromFunc source's acknowledgements
+// wait for the checkpoint, also for rows sent to the dead-letter stream,
+// whose sink the checkpoint does not wait for; the source gets its
+// barrier while it idles between Emit calls.
+func TestCheckpointEmitDeadLetters(t *testing.T) {
+	ctx := context.Background()
+	store := &checkpoint.Memory{}
+	tl := newTally()
+	var ack acks
+	more := make(chan []string)
+	emitted := make(chan error)
+	p := pipeline.New("emit", pipeline.Checkpoints(0, store))
+	s := pipeline.FromFunc(p, "src", func(ctx context.Context, emit *pipeline.Emitter[string]) error {
+		for {
+			select {
+			case rows := <-more:
+				_, err := emit.Emit(ctx, rows, ack.fn(strings.Join(rows, ",")))
+				emitted <- err
+				if err != nil {
+					return err
+				}
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	})
+	s = pipeline.Then(s, stage.Verify("no-bad", func(_ context.Context, v string) (bool, error) {
+		if strings.HasPrefix(v, "bad") {
+			return false, errors.New("bad row")
+		}
+		return true, nil
+	}, stage.OnError(stage.DeadLetter)))
+	pipeline.Discard(pipeline.Then(s, counter("count", tl)), "out")
+	var dead collector[string]
+	pipeline.To(pipeline.Then(pipeline.DeadLetters(p), stage.Map("why", func(_ context.Context, f row.Failure) (string, error) {
+		return f.Row.(string), nil
+	})), dead.sink("dead"))
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	more <- []string{"a", "bad1", "b"}
+	if err := <-emitted; err != nil {
+		t.Fatal(err)
+	}
+	more <- []string{"c"}
+	if err := <-emitted; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := tl.snap(1); !sameCounts(got, map[string]int{"a": 1, "b": 1, "c": 1}) {
+		t.Fatalf("capture %v", got)
+	}
+	more <- []string{"d"}
+	if err := <-emitted; err != nil {
+		t.Fatal(err)
+	}
+	p.Stop()
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	got := ack.got()
+	if len(got) != 3 || got["a,bad1,b"] != 1 || got["c"] != 1 || got["d"] != 1 {
+		t.Fatalf("acks %v: want each Emit acknowledged once", got)
+	}
+	st := p.Stats()
+	if st.In != st.Delivered+st.Filtered+st.Failed+st.Dropped+st.DeadLettered+st.Abandoned || st.DeadLettered != 1 {
+		t.Fatalf("accounting: %+v", st)
+	}
+}
+
+// TestCheckpointStateRemoved: a checkpoint taken with a stateful stage is
+// not restored into a pipeline where that stage lost its state.
+func TestCheckpointStateRemoved(t *testing.T) {
+	ctx := context.Background()
+	store := &checkpoint.Memory{}
+	p := pipeline.New("cp", pipeline.Checkpoints(0, store))
+	pipeline.Discard(pipeline.Then(pipeline.FromSlice(p, "src", []string{"a"}), counter("count", newTally())), "out")
+	if err := p.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p = pipeline.New("cp", pipeline.Checkpoints(0, store))
+	s := pipeline.Then(pipeline.FromSlice(p, "src", []string{"a"}), stage.Map("count", func(_ context.Context, v string) (string, error) { return v, nil }))
+	pipeline.Discard(s, "out")
+	if err := p.Start(ctx); !errors.Is(err, checkpoint.ErrLayout) || !strings.Contains(err.Error(), "stage count") {
+		t.Fatalf("Start = %v, want ErrLayout naming stage count", err)
 	}
 }
