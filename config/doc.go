@@ -21,6 +21,16 @@
 //	  retry_times: 0           # 0 or more
 //	  return_duration: 0       # milliseconds, 0 or more
 //	  default_params: {k: v}
+//	  # Additions to KisFlow's schema (package window, package keyed):
+//	  key: sensor_id           # the row field (JSON name) keying the function's rows
+//	  window:                  # needs key; the function is called once per window
+//	    type: tumbling         # tumbling, sliding or session
+//	    size: 10s              # tumbling and sliding
+//	    slide: 5s              # sliding: at most size
+//	    gap: 30s               # session
+//	    time_field: ts         # event time (a time, or Unix milliseconds); absent: processing time
+//	    out_of_order: 2s       # event time only
+//	    lateness: 1m           # event time only
 //
 //	kistype: conn              # a Conn
 //	cname: ConnName1           # required, unique among conns
@@ -35,6 +45,25 @@
 //	prometheus_enable: true
 //	prometheus_listen: true
 //	prometheus_serve: 127.0.0.1:20004
+//
+//	kistype: scene             # a Scene: flows a task runs together
+//	scene_name: students       # required, unique among scenes
+//	flows: [CalStuAvgScore, TopStudents]  # at least one; each names a flow
+//
+//	kistype: task              # a Task: what to run, when and how (package schedule)
+//	task_name: scores          # required, unique among tasks
+//	scene: students            # or flow: CalStuAvgScore; exactly one
+//	trigger:                   # at most one of cron, every, at; none: on demand
+//	  cron: "CRON_TZ=Asia/Shanghai */2 * * * * *"  # seconds optional
+//	  # every: 2s              # a Go duration, with an optional offset: 1s
+//	  # at: 2026-12-01T08:00:00Z
+//	overlap: skip              # skip, queue or allow (default skip)
+//	missed: catch-up           # skip or catch-up (default skip)
+//	jitter: 500ms              # Go durations, 0 or more
+//	timeout: 30s
+//	retries: 1                 # 0 or more
+//	backoff: 1s
+//	paused: false
 //
 // kistype values are matched exactly; fmode values in any letter case and
 // stored in their canonical spelling (see parseMode). Fields the schema
@@ -63,18 +92,22 @@
 // and wrapping one sentinel, to test with errors.Is:
 //
 //   - ErrMalformed: not YAML, not one mapping, or a value of the wrong type;
-//   - ErrUnknownKind: a kistype other than flow, func, conn or global;
+//   - ErrUnknownKind: a kistype other than flow, func, conn, global, task
+//     or scene;
 //   - ErrUnknownMode: an fmode that is not one of the modes;
 //   - ErrMissingField: an absent or empty kistype, flow_name, fname, fmode,
-//     cname or flows[i].fname;
+//     cname or flows[i].fname, a window without a key, out_of_order or
+//     lateness without a time_field;
 //   - ErrDuplicate: two items of one kind with one name, or two globals
 //     (the error names both files); in a Set built in code, a name repeated
 //     in a connector's load or save list (files may repeat them: loading
 //     drops the repeats);
 //   - ErrInvalidValue: a status other than 0 or 1, a negative retry_times
-//     or return_duration;
-//   - ErrUnknownReference: a flow entry naming a function, or a function
-//     naming a connector, that the Set does not hold.
+//     or return_duration, a window of an unknown type or without its size
+//     or gap, a slide above the size, a duration that does not parse;
+//   - ErrUnknownReference: a flow entry naming a function, a function
+//     naming a connector, a task naming a flow or scene, or a scene naming
+//     a flow, that the Set does not hold.
 //
 // Loading a directory reports every problem in every file, joined with
 // errors.Join, and returns no Set at all when there is any.

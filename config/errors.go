@@ -14,7 +14,8 @@ var (
 	// `status: abc`).
 	ErrMalformed = errors.New("malformed")
 
-	// ErrUnknownKind reports a kistype other than flow, func, conn or global.
+	// ErrUnknownKind reports a kistype other than flow, func, conn, global,
+	// task or scene.
 	ErrUnknownKind = errors.New("unknown kistype")
 
 	// ErrUnknownMode reports an fmode other than Verify, Calculate, Expand,

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -49,11 +50,7 @@ func Marshal(it Item) ([]byte, error) {
 				field{"source", mappingNode(
 					field{"name", strNode(it.Source.Name)},
 					field{"must", strListNode(it.Source.Must)})},
-				field{"option", mappingNode(
-					field{"cname", strNode(it.Option.Conn)},
-					field{"retry_times", intNode(it.Option.RetryTimes)},
-					field{"return_duration", intNode(it.Option.ReturnDuration)},
-					field{"default_params", strMapNode(it.Option.DefaultParams)})})
+				field{"option", mappingNode(optionFields(it.Option)...)})
 		}
 	case *Conn:
 		if it != nil {
@@ -77,6 +74,9 @@ func Marshal(it Item) ([]byte, error) {
 		}
 	}
 	if doc == nil {
+		doc = marshalScheduling(it)
+	}
+	if doc == nil {
 		return nil, &Error{Err: ErrInvalidValue, Detail: "nil item"}
 	}
 	data, err := yaml.Marshal(doc)
@@ -85,6 +85,36 @@ func Marshal(it Item) ([]byte, error) {
 		return nil, &Error{Kind: k.kind, Name: k.name, Err: ErrMalformed, Detail: err.Error()}
 	}
 	return data, nil
+}
+
+// optionFields returns a function's option fields: KisFlow's, then the
+// key and window when set.
+func optionFields(o FuncOption) []field {
+	fs := []field{
+		{"cname", strNode(o.Conn)},
+		{"retry_times", intNode(o.RetryTimes)},
+		{"return_duration", intNode(o.ReturnDuration)},
+		{"default_params", strMapNode(o.DefaultParams)},
+	}
+	if o.Key != "" {
+		fs = append(fs, field{"key", strNode(o.Key)})
+	}
+	if w := o.Window; w != nil {
+		wf := []field{{"type", strNode(w.Type)}}
+		for _, d := range []struct {
+			name string
+			v    time.Duration
+		}{{"size", w.Size}, {"slide", w.Slide}, {"gap", w.Gap}, {"out_of_order", w.OutOfOrder}, {"lateness", w.Lateness}} {
+			if d.v != 0 {
+				wf = append(wf, field{d.name, strNode(d.v.String())})
+			}
+		}
+		if w.TimeField != "" {
+			wf = append(wf, field{"time_field", strNode(w.TimeField)})
+		}
+		fs = append(fs, field{"window", mappingNode(wf...)})
+	}
+	return fs
 }
 
 // field is one key and value of a mapping node.

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -56,12 +57,16 @@ func parse(file string, data []byte) (Item, itemKey, []error) {
 		it = d.conn(fields)
 	case KindGlobal:
 		it = d.global(fields)
+	case KindTask:
+		it = d.task(fields)
+	case KindScene:
+		it = d.scene(fields)
 	case "":
 		d.fail("kistype", ErrMissingField, "")
 		return nil, itemKey{}, d.errs
 	default:
 		d.kind = ""
-		d.fail("kistype", ErrUnknownKind, strconv.Quote(kind)+" (want flow, func, conn or global)")
+		d.fail("kistype", ErrUnknownKind, strconv.Quote(kind)+" (want flow, func, conn, global, task or scene)")
 		return nil, itemKey{}, d.errs
 	}
 	for _, e := range checkItem(file, it) {
@@ -161,8 +166,34 @@ func (d *decoder) function(m map[string]*yaml.Node) *Func {
 		f.Option.RetryTimes, _ = d.integer("option.retry_times", opt["retry_times"])
 		f.Option.ReturnDuration, _ = d.integer("option.return_duration", opt["return_duration"])
 		f.Option.DefaultParams, _ = d.strMap("option.default_params", opt["default_params"])
+		f.Option.Key, _ = d.str("option.key", opt["key"])
+		if w, ok := d.mapping("option.window", opt["window"]); ok && w != nil {
+			win := new(Window)
+			win.Type, _ = d.str("option.window.type", w["type"])
+			win.Size = d.duration("option.window.size", w["size"])
+			win.Slide = d.duration("option.window.slide", w["slide"])
+			win.Gap = d.duration("option.window.gap", w["gap"])
+			win.TimeField, _ = d.str("option.window.time_field", w["time_field"])
+			win.OutOfOrder = d.duration("option.window.out_of_order", w["out_of_order"])
+			win.Lateness = d.duration("option.window.lateness", w["lateness"])
+			f.Option.Window = win
+		}
 	}
 	return f
+}
+
+// duration reads a duration such as 10s or 1m30s; "" is zero.
+func (d *decoder) duration(field string, n *yaml.Node) time.Duration {
+	s, ok := d.str(field, n)
+	if !ok || s == "" {
+		return 0
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		d.fail(field, ErrInvalidValue, strconv.Quote(s)+" (want a duration such as 10s)")
+		return 0
+	}
+	return v
 }
 
 func (d *decoder) conn(m map[string]*yaml.Node) *Conn {

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Kind is the value of a document's kistype field: what the document
@@ -148,6 +149,38 @@ type FuncOption struct {
 	// DefaultParams are the function's parameters (default_params); a
 	// flow's params override them. Nil when empty.
 	DefaultParams map[string]string
+
+	// Key names the field (its JSON name) that keys the function's rows
+	// (key, an addition to KisFlow's schema): the rows of one key go to
+	// one worker, in order, and the function reaches the key's state
+	// through its Handle. "" for none.
+	Key string
+
+	// Window groups the keyed rows into windows of time (window, an
+	// addition to KisFlow's schema; it needs Key): the function is called
+	// once per window firing with the window's rows. Nil for none.
+	Window *Window
+}
+
+// Window is a function's window option.
+type Window struct {
+	// Type is tumbling, sliding or session (type, required).
+	Type string
+
+	// Size is a tumbling or sliding window's length (size, such as 10s);
+	// Slide how often a sliding window starts (slide); Gap how long a
+	// session lasts without rows (gap).
+	Size, Slide, Gap time.Duration
+
+	// TimeField names the field holding each row's event time (time_field:
+	// a time, or Unix milliseconds); "" makes windows follow processing
+	// time.
+	TimeField string
+
+	// OutOfOrder is how far behind the latest event time a row may be and
+	// still be on time (out_of_order); Lateness how long a window accepts
+	// late rows after it fired, each emitting an update (lateness).
+	OutOfOrder, Lateness time.Duration
 }
 
 // Conn is a `kistype: conn` document: a connector to an external store.

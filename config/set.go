@@ -14,10 +14,12 @@ import (
 // disabled (see Flow.Enabled): a consumer must skip them. A Set may be read
 // by several goroutines at once, but not read while it is changed.
 type Set struct {
-	Flows  map[string]*Flow // by flow_name
-	Funcs  map[string]*Func // by fname
-	Conns  map[string]*Conn // by cname
-	Global *Global          // nil when no global document was loaded
+	Flows  map[string]*Flow  // by flow_name
+	Funcs  map[string]*Func  // by fname
+	Conns  map[string]*Conn  // by cname
+	Global *Global           // nil when no global document was loaded
+	Tasks  map[string]*Task  // by task_name
+	Scenes map[string]*Scene // by scene_name
 
 	files map[itemKey]string
 }
@@ -46,6 +48,14 @@ func keyOf(it Item) itemKey {
 		if it != nil {
 			return itemKey{kind: KindGlobal}
 		}
+	case *Task:
+		if it != nil {
+			return itemKey{KindTask, it.Name}
+		}
+	case *Scene:
+		if it != nil {
+			return itemKey{KindScene, it.Name}
+		}
 	}
 	return itemKey{}
 }
@@ -60,6 +70,10 @@ func nameField(k Kind) string {
 		return "fname"
 	case KindConn:
 		return "cname"
+	case KindTask:
+		return "task_name"
+	case KindScene:
+		return "scene_name"
 	}
 	return "kistype"
 }
@@ -144,6 +158,12 @@ func (s *Set) has(k itemKey) bool {
 		return ok
 	case KindGlobal:
 		return s.Global != nil
+	case KindTask:
+		_, ok := s.Tasks[k.name]
+		return ok
+	case KindScene:
+		_, ok := s.Scenes[k.name]
+		return ok
 	}
 	return false
 }
@@ -168,6 +188,16 @@ func (s *Set) put(file string, it Item) {
 		s.Conns[it.Name] = it
 	case *Global:
 		s.Global = it
+	case *Task:
+		if s.Tasks == nil {
+			s.Tasks = make(map[string]*Task)
+		}
+		s.Tasks[it.Name] = it
+	case *Scene:
+		if s.Scenes == nil {
+			s.Scenes = make(map[string]*Scene)
+		}
+		s.Scenes[it.Name] = it
 	}
 	if s.files == nil {
 		s.files = make(map[itemKey]string)
@@ -176,7 +206,7 @@ func (s *Set) put(file string, it Item) {
 }
 
 // items returns every non-nil item: the global settings, then flows,
-// functions and connectors, each sorted by name.
+// functions, connectors, scenes and tasks, each sorted by name.
 func (s *Set) items() []Item {
 	var out []Item
 	if s.Global != nil {
@@ -190,6 +220,12 @@ func (s *Set) items() []Item {
 	}
 	for _, c := range s.sortedConns() {
 		out = append(out, c)
+	}
+	for _, sc := range sortedValues(s.Scenes) {
+		out = append(out, sc)
+	}
+	for _, t := range sortedValues(s.Tasks) {
+		out = append(out, t)
 	}
 	return out
 }

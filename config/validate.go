@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // Validate checks every item of the Set as Parse does, and checks
@@ -76,7 +77,7 @@ func (s *Set) validate(broken map[itemKey]bool) []error {
 		}
 		errs = append(errs, checkItem(file, c)...)
 	}
-	return errs
+	return append(errs, s.validateScheduling(broken)...)
 }
 
 // checkEntry reports a map entry that is nil or whose key is not its
@@ -137,6 +138,36 @@ func checkItem(file string, it Item) []error {
 		if it.Option.ReturnDuration < 0 {
 			add("option.return_duration", ErrInvalidValue, strconv.Itoa(it.Option.ReturnDuration)+" (want 0 or more milliseconds)")
 		}
+		if w := it.Option.Window; w != nil {
+			if it.Option.Key == "" {
+				add("option.key", ErrMissingField, "a window needs a key")
+			}
+			positive := func(field string, d time.Duration) {
+				if d <= 0 {
+					add(field, ErrInvalidValue, d.String()+" (want a positive duration)")
+				}
+			}
+			switch w.Type {
+			case "tumbling":
+				positive("option.window.size", w.Size)
+			case "sliding":
+				positive("option.window.size", w.Size)
+				positive("option.window.slide", w.Slide)
+				if w.Slide > w.Size {
+					add("option.window.slide", ErrInvalidValue, w.Slide.String()+" (want at most the size)")
+				}
+			case "session":
+				positive("option.window.gap", w.Gap)
+			default:
+				add("option.window.type", ErrInvalidValue, strconv.Quote(w.Type)+" (want tumbling, sliding or session)")
+			}
+			if w.OutOfOrder < 0 || w.Lateness < 0 {
+				add("option.window", ErrInvalidValue, "negative out_of_order or lateness")
+			}
+			if w.TimeField == "" && (w.OutOfOrder > 0 || w.Lateness > 0) {
+				add("option.window.time_field", ErrMissingField, "out_of_order and lateness need event time")
+			}
+		}
 		return errs
 	case *Conn:
 		if it == nil {
@@ -161,6 +192,18 @@ func checkItem(file string, it Item) []error {
 			break
 		}
 		return nil
+	case *Task:
+		if it == nil {
+			break
+		}
+		checkScheduling(it, add)
+		return errs
+	case *Scene:
+		if it == nil {
+			break
+		}
+		checkScheduling(it, add)
+		return errs
 	}
 	return []error{&Error{File: file, Err: ErrInvalidValue, Detail: "nil item"}}
 }

@@ -29,7 +29,7 @@ func TestParseErrors(t *testing.T) {
 		{"repeated key", "kistype: flow\nflow_name: a\nflow_name: b\n", config.ErrMalformed, "", ""},
 		{"missing kistype", "flow_name: a\n", config.ErrMissingField, "kistype", ""},
 		{"empty kistype", "kistype: ''\nflow_name: a\n", config.ErrMissingField, "kistype", ""},
-		{"unknown kistype", "kistype: task\nname: a\n", config.ErrUnknownKind, "kistype", ""},
+		{"unknown kistype", "kistype: job\nname: a\n", config.ErrUnknownKind, "kistype", ""},
 		{"kistype wrong case", "kistype: Flow\nflow_name: a\n", config.ErrUnknownKind, "kistype", ""},
 		{"kistype list", "kistype: [flow]\n", config.ErrMalformed, "kistype", ""},
 

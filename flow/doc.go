@@ -36,6 +36,19 @@
 // the output type of one is the input type of the next; otherwise linking
 // fails with ErrTypeMismatch naming both functions and types.
 //
+// # Keyed and windowed functions
+//
+// A Calculate or Expand function whose option names a key (key: field)
+// gets its rows one at a time, all the rows of one key on one worker and
+// in order, and reaches the key's state with [Handle.State] and
+// [Handle.Key] (package keyed). With a window as well (window: type,
+// size, slide, gap, time_field, out_of_order, lateness; see package
+// config) it is called once per window firing with the window's rows, and
+// [Handle.Window] gives the window's key and bounds (package window). A
+// keyed function cannot JumpFunc or ForceEntryNext. A row absorbed in a
+// window is held until its window is purged: acknowledgement and
+// accounting as in package window.
+//
 // # Flows
 //
 // [Registry.LoadDir] reads KisFlow's YAML (kistype flow, func, conn,
@@ -71,6 +84,33 @@
 // a loader ends once every writer that was open has closed and it drained:
 // when several flows save to one key, set the conn param "writers" to their
 // number (or start them all before any finishes).
+//
+// # Live flows
+//
+// A flow's functions can change while it runs. [Flow.Reconfigure] gives a
+// flow instance a new list of functions (added, removed, reordered, other
+// params); [Registry.Reload] reads the YAML folders again and moves every
+// running flow whose configuration changed; [Registry.Watch] calls Reload
+// when the files change (fsnotify, debounced). All three take the same
+// path, a drain-and-swap: the new configuration is checked and built into
+// a new pipeline (a generation) that starts; it takes every row committed
+// from then on; the old generation takes no more, drains through the old
+// functions, and ends (bounded by the swap's ctx: what it still holds
+// then is abandoned, counted, and never acknowledged). A row is committed
+// to exactly one generation, so none is lost or doubled; order is kept
+// within a generation, not across a swap. An invalid configuration
+// (malformed YAML, an unknown function, types that do not fit) is refused
+// with an error naming the file and field, and the running flow goes on
+// untouched.
+//
+// A run that swapped is still one run: [Flow.Wait] and [Flow.Shutdown]
+// cover every generation, [Flow.Stats] adds their counts up (cumulative,
+// per node name), and Prometheus counters (package metrics) continue
+// across generations, since a pipeline unwatched adds its counts to its
+// flow's totals (flow_schedule_cnts counts generations). [Flow.Pipeline]
+// is the current generation alone: a monitor.Monitor shows a new
+// generation only once it is given it. Costs: a swap builds and starts
+// one pipeline, as Start does; nothing per row changes.
 //
 // # Metrics
 //

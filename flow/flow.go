@@ -43,6 +43,17 @@ import (
 // Stop and Shutdown on a flow that is not running do nothing: the held rows
 // stay for the next run. A Stop that races with Start (or Run) takes effect
 // once the held rows have entered the run.
+//
+// # Generations
+//
+// Reconfigure and Registry.Reload move a running flow to a new
+// configuration by a drain-and-swap: a run then has several generations,
+// one pipeline each, the last one current. CommitRow always commits to
+// the current one (a row refused by a generation that stopped for a swap
+// goes to its successor). Wait and Shutdown cover every generation of the
+// run and return the last one's result; a retired generation's error is
+// returned by the swap that retired it. Stats adds the generations up;
+// Pipeline is the current one.
 type Flow struct {
 	reg  *Registry
 	name string
@@ -57,6 +68,12 @@ type Flow struct {
 	pending []any              // held rows ([]In) a run could not take in, for the next run
 	last    *pipeline.Pipeline // the pipeline of the last run that ended
 	defined *config.Flow
+	own     *config.Flow // the configuration Reconfigure gave this instance, if any
+	live    *session     // the current or last run started, across its generations
+
+	swapOnce sync.Once
+	swapSem  chan struct{} // held by the swap in progress (see lockSwap)
+
 	// spare keeps the held-rows slice ([]In) of a run whose rows went in,
 	// for the next run to hold its rows in without growing a slice again.
 	spare sync.Pool
@@ -99,6 +116,9 @@ func (f *Flow) Link(fc *config.Func, params map[string]string) error {
 	defer f.mu.Unlock()
 	if f.defined == nil {
 		return fmt.Errorf("flow %s: Link on a flow not made with Define", f.name)
+	}
+	if f.own != nil {
+		return fmt.Errorf("flow %s: Link after Reconfigure: change its functions with Reconfigure", f.name)
 	}
 	busy, held := false, len(f.pending) > 0
 	if r := f.cur; r != nil {
@@ -186,9 +206,9 @@ func (f *Flow) CommitRowBatch(ctx context.Context, rows ...any) (int, error) {
 // configuration, its own cache, metadata and runs.
 func (f *Flow) Fork() (*Flow, error) {
 	f.mu.Lock()
-	defined := f.defined
+	defined, own := f.defined, f.own
 	f.mu.Unlock()
-	g := &Flow{reg: f.reg, name: f.name, defined: defined}
+	g := &Flow{reg: f.reg, name: f.name, defined: defined, own: own}
 	if _, err := g.prepare(); err != nil {
 		return nil, err
 	}
@@ -228,6 +248,8 @@ func (f *Flow) CommitRow(ctx context.Context, row any) error {
 			err := r.in.hold(row, f.reg.maxHeld)
 			r.mu.Unlock()
 			return err
+		case stateReplaced:
+			r.mu.Unlock()
 		case stateStarting:
 			// The held rows are entering the run: wait for them, so that
 			// this row follows them.
@@ -244,6 +266,14 @@ func (f *Flow) CommitRow(ctx context.Context, row any) error {
 			err := r.in.submit(ctx, row)
 			if !errors.Is(err, pipeline.ErrStopped) {
 				return err
+			}
+			// A swap replaced this generation: the row goes to the new
+			// one, which took over before this one stopped taking rows.
+			f.mu.Lock()
+			swapped := f.cur != r && f.cur != nil
+			f.mu.Unlock()
+			if swapped {
+				continue
 			}
 			// The run stopped taking rows: wait for it to end, then hold
 			// the row for the next one.
@@ -262,12 +292,11 @@ func (f *Flow) CommitRow(ctx context.Context, row any) error {
 // rows enter join the run; later ones wait for the next. It returns the
 // run's first error, or ErrRunning when the flow is running already.
 func (f *Flow) Run(ctx context.Context) error {
-	ex, err := f.begin(ctx, true)
+	s, err := f.begin(ctx, true)
 	if err != nil {
 		return err
 	}
-	<-ex.done
-	return ex.err
+	return f.waitSession(s)
 }
 
 // Start starts a run and returns; the held rows enter it first, and rows
@@ -285,26 +314,28 @@ func (f *Flow) Start(ctx context.Context) error {
 func (f *Flow) Stop() {
 	f.mu.Lock()
 	r := f.cur
+	if f.live != nil {
+		f.live.stopped = true // no swap starts another generation
+	}
 	f.mu.Unlock()
 	if r != nil {
 		r.stop()
 	}
 }
 
-// Wait waits for the most recent run started (by Run or Start) to end and
-// returns its result: its first error, or the error that kept it from
-// starting. Any number of goroutines may Wait for one run; each gets its
+// Wait waits for the most recent run started (by Run or Start) to end,
+// every generation of it (see Flow), and returns its result: the first
+// error of its last generation, or the error that kept it from starting. Any number of goroutines may Wait for one run; each gets its
 // result. Before any run was started it returns an error wrapping
 // pipeline.ErrNotStarted.
 func (f *Flow) Wait() error {
 	f.mu.Lock()
-	ex := f.lastEx
+	s := f.live
 	f.mu.Unlock()
-	if ex == nil {
+	if s == nil {
 		return fmt.Errorf("flow %s: %w", f.name, pipeline.ErrNotStarted)
 	}
-	<-ex.done
-	return ex.err
+	return f.waitSession(s)
 }
 
 // Shutdown ends the most recent run gracefully, as http.Server.Shutdown
@@ -318,32 +349,49 @@ func (f *Flow) Wait() error {
 // the next run.
 func (f *Flow) Shutdown(ctx context.Context) error {
 	f.mu.Lock()
-	r, ex := f.cur, f.lastEx
-	f.mu.Unlock()
-	if ex == nil {
+	r, s := f.cur, f.live
+	if s == nil {
+		f.mu.Unlock()
 		return nil
 	}
+	// Once stopped, the session gets no other generation: execs is final.
+	s.stopped = true
+	execs := slices.Clone(s.execs)
+	f.mu.Unlock()
+	ex := execs[len(execs)-1]
 	if r != nil && r.executing() == ex {
 		r.stop()
 	}
-	select {
-	case <-ex.done:
-		return ex.err
-	case <-ctx.Done():
+	for _, e := range execs {
+		select {
+		case <-e.done:
+			continue
+		case <-ctx.Done():
+		}
+		// ctx has ended: cancel what is left of every generation and wait
+		// for their goroutines.
+		cut := false
+		for _, e := range execs {
+			select {
+			case <-e.done:
+			default:
+				cut = true
+				_ = e.p.Shutdown(ctx)
+				<-e.done
+			}
+		}
+		if cut {
+			return ctx.Err()
+		}
+		break
 	}
-	select {
-	case <-ex.done:
-		return ex.err
-	default:
-	}
-	_ = ex.p.Shutdown(ctx) // ctx has ended: it cancels the run and waits for it
-	<-ex.done
-	return ctx.Err()
+	return ex.err
 }
 
 // Pipeline returns the pipeline of the current run (holding rows, starting
-// or running), or of the last run that ended when there is none, for its
-// Stats; nil before any.
+// or running; its current generation when swaps replaced it), or of the
+// last run that ended when there is none, for its Stats; nil before any.
+// Flow.Stats has the counts of every generation of the run.
 func (f *Flow) Pipeline() *pipeline.Pipeline {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -364,19 +412,11 @@ func (f *Flow) prepareLocked() (*run, error) {
 	if f.cur != nil {
 		return f.cur, nil
 	}
-	fc := f.defined
-	if fc == nil {
-		f.reg.mu.RLock()
-		fc = f.reg.conf.Flows[f.name]
-		f.reg.mu.RUnlock()
-		if fc == nil {
-			return nil, fmt.Errorf("%w %q", ErrUnknownFlow, f.name)
-		}
-		if !fc.Enabled() {
-			return nil, fmt.Errorf("flow %s: %w (status %d)", f.name, ErrDisabled, fc.Status)
-		}
+	fc, err := f.configLocked()
+	if err != nil {
+		return nil, err
 	}
-	r, err := build(f, fc)
+	r, err := build(f, fc, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -384,13 +424,37 @@ func (f *Flow) prepareLocked() (*run, error) {
 	return r, nil
 }
 
+// configLocked returns the flow's configuration: the one Reconfigure gave
+// it, the one Define and Link built, or the registry's.
+func (f *Flow) configLocked() (*config.Flow, error) {
+	if f.own != nil {
+		return f.own, nil
+	}
+	if f.defined != nil {
+		return f.defined, nil
+	}
+	f.reg.mu.RLock()
+	fc := f.reg.conf.Flows[f.name]
+	f.reg.mu.RUnlock()
+	if fc == nil {
+		return nil, fmt.Errorf("%w %q", ErrUnknownFlow, f.name)
+	}
+	if !fc.Enabled() {
+		return nil, fmt.Errorf("flow %s: %w (status %d)", f.name, ErrDisabled, fc.Status)
+	}
+	return fc, nil
+}
+
 // begin starts the current run: it marks it starting, then starts its
 // pipeline and lets the held rows in. With closeIn (Run) the input closes
 // once they are in. It returns the run's execution, whose done channel
 // closes when the run has ended.
-func (f *Flow) begin(ctx context.Context, closeIn bool) (*exec, error) {
+func (f *Flow) begin(ctx context.Context, closeIn bool) (*session, error) {
 	f.mu.Lock()
 	r, err := f.prepareLocked()
+	if err == nil {
+		r, err = f.refreshLocked(r)
+	}
 	if err != nil {
 		f.mu.Unlock()
 		return nil, err
@@ -402,25 +466,38 @@ func (f *Flow) begin(ctx context.Context, closeIn bool) (*exec, error) {
 		return nil, fmt.Errorf("flow %s: %w", f.name, ErrRunning)
 	}
 	if len(f.pending) > 0 && r.in != nil {
-		r.in.adopt(f.pending)
+		if err := r.in.adopt(f.pending); err != nil {
+			r.mu.Unlock()
+			f.mu.Unlock()
+			return nil, fmt.Errorf("flow %s: %w", f.name, err)
+		}
 		f.pending = nil
 	}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	ex := &exec{p: r.p, in: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
 	r.state, r.ex, r.wake, r.stopReq = stateStarting, ex, make(chan struct{}), false
 	r.mu.Unlock()
-	f.lastEx = ex
+	s := &session{base: ctx, closeIn: closeIn, execs: []*exec{ex}, kept: 1}
+	ex.s = s
+	f.lastEx, f.live = ex, s
+	f.reg.track(f)
 	f.mu.Unlock()
 	if err := r.start(runCtx, ex, closeIn); err != nil {
+		f.mu.Lock()
+		if f.live == s {
+			f.reg.untrack(f)
+		}
+		f.mu.Unlock()
 		return nil, err
 	}
-	return ex, nil
+	return s, nil
 }
 
 // linkedFunc is one function of a built flow.
 type linkedFunc struct {
 	idx    int
 	name   string
+	ff     config.FlowFunc // the flow's entry for it
 	mode   config.Mode
 	conf   *config.Func
 	params map[string]string
@@ -435,11 +512,14 @@ const (
 	stateIdle     = iota // holding them for when it starts
 	stateStarting        // letting the held rows in; commits wait
 	stateRunning         // submitting them to its pipeline
+	stateReplaced        // idle, replaced by a run of another configuration; commits go there
 )
 
 // run is one run of a flow: the pipeline built from its configuration.
 type run struct {
 	flow  *Flow
+	conf  *config.Flow // the configuration it was built from
+	ver   uint64       // the registry's configuration version it was built with
 	p     *pipeline.Pipeline
 	funcs []*linkedFunc
 	index map[string]int
@@ -463,10 +543,12 @@ type exec struct {
 	in     chan struct{}           // closed when the held rows are in (or held again)
 	done   chan struct{}           // closed when it has ended
 	err    error                   // set before done closes
+	s      *session                // the run it is a kept generation of (set under Flow.mu), or nil
 }
 
-// build links the functions of fc into a pipeline.
-func build(f *Flow, fc *config.Flow) (*run, error) {
+// build links the functions of fc into a pipeline, taking the functions'
+// configuration from set (nil: the registry's).
+func build(f *Flow, fc *config.Flow, set *config.Set) (*run, error) {
 	reg := f.reg
 	var opts []pipeline.Option
 	if reg.logger != nil {
@@ -476,12 +558,17 @@ func build(f *Flow, fc *config.Flow) (*run, error) {
 	if m != nil {
 		opts = append(opts, pipeline.Observe(m))
 	}
-	r := &run{flow: f, p: pipeline.New(f.name, opts...), index: map[string]int{}, metrics: m}
+	if reg.tracer != nil {
+		opts = append(opts, pipeline.Trace(reg.tracer))
+	}
+	r := &run{flow: f, conf: fc, ver: reg.ver.Load(), p: pipeline.New(f.name, opts...), index: map[string]int{}, metrics: m}
 	if len(fc.Funcs) == 0 {
 		return nil, fmt.Errorf("flow %s: no functions", f.name)
 	}
 	reg.mu.RLock()
-	set := reg.conf
+	if set == nil {
+		set = reg.conf
+	}
 	for i, ff := range fc.Funcs {
 		impl, ok := reg.funcs[ff.Name]
 		conf := set.Funcs[ff.Name]
@@ -500,7 +587,7 @@ func build(f *Flow, fc *config.Flow) (*run, error) {
 		for k, v := range ff.Params {
 			params[k] = v
 		}
-		r.funcs = append(r.funcs, &linkedFunc{idx: i, name: ff.Name, mode: conf.Mode, conf: conf, params: params, impl: impl})
+		r.funcs = append(r.funcs, &linkedFunc{idx: i, name: ff.Name, ff: ff, mode: conf.Mode, conf: conf, params: params, impl: impl})
 		if _, dup := r.index[ff.Name]; !dup {
 			r.index[ff.Name] = i
 		}
@@ -616,9 +703,15 @@ func (r *run) finish(ex *exec) {
 	f := r.flow
 	f.mu.Lock()
 	if f.cur == r {
+		// The current generation ended: so did the run. A generation a
+		// swap retired, or one it started and did not keep, leaves the
+		// flow as it is.
 		f.cur = nil
+		f.last = r.p
+		f.reg.untrack(f)
+	} else if ex.s != nil {
+		ex.s.retire(ex)
 	}
-	f.last = r.p
 	f.mu.Unlock()
 	close(ex.done)
 }
@@ -656,8 +749,18 @@ func (r *run) closeAll() error {
 	return errors.Join(errs...)
 }
 
-// abort stops the flow for the Abort action.
-func (r *run) abort() { r.stop() }
+// abort stops the flow for the Abort action: the run, when this is its
+// current generation (no swap starts another); this generation alone when
+// a swap retired it.
+func (r *run) abort() {
+	f := r.flow
+	f.mu.Lock()
+	if f.cur == r && f.live != nil {
+		f.live.stopped = true
+	}
+	f.mu.Unlock()
+	r.stop()
+}
 
 // jump sends rows, passed on by function from, to the function named
 // target, through the target's own stage: counted there, under its error

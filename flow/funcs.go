@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -62,7 +63,7 @@ func mismatch(r *run, lf *linkedFunc, want reflect.Type) error {
 		_, out := prev.impl.types()
 		from = fmt.Sprintf("function %s (output %v)", prev.name, out)
 	}
-	return fmt.Errorf("flow %s: %w: function %s (input %v) cannot follow %s", r.flow.name, ErrTypeMismatch, lf.name, want, from)
+	return fmt.Errorf("flow %s: flows[%d]: %w: function %s (input %v) cannot follow %s", r.flow.name, lf.idx, ErrTypeMismatch, lf.name, want, from)
 }
 
 // retryOpts turns the function's retry_times and return_duration (in
@@ -147,10 +148,13 @@ func (k *kisFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error) {
 		return nil, mismatch(r, lf, typeOf[In]())
 	}
 	if lf.mode == config.ModeVerify && typeOf[In]() != typeOf[Out]() {
-		return nil, fmt.Errorf("flow %s: %w: function %s has fmode Verify, which passes on some of its input rows, but its input type %v differs from its output type %v",
-			r.flow.name, ErrTypeMismatch, lf.name, typeOf[In](), typeOf[Out]())
+		return nil, fmt.Errorf("flow %s: flows[%d]: %w: function %s has fmode Verify, which passes on some of its input rows, but its input type %v differs from its output type %v",
+			r.flow.name, lf.idx, ErrTypeMismatch, lf.name, typeOf[In](), typeOf[Out]())
 	}
 	opts := append(append([]stage.Option(nil), k.opts...), retryOpts(lf.conf)...)
+	if lf.conf != nil && lf.conf.Option.Key != "" {
+		return k.linkKeyed(r, lf, s, opts)
+	}
 	last := lf.idx == len(r.funcs)-1
 	process := func(ctx context.Context, rows []In, fail func(int, error)) ([]Out, error) {
 		out, nx, err := k.call(ctx, r, lf, rows, fail)
@@ -192,6 +196,7 @@ func (k *kisFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error) {
 // call calls the function on rows. fail fails one row alone.
 func (k *kisFunc[In, Out]) call(ctx context.Context, r *run, lf *linkedFunc, rows []In, fail func(int, error)) ([]Out, next, error) {
 	h := &Handle[In, Out]{run: r, fn: lf, rows: rows, failRow: fail}
+	h.keyed, _ = ctx.Value(keyInfoKey{}).(*keyInfo)
 	err := k.fn(ctx, h, rows)
 	if err == nil {
 		err = h.actErr
@@ -215,6 +220,18 @@ type stageFunc[In, Out any] struct {
 	build func(params map[string]string) *stage.Stage[In, Out]
 }
 
+// buildStage calls the stage builder, turning a panic into an error (a
+// *stage.PanicError), so that a reload never crashes the program that
+// watches its configuration.
+func (f *stageFunc[In, Out]) buildStage(params map[string]string) (st *stage.Stage[In, Out], err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &stage.PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return f.build(params), nil
+}
+
 // kinds says which stage kind each configured mode accepts (0: any).
 var kinds = map[config.Mode]engine.Kind{
 	config.ModeVerify:    engine.KindVerify,
@@ -227,13 +244,16 @@ func (f *stageFunc[In, Out]) link(r *run, lf *linkedFunc, prev any) (any, error)
 	if !ok {
 		return nil, mismatch(r, lf, typeOf[In]())
 	}
-	st := f.build(lf.params)
+	st, err := f.buildStage(lf.params)
+	if err != nil {
+		return nil, fmt.Errorf("flow %s: flows[%d]: function %s: stage builder: %w", r.flow.name, lf.idx, lf.name, err)
+	}
 	if st == nil {
 		return nil, fmt.Errorf("flow %s: function %s: stage builder returned nil", r.flow.name, lf.name)
 	}
 	if want, ok := kinds[lf.mode]; ok && st.Kind() != want {
-		return nil, fmt.Errorf("flow %s: function %s: %w: configured as %s but its stage is %s",
-			r.flow.name, lf.name, ErrTypeMismatch, lf.mode, st.Kind())
+		return nil, fmt.Errorf("flow %s: flows[%d]: function %s: %w: configured as %s but its stage is %s",
+			r.flow.name, lf.idx, lf.name, ErrTypeMismatch, lf.mode, st.Kind())
 	}
 	if st.Kind() == engine.KindSink {
 		sink := any(st).(*stage.Stage[In, struct{}])
@@ -253,9 +273,19 @@ type committer interface {
 	// flush submits the held rows and returns those that could not
 	// enter because the run ended first (a []In), or nil.
 	flush(ctx context.Context) (rest any)
-	// adopt puts rows (each a []In that flush returned) before the held
-	// rows, in order.
-	adopt(rows []any)
+	// adopt puts rows (each a []In that flush or take returned) before
+	// the held rows, in order; it fails, adopting none, when they are of
+	// another type.
+	adopt(rows []any) error
+	// take returns the held rows (a []In, or nil for none) and holds no
+	// more.
+	take() any
+	// refused returns how many rows hold refused as bad (each counted
+	// failed on this input), and the last error.
+	refused() (int, error)
+	// refuse counts n rows refused as bad while holding, with err: the
+	// rows a run this one replaces had refused.
+	refuse(n int, err error)
 	// submit decodes row and submits it to the running flow.
 	submit(ctx context.Context, row any) error
 	close()
@@ -268,11 +298,14 @@ type typedInput[In any] struct {
 	must     []string
 	held     []In // guarded by the run's lock while it is idle
 	spare    *sync.Pool
+	bad      int // rows hold refused as bad, guarded likewise
+	badErr   error
 }
 
 func (t *typedInput[In]) hold(row any, max int) error {
 	if len(t.held) >= max {
 		if _, err := t.row(row); err != nil {
+			t.bad, t.badErr = t.bad+1, err
 			return err // a bad row is reported as such, held rows or not
 		}
 		return fmt.Errorf("flow %s: %w: %d rows wait for the next run (see MaxHeld)", t.flow, ErrHeldFull, len(t.held))
@@ -287,6 +320,7 @@ func (t *typedInput[In]) hold(row any, max int) error {
 	t.held = append(t.held, zero)
 	if err := t.rowInto(row, &t.held[len(t.held)-1]); err != nil {
 		t.held = t.held[:len(t.held)-1]
+		t.bad, t.badErr = t.bad+1, err
 		return err
 	}
 	return nil
@@ -307,12 +341,35 @@ func (t *typedInput[In]) flush(ctx context.Context) any {
 	return nil
 }
 
-func (t *typedInput[In]) adopt(rows []any) {
+func (t *typedInput[In]) adopt(rows []any) error {
 	var all []In
 	for _, r := range rows {
-		all = append(all, r.([]In)...)
+		in, ok := r.([]In)
+		if !ok {
+			return fmt.Errorf("%w: rows held for the next run (%T) cannot go to its first function %s (input %v)", ErrTypeMismatch, r, t.fn, typeOf[In]())
+		}
+		all = append(all, in...)
 	}
 	t.held = append(all, t.held...)
+	return nil
+}
+
+func (t *typedInput[In]) refused() (int, error) { return t.bad, t.badErr }
+
+func (t *typedInput[In]) refuse(n int, err error) {
+	for range n {
+		t.in.Fail(err)
+	}
+	t.bad, t.badErr = t.bad+n, err
+}
+
+func (t *typedInput[In]) take() any {
+	held := t.held
+	t.held = nil
+	if len(held) == 0 {
+		return nil
+	}
+	return held
 }
 
 func (t *typedInput[In]) submit(ctx context.Context, row any) error {

@@ -24,6 +24,8 @@ type Handle[In, Out any] struct {
 	failed   []int                  // indices of rows failed with FailRow, in call order
 	failErrs []error
 	cursor   int // where FailRow starts looking for its row
+
+	keyed *keyInfo // a keyed or windowed call's key, state and window
 }
 
 // FlowName returns the name of the flow.

@@ -15,16 +15,19 @@ import (
 
 	"github.com/kisflow/kisflow/config"
 	"github.com/kisflow/kisflow/flow"
+	"github.com/kisflow/kisflow/internal/tracetest"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
 
 // The property test builds random flows with Define and Link from a pool
 // of KisFlow-style functions, drives them from several goroutines at once
-// (CommitRow, Run, Stop, Shutdown, Fork) and checks, for every case:
+// (CommitRow, Run, Stop, Shutdown, Fork, and Reconfigure to a random
+// subset of the functions in random order, which swaps a running flow's
+// generation) and checks, for every case:
 //
 //   - nothing hangs: every call ends before a generous deadline;
-//   - every run's Stats balance: In = Delivered + Filtered + Failed +
+//   - every run's (every generation's) Stats balance: In = Delivered + Filtered + Failed +
 //     Dropped + DeadLettered + Abandoned, with nothing abandoned in a run
 //     that ended cleanly;
 //   - every row CommitRow accepted (and every bad row it refused, which is
@@ -218,7 +221,16 @@ func propertyCase(seed uint64) error {
 		return fmt.Errorf("flow %s: %s", desc, fmt.Sprintf(format, args...))
 	}
 
-	reg := flow.NewRegistry(flow.MaxHeld(64 + rng.IntN(512)))
+	opts := []flow.Option{flow.MaxHeld(64 + rng.IntN(512))}
+	// Half the cases are traced, drawn apart from rng so that a seed
+	// draws the same case as before tracing existed.
+	var tr *tracetest.Tracer
+	if seed%2 == 0 {
+		tr = &tracetest.Tracer{}
+		opts = append(opts, flow.Trace(tr))
+		desc += " traced"
+	}
+	reg := flow.NewRegistry(opts...)
 	var mu sync.Mutex
 	var runs []runRecord
 	flow.OnRunStart(reg, func(f *flow.Flow, p *pipeline.Pipeline) {
@@ -320,7 +332,7 @@ func propertyCase(seed uint64) error {
 			defer wg.Done()
 			for range ops {
 				fl := pick(r)
-				switch op := r.IntN(10); {
+				switch op := r.IntN(12); {
 				case op < 5:
 					if err := fl.Run(ctx); hung(err) {
 						report(fmt.Errorf("Run hung: %w", err))
@@ -337,6 +349,17 @@ func propertyCase(seed uint64) error {
 					}
 					if err := fl.Shutdown(sctx); hung(err) {
 						report(fmt.Errorf("Shutdown hung: %w", err))
+						return
+					}
+				case op >= 10:
+					funcs := []config.FlowFunc{}
+					for _, i := range r.Perm(len(specs))[:1+r.IntN(len(specs))] {
+						funcs = append(funcs, config.FlowFunc{Name: "f" + strconv.Itoa(i), Params: map[string]string{"gen": strconv.Itoa(r.IntN(1000))}})
+					}
+					// A retired generation may end in an error of its own
+					// (a panic, an Abort): only a hang is a defect here.
+					if err := fl.Reconfigure(ctx, funcs...); hung(err) {
+						report(fmt.Errorf("Reconfigure hung: %w", err))
 						return
 					}
 				default:
@@ -411,6 +434,11 @@ func propertyCase(seed uint64) error {
 	if want := accepted.Load() + bad.Load(); taken != want {
 		return fail("the runs' inputs took %d rows; CommitRow accepted %d and refused %d bad ones (%d runs)",
 			taken, accepted.Load(), bad.Load(), len(runs))
+	}
+	if tr != nil {
+		if bad := tr.Unended(); len(bad) > 0 {
+			return fail("spans not ended exactly once: %v", bad)
+		}
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kisflow/kisflow/config"
 	"github.com/kisflow/kisflow/connectors"
@@ -22,6 +23,7 @@ import (
 // Registry is safe for concurrent use.
 type Registry struct {
 	logger    *slog.Logger
+	tracer    pipeline.Tracer
 	maxHeld   int
 	connTypes *connectors.Registry
 
@@ -30,8 +32,16 @@ type Registry struct {
 	funcs   map[string]funcImpl
 	conf    *config.Set
 	conns   map[string]*connEntry // connectors started or starting, by name
+	sources []source              // where LoadDir and LoadFS read the configuration, for Reload
+
+	ver       atomic.Uint64 // counts the Reloads that changed the configuration
+	reloadSem chan struct{} // held by the Reload in progress
+
+	liveMu sync.Mutex
+	live   map[*Flow]struct{} // the flows running, for Reload
 
 	onRunStart func(f *Flow, p *pipeline.Pipeline) // for tests: called when a run's pipeline started
+	onSwap     func(f *Flow)                       // for tests: called when a swap's new generation took over
 }
 
 // connEntry is a connector being initialised (done open) or started. Its
@@ -53,6 +63,18 @@ func Logger(l *slog.Logger) Option { return func(r *Registry) { r.logger = l } }
 // Metrics makes every flow report to m and be watched by it while it
 // runs.
 func Metrics(m *metrics.Metrics) Option { return func(r *Registry) { r.metrics = m } }
+
+// Trace makes every flow of the registry report spans to t (see
+// pipeline.Trace; module github.com/kisflow/kisflow/tracing gives one
+// for OpenTelemetry): a span per committed row (CommitRow continues the
+// trace of its ctx; the rows held before Run are one input, continuing
+// the trace of Run's ctx), per batch of messages a Load function reads
+// with the same headers (continuing the trace they carry), and per batch
+// that each function processes, linked to the spans of the inputs its
+// rows derive from. Functions get their batch's span in ctx, and a Save
+// function writes its trace context into the headers of every message it
+// saves, so the flow that loads them continues the trace.
+func Trace(t pipeline.Tracer) Option { return func(r *Registry) { r.tracer = t } }
 
 // Connectors sets the registry of connector types that `kistype: conn`
 // configurations are created from. The default registry has the in-memory
@@ -81,6 +103,9 @@ func NewRegistry(opts ...Option) *Registry {
 		funcs:   make(map[string]funcImpl),
 		conf:    &config.Set{},
 		conns:   make(map[string]*connEntry),
+
+		reloadSem: make(chan struct{}, 1),
+		live:      make(map[*Flow]struct{}),
 	}
 	for _, o := range opts {
 		o(r)
@@ -155,7 +180,7 @@ func (r *Registry) LoadDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	return r.merge(set)
+	return r.merge(set, source{dir: dir})
 }
 
 // LoadFS is LoadDir on a file system.
@@ -164,10 +189,12 @@ func (r *Registry) LoadFS(fsys fs.FS, root string) error {
 	if err != nil {
 		return err
 	}
-	return r.merge(set)
+	return r.merge(set, source{fsys: fsys, root: root})
 }
 
-func (r *Registry) merge(set *config.Set) error {
+// merge adds set to the configuration; from, when set, is where it was
+// read, for Reload.
+func (r *Registry) merge(set *config.Set, from ...source) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	next := &config.Set{}
@@ -181,6 +208,7 @@ func (r *Registry) merge(set *config.Set) error {
 		return err
 	}
 	r.conf = next
+	r.sources = append(r.sources, from...)
 	return nil
 }
 

@@ -32,6 +32,10 @@ var (
 		"Time the workers of each stage spent processing batches; divided by kisflow_stage_workers, its rate is the stage's utilisation.", stageLabels, nil)
 	descStageWorkers = prometheus.NewDesc("kisflow_stage_workers", "Workers of each node in watched pipelines (its concurrency).", stageLabels, nil)
 	descStageRunning = prometheus.NewDesc("kisflow_stage_running", "Watched pipelines in which the node is running.", stageLabels, nil)
+	descStageState   = prometheus.NewDesc("kisflow_stage_state_entries", "State entries (keys with state, open windows) of each keyed node.", stageLabels, nil)
+	descStageBytes   = prometheus.NewDesc("kisflow_stage_state_bytes", "Estimated size of the state of each keyed node, in bytes.", stageLabels, nil)
+	descStageHeld    = prometheus.NewDesc("kisflow_stage_rows_held", "Rows held in the windows of each keyed node, not yet delivered.", stageLabels, nil)
+	descStageLate    = prometheus.NewDesc("kisflow_stage_rows_late_total", "Rows that came after their window's allowed lateness, per keyed node.", stageLabels, nil)
 
 	edgeLabels       = []string{labelFlow, labelEdge}
 	descEdgeDepth    = prometheus.NewDesc("kisflow_edge_queue_depth", "Rows queued on each edge now.", edgeLabels, nil)
@@ -52,6 +56,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descDataTotal, descFlowData, descFlowRows, descFlowPipelines,
 		descStageIn, descStageOut, descStageDeliv, descStageAband, descStageFilter, descStageFailed, descStageRetries,
 		descStageDead, descStageBatches, descStageBusy, descStageWorkers, descStageRunning,
+		descStageState, descStageBytes, descStageHeld, descStageLate,
 		descEdgeDepth, descEdgeCapacity, descEdgeSent, descEdgeDropped, descEdgeBlocked,
 	} {
 		ch <- d
@@ -105,6 +110,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		send(descStageBusy, prometheus.CounterValue, n.busy.Seconds(), l...)
 		gauge(descStageWorkers, n.workers, l...)
 		gauge(descStageRunning, n.running, l...)
+		if k.kind == "Keyed" {
+			gauge(descStageState, int(n.stateKeys), l...)
+			gauge(descStageBytes, int(n.stateBytes), l...)
+			gauge(descStageHeld, int(n.held), l...)
+			counter(descStageLate, n.late, l...)
+		}
 	}
 
 	for k, e := range t.edges {

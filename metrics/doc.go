@@ -83,6 +83,10 @@
 //	kisflow_stage_busy_seconds_total{flow,stage,kind}       counter  time workers spent on batches
 //	kisflow_stage_workers{flow,stage,kind}                  gauge    workers (concurrency)
 //	kisflow_stage_running{flow,stage,kind}                  gauge    watched pipelines where it runs
+//	kisflow_stage_state_entries{flow,stage,kind}            gauge    keyed nodes: state entries, open windows
+//	kisflow_stage_state_bytes{flow,stage,kind}              gauge    keyed nodes: estimated state size
+//	kisflow_stage_rows_held{flow,stage,kind}                gauge    keyed nodes: rows held in windows
+//	kisflow_stage_rows_late_total{flow,stage,kind}          counter  keyed nodes: rows after the allowed lateness
 //	kisflow_edge_queue_depth{flow,edge}                     gauge    rows queued now
 //	kisflow_edge_queue_capacity{flow,edge}                  gauge    capacity in rows
 //	kisflow_edge_rows_sent_total{flow,edge}                 counter  rows put on the edge

@@ -36,6 +36,7 @@ type flowTotals struct {
 
 type nodeTotals struct {
 	in, out, delivered, abandoned, filtered, failed, retried, deadLettered, batches int64
+	stateKeys, stateBytes, held, late                                               int64
 	busy                                                                            time.Duration
 	workers, running                                                                int // gauges
 }
@@ -146,6 +147,10 @@ func (t totals) add(s pipeline.Stats, gauges bool) {
 		nt.failed += n.Failed
 		nt.retried += n.Retried
 		nt.deadLettered += n.DeadLettered
+		nt.stateKeys += n.StateKeys
+		nt.stateBytes += n.StateBytes
+		nt.held += n.Held
+		nt.late += n.Late
 		nt.batches += n.Batches
 		nt.busy += n.Busy
 		if gauges {

@@ -30,6 +30,12 @@ func Refresh(d time.Duration) Option {
 	return func(m *Monitor) { m.refresh = d }
 }
 
+// Link adds a link to another page, such as the tasks page of package
+// schedule, to the page's header.
+func Link(label, href string) Option {
+	return func(m *Monitor) { m.links = append(m.links, [2]string{label, href}) }
+}
+
 // Monitor is an http.Handler that shows the pipelines added to it: a page
 // drawing each one as a graph, at "/", and their snapshot as JSON, at
 // "/api/flows". Mount it at the root of a server, or under a prefix with
@@ -39,6 +45,7 @@ type Monitor struct {
 	title   string
 	refresh time.Duration
 	start   time.Time // for Snapshot.Uptime: a monotonic clock
+	links   [][2]string
 
 	mu     sync.Mutex
 	flows  []entry
@@ -92,6 +99,7 @@ func (m *Monitor) Snapshot() Snapshot {
 		Title:     m.title,
 		RefreshMS: m.refresh.Milliseconds(),
 		Flows:     make([]Flow, 0, len(flows)),
+		Links:     m.links,
 	}
 	for _, e := range flows {
 		s.Flows = append(s.Flows, flowOf(e.id, e.p.Stats()))

@@ -190,3 +190,22 @@ func TestAddRemove(t *testing.T) {
 
 	assert.Panics(t, func() { monitor.Refresh(0) })
 }
+
+func TestLinks(t *testing.T) {
+	m := monitor.New(monitor.Link("Tasks", "/tasks/"))
+	snap := m.Snapshot()
+	require.Equal(t, [][2]string{{"Tasks", "/tasks/"}}, snap.Links)
+	srv := serve(t, m)
+	_, body := get(t, srv.URL+"/api/flows")
+	assert.Contains(t, string(body), `"links":[["Tasks","/tasks/"]]`)
+	_, page := get(t, srv.URL+"/")
+	assert.Contains(t, string(page), `<nav id="nav"></nav>`)
+	assert.NotContains(t, string(monitorSnapshotJSON(t, monitor.New())), "links", "no links, no field")
+}
+
+func monitorSnapshotJSON(t *testing.T, m *monitor.Monitor) []byte {
+	t.Helper()
+	srv := serve(t, m)
+	_, body := get(t, srv.URL+"/api/flows")
+	return body
+}

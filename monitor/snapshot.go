@@ -20,6 +20,9 @@ type Snapshot struct {
 	RefreshMS int64 `json:"refresh_ms"`
 	// Flows are the pipelines shown, in the order they were added.
 	Flows []Flow `json:"flows"`
+	// Links are the other pages the header links to (see Link), label
+	// first: pairs of label and address.
+	Links [][2]string `json:"links,omitempty"`
 }
 
 // Flow is one pipeline: pipeline.Stats in JSON.
@@ -74,6 +77,12 @@ type Node struct {
 	BusyNS int64 `json:"busy_ns"`
 	// LastError is the text of the most recent row error, if any.
 	LastError string `json:"last_error,omitempty"`
+	// Keyed nodes only (keyed.Process, the window operators): state
+	// entries and their estimated bytes, rows held in windows, late rows.
+	StateKeys  int64 `json:"state_keys,omitempty"`
+	StateBytes int64 `json:"state_bytes,omitempty"`
+	Held       int64 `json:"held,omitempty"`
+	Late       int64 `json:"late,omitempty"`
 }
 
 // Edge is one queue between nodes: pipeline.EdgeStats.
@@ -132,6 +141,10 @@ func flowOf(id int, s pipeline.Stats) Flow {
 			Batches:      n.Batches,
 			BusyNS:       int64(n.Busy),
 			LastError:    n.LastError,
+			StateKeys:    n.StateKeys,
+			StateBytes:   n.StateBytes,
+			Held:         n.Held,
+			Late:         n.Late,
 		})
 	}
 	for _, e := range s.Edges {

@@ -85,6 +85,32 @@
 // and their writes, one goroutine per source and per capture for the
 // writes; per acknowledged input, one entry in a list until its
 // checkpoint completes. Off, nothing.
+// # Tracing
+//
+// [Trace] gives a pipeline a [Tracer] (module
+// github.com/kisflow/kisflow/tracing implements one with OpenTelemetry).
+// Every input (a Submit or SubmitAck call, an Emit call, a batch a slice,
+// sequence or channel source sends) gets a span continuing the trace of
+// the ctx it came with; every batch a stage processes gets a span linked
+// to the spans of the inputs its rows derive from, which travel with the
+// rows through fan-out, merges and feedback loops as acknowledgement
+// does. A stage function gets its batch's span in ctx: spans it starts
+// are its children. A function that sends rows to a broker writes the
+// trace context into the messages' headers with [InjectTrace]:
+//
+//	stage.SinkBatch("publish", func(ctx context.Context, rows []Order) error {
+//		headers := pipeline.InjectTrace(ctx, nil) // nil when not traced
+//		for _, o := range rows {
+//			if err := bus.Publish(ctx, encode(o), headers); err != nil {
+//				return err
+//			}
+//		}
+//		return nil
+//	})
+//
+// and a source that reads them passes each message's headers to
+// [Emitter.EmitHeaders], so the pipeline reading them continues the
+// trace. Package connectors/stream's Save and Load do both.
 //
 // # Costs
 //
@@ -96,5 +122,7 @@
 // github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers and
 // .ticktock. Per batch of rows: one channel operation per edge and a few
 // atomic adds per node; nothing per row beyond the user's function. With
-// a feedback stream, one more allocation per batch a source sends.
+// a feedback stream, one more allocation per batch a source sends. Without
+// a Tracer, tracing costs one nil check per batch; with one, a span per
+// input and per batch of each stage (see Trace).
 package pipeline

@@ -177,7 +177,7 @@ func (fl *flight) release() {
 func admit[T any](p *Pipeline, b *engine.Batch[T]) {
 	if fl := p.flight; fl != nil {
 		fl.live.Add(1)
-		b.Track(engine.NewTracker(fl.release))
+		b.Track(engine.NewUnheldTracker(fl.release))
 	}
 }
 

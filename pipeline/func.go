@@ -26,13 +26,31 @@ type Emitter[T any] struct {
 // if ctx ends first, or ErrStopped once the source must stop (Stop, or the
 // end of the run), whatever ctx it was given. It returns how many rows were
 // sent: those go on through the pipeline; ack is called only when all of
-// them were.
+// them were. With a Tracer, the call is one input, whose span continues
+// the trace of ctx.
 func (e *Emitter[T]) Emit(ctx context.Context, rows []T, ack func()) (int, error) {
+	return e.EmitHeaders(ctx, rows, nil, ack)
+}
+
+// EmitHeaders is Emit for rows decoded from messages: headers[i] are the
+// headers of the message rows[i] came from (nil, or headers shorter than
+// rows, for messages without any). With a Tracer, each run of consecutive
+// rows whose messages have equal headers is one input, whose span
+// continues the trace found in those headers (Tracer.Extract) or, when
+// there is none, the trace of ctx; the rows of one batch can derive from
+// several inputs. Without a Tracer it is Emit, and headers are not read.
+func (e *Emitter[T]) EmitHeaders(ctx context.Context, rows []T, headers []map[string]string, ack func()) (int, error) {
 	var t *engine.Tracker
 	if ack != nil {
 		t = e.p.track(ack)
 	}
-	sent, err := e.emit(ctx, rows, t)
+	var sent int
+	var err error
+	if tr := e.p.cfg.tracer; tr != nil {
+		sent, err = e.emitTraced(ctx, tr, rows, headers, t)
+	} else {
+		sent, err = e.emit(ctx, rows, t, nil)
+	}
 	if t != nil {
 		if err != nil {
 			t.Abandon()
@@ -42,7 +60,44 @@ func (e *Emitter[T]) Emit(ctx context.Context, rows []T, ack func()) (int, error
 	return sent, err
 }
 
-func (e *Emitter[T]) emit(ctx context.Context, rows []T, t *engine.Tracker) (int, error) {
+// input is one traced input of an Emit call: rows[start:end].
+type input struct {
+	start, end int
+	t          *engine.Tracker
+}
+
+// emitTraced starts the span of every input of rows, emits them with the
+// inputs' trackers attached to the batches holding their rows, and ends
+// the spans.
+func (e *Emitter[T]) emitTraced(ctx context.Context, tr Tracer, rows []T, headers []map[string]string, ack *engine.Tracker) (int, error) {
+	var ends []func(error)
+	var ins []input
+	start := 0
+	for _, end := range headerRuns(headers, len(rows), nil) {
+		ictx := ctx
+		if h := headerAt(headers, start); len(h) > 0 {
+			ictx = tr.Extract(ctx, h)
+		}
+		t, done := e.p.startInput(ictx, e.name, end-start, nil)
+		ins = append(ins, input{start, end, t})
+		ends = append(ends, done)
+		start = end
+	}
+	sent, err := e.emit(ctx, rows, ack, ins)
+	for i, in := range ins {
+		in.t.Release() // the emitter's own reference
+		if in.end <= sent {
+			ends[i](nil)
+		} else {
+			ends[i](err)
+		}
+	}
+	return sent, err
+}
+
+// emit sends rows in batches, attaching t (if not nil) to every batch, and
+// the tracker of each input of ins to the batches that hold its rows.
+func (e *Emitter[T]) emit(ctx context.Context, rows []T, t *engine.Tracker, ins []input) (int, error) {
 	size := e.p.cfg.batchSize
 	sent := 0
 	for len(rows) > 0 {
@@ -58,6 +113,14 @@ func (e *Emitter[T]) emit(ctx context.Context, rows []T, t *engine.Tracker) (int
 		if t != nil {
 			t.Retain(1)
 			b.Track(t)
+		}
+		for len(ins) > 0 && ins[0].start < sent+n {
+			ins[0].t.Retain(1)
+			b.Track(ins[0].t)
+			if ins[0].end > sent+n {
+				break // the input goes on in the next batch
+			}
+			ins = ins[1:]
 		}
 		epoch, err := e.out.send(ctx, e.stop, b)
 		if err != nil {

@@ -116,6 +116,10 @@ func (in *Input[T]) wrap(err error) error {
 // after Stop, Close or the end of the run. A row is accepted exactly when
 // Submit returns nil.
 func (in *Input[T]) Submit(ctx context.Context, v T) error {
+	if in.p.cfg.tracer != nil {
+		_, err := in.SubmitAck(ctx, []T{v}, nil) // an input of its own
+		return err
+	}
 	b, err := in.usable()
 	if err != nil {
 		return err
@@ -125,7 +129,8 @@ func (in *Input[T]) Submit(ctx context.Context, v T) error {
 
 // TrySubmit sends one row if the pipeline can take it now, without
 // waiting: it reports whether the row was accepted, and returns
-// ErrNotStarted or ErrStopped as Submit does.
+// ErrNotStarted or ErrStopped as Submit does. It starts no input span:
+// with a Tracer, its rows join the traces of the rows they travel with.
 func (in *Input[T]) TrySubmit(v T) (bool, error) {
 	b, err := in.usable()
 	if err != nil {
@@ -159,7 +164,8 @@ func (in *Input[T]) SubmitBatch(ctx context.Context, rows []T) (int, error) {
 // the dead-letter stream. ack is called only if every row was accepted
 // (the error is nil), and never for rows abandoned by a failed, cancelled
 // or shut-down run: a broker source that acknowledges through ack gets
-// at-least-once delivery.
+// at-least-once delivery. With a Tracer, the call is one input, whose
+// span continues the trace of ctx.
 func (in *Input[T]) SubmitAck(ctx context.Context, rows []T, ack func()) (int, error) {
 	b, err := in.usable()
 	if err != nil {
@@ -169,8 +175,13 @@ func (in *Input[T]) SubmitAck(ctx context.Context, rows []T, ack func()) (int, e
 	if ack != nil {
 		t = in.p.track(ack)
 	}
+	t, end := in.p.startInput(ctx, in.name, len(rows), t)
 	n, err := b.AddBatch(ctx, rows, t)
-	return n, in.wrap(err)
+	err = in.wrap(err)
+	if end != nil {
+		end(err)
+	}
+	return n, err
 }
 
 // Fail counts one input row that could not be submitted because it is bad

@@ -47,6 +47,7 @@ type config struct {
 	linger    time.Duration
 	observer  Observer
 	logger    *slog.Logger
+	tracer    Tracer
 
 	checkpoints bool // see Checkpoints
 	cpInterval  time.Duration
@@ -186,6 +187,8 @@ type node struct {
 	// inject, on a source, sends checkpoint barrier k between two of its
 	// batches; an error means the source is closed or the run ending.
 	inject func(ctx context.Context, k uint64) error
+	// stateStats, if set, reads a keyed node's state gauges.
+	stateStats func() engine.StateStats
 }
 
 func (p *Pipeline) addNode(n *node) *node {
@@ -237,7 +240,7 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("pipeline %s: %w", p.name, err)
 	}
-	runCtx, cancel := context.WithCancelCause(ctx)
+	runCtx, cancel := context.WithCancelCause(p.traced(ctx))
 	p.mu.Lock()
 	p.cancel = cancel
 	p.mu.Unlock()
@@ -255,6 +258,9 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	envs := make([]*engine.Env, len(p.nodes))
 	for i, n := range p.nodes {
 		env := &engine.Env{Flow: p.name, Counters: &n.counters}
+		if t := p.cfg.tracer; t != nil {
+			env.Trace = t
+		}
 		if o := p.cfg.observer; o != nil {
 			name := n.name
 			env.Observe = func(rows int, d time.Duration) { o.Batch(p.name, name, rows, d) }

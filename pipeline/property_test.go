@@ -43,6 +43,7 @@ import (
 	"github.com/kisflow/kisflow/fanout"
 	"github.com/kisflow/kisflow/internal/engine"
 	"github.com/kisflow/kisflow/internal/leaktest"
+	"github.com/kisflow/kisflow/internal/tracetest"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/row"
 	"github.com/kisflow/kisflow/stage"
@@ -230,6 +231,7 @@ type propCase struct {
 	desc []string
 
 	p        *pipeline.Pipeline
+	tracer   *tracetest.Tracer // half the cases are traced
 	ending   int
 	batch    int
 	stress   bool
@@ -941,6 +943,13 @@ func (c *propCase) build() (feeds []func(context.Context, <-chan struct{}, *sync
 		popts = append(popts, pipeline.Checkpoints(every, &checkpoint.Memory{}))
 		c.say("checkpoints=%v", every)
 	}
+	// Traced or not is drawn apart from the case's random stream, so
+	// that a seed draws the same cases as before tracing existed.
+	if mix(c.seed^uint64(c.num)<<1)%2 == 0 {
+		c.tracer = &tracetest.Tracer{}
+		popts = append(popts, pipeline.Trace(c.tracer))
+		c.say("traced")
+	}
 	c.p = pipeline.New("prop", popts...)
 	c.dlOn = r.IntN(3) == 0
 	c.say("ending=%s batch=%d stress=%v", endNames[c.ending], batch, c.stress)
@@ -1182,6 +1191,11 @@ func (c *propCase) check(err error, fail func(string, ...any)) {
 	}
 	if msg := c.earlyAck.Load(); msg != nil {
 		fail("ack before every derived row was handled: %s", *msg)
+	}
+	if c.tracer != nil {
+		if bad := c.tracer.Unended(); len(bad) > 0 {
+			fail("spans not ended exactly once: %v", bad)
+		}
 	}
 	drained := err == nil && abandoned == 0
 	for _, a := range c.acks {

@@ -98,6 +98,7 @@ func (g *gate[T]) close() {
 // and not sent when the run ends are abandoned.
 type emitter[T any] struct {
 	p    *Pipeline
+	name string
 	out  *gate[T]
 	c    *engine.Counters
 	pool *engine.Pool[T]
@@ -105,8 +106,8 @@ type emitter[T any] struct {
 	size int
 }
 
-func newEmitter[T any](p *Pipeline, out *gate[T], c *engine.Counters) *emitter[T] {
-	return &emitter[T]{p: p, out: out, c: c, pool: engine.PoolOf[T](), size: p.cfg.batchSize}
+func newEmitter[T any](p *Pipeline, name string, out *gate[T], c *engine.Counters) *emitter[T] {
+	return &emitter[T]{p: p, name: name, out: out, c: c, pool: engine.PoolOf[T](), size: p.cfg.batchSize}
 }
 
 // stopping reports whether Stop was called: the source takes no more rows.
@@ -141,7 +142,18 @@ func (e *emitter[T]) flush(ctx context.Context) (bool, error) {
 		return true, nil
 	}
 	n := int64(len(e.b.Rows))
-	if _, err := e.out.send(ctx, nil, e.b); err != nil {
+	var end func(error)
+	if e.p.cfg.tracer != nil {
+		// The batch is an input of its own.
+		var t *engine.Tracker
+		t, end = e.p.startInput(ctx, e.name, int(n), nil)
+		e.b.Track(t)
+	}
+	_, err := e.out.send(ctx, nil, e.b)
+	if end != nil {
+		end(err)
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			return false, nil
 		}
@@ -157,7 +169,7 @@ func (e *emitter[T]) flush(ctx context.Context) (bool, error) {
 // sends those it has taken.
 func FromSlice[T any](p *Pipeline, name string, rows []T) Stream[T] {
 	return sourceNode(p, name, func(ctx context.Context, out *gate[T], c *engine.Counters) error {
-		e := newEmitter(p, out, c)
+		e := newEmitter(p, name, out, c)
 		for len(rows) > 0 && !e.stopping() {
 			n := min(e.size, len(rows))
 			e.b = e.pool.Get(n)
@@ -182,7 +194,7 @@ func FromSeq[T any](p *Pipeline, name string, seq iter.Seq[T]) Stream[T] {
 		panic("pipeline: FromSeq: nil seq")
 	}
 	return sourceNode(p, name, func(ctx context.Context, out *gate[T], c *engine.Counters) error {
-		e := newEmitter(p, out, c)
+		e := newEmitter(p, name, out, c)
 		if e.stopping() {
 			return nil
 		}
@@ -215,7 +227,7 @@ func FromChan[T any](p *Pipeline, name string, ch <-chan T) Stream[T] {
 		panic("pipeline: FromChan: nil channel")
 	}
 	return sourceNode(p, name, func(ctx context.Context, out *gate[T], c *engine.Counters) error {
-		e := newEmitter(p, out, c)
+		e := newEmitter(p, name, out, c)
 		linger := time.NewTimer(engine.DefaultLinger)
 		linger.Stop()
 		defer linger.Stop()

@@ -47,6 +47,11 @@ type Stats struct {
 	// draining (in a node or queued on an edge). Their input is never
 	// acknowledged.
 	Abandoned int64
+	// Held counts rows that keyed nodes hold in window state, not yet
+	// delivered; Late the rows that came after their window's allowed
+	// lateness; StateKeys and StateBytes the keyed nodes' state entries
+	// and their estimated size (see NodeStats).
+	Held, Late, StateKeys, StateBytes int64
 }
 
 // NodeStats is one node's description and counters.
@@ -90,6 +95,15 @@ type NodeStats struct {
 	Busy time.Duration
 	// LastError is the text of the most recent row error, if any.
 	LastError string
+	// Keyed nodes (keyed.Process, the window operators) only: StateKeys
+	// is the number of state entries (keys with state, open windows),
+	// StateBytes their estimated size (the fixed size of each entry's
+	// values, not what they point to), Held the rows held in windows and
+	// not yet delivered (they count Delivered when their window is
+	// purged, Abandoned if the run ends first), Late the rows that came
+	// after their window's allowed lateness (sent to the late stream, or
+	// Filtered), Expired the state entries removed by their time to live.
+	StateKeys, StateBytes, Held, Late, Expired int64
 }
 
 // EdgeStats is one buffer between nodes, with the names of the nodes it
@@ -141,6 +155,7 @@ const (
 	KindSink        NodeKind = "Sink"        // stage.Sink, stage.SinkBatch, Discard, Collect
 	KindFanOut      NodeKind = "FanOut"      // fanout.Broadcast, Partition, Route, and a Balance branch merged
 	KindDeadLetters NodeKind = "DeadLetters" // the source of DeadLetters
+	// KindKeyed is declared in keyed.go: keyed.Process and the window operators.
 )
 
 // Stats returns a snapshot of the counters. It may be called at any time,
@@ -171,6 +186,16 @@ func (p *Pipeline) Stats() Stats {
 			Batches:      c.Batches,
 			Busy:         c.Busy,
 			LastError:    c.LastError,
+		}
+		if n.stateStats != nil {
+			st := n.stateStats()
+			ns.StateKeys, ns.StateBytes, ns.Held, ns.Late, ns.Expired = st.Keys, st.Bytes, st.Held, st.Late, st.Expired
+			if !n.dlBranch {
+				s.StateKeys += st.Keys
+				s.StateBytes += st.Bytes
+				s.Held += st.Held
+				s.Late += st.Late
+			}
 		}
 		s.Nodes[i] = ns
 		switch {

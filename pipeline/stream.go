@@ -33,6 +33,7 @@ type port[T any] struct {
 	shared   bool       // a Balance branch: bound before it is consumed
 	merged   []*port[T] // a Merge: the ports it stands for
 	dl       bool       // carries dead letters: kept out of the flow's totals
+	optional bool       // may stay unconsumed (a keyed node's late rows)
 	// chain is the producing stage's node when that stage can be fused
 	// with its consumer (see Link): nil for every other producer.
 	chain *node
@@ -68,7 +69,7 @@ type unbound interface {
 }
 
 func (pt *port[T]) bound() bool {
-	return (pt.edge != nil || pt.fused()) && (!pt.shared || pt.consumed)
+	return pt.optional && !pt.consumed || (pt.edge != nil || pt.fused()) && (!pt.shared || pt.consumed)
 }
 
 // fused reports whether the port's consumer is fused after its producer.

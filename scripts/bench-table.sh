@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${COUNT:-5}
-pattern=${BENCH:-'W1$|W2$|W3$|W4$|KisFlowJSON'}
+pattern=${BENCH:-'W1$|W2$|W3$|W4$|W5$|KisFlowJSON'}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 go test -run '^$' -bench "$pattern" -benchmem -count "$count" ./bench/ | tee "$out" >&2

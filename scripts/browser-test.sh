@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the monitor's browser test: installs Debian's chromium when it is
-# missing, then renders the monitor page of a live pipeline in headless
-# chromium (on 127.0.0.1 only), checks the DOM and saves docs/monitor.png.
+# Runs the browser tests: installs Debian's chromium when it is missing,
+# then renders the monitor page of a live pipeline and the tasks page of a
+# scheduler in headless chromium (on 127.0.0.1 only), checks their DOM and
+# saves docs/monitor.png and docs/tasks.png.
 #
 #   scripts/browser-test.sh            # from anywhere in the repository
 #   KISFLOW_SCREENSHOT=/tmp/m.png scripts/browser-test.sh
@@ -32,4 +33,4 @@ fi
 "$CHROMIUM" --version >&2
 
 KISFLOW_BROWSER=1 KISFLOW_CHROMIUM="$CHROMIUM" \
-	go test -count=1 -run '^TestBrowser' -v ./monitor/ "$@"
+	go test -count=1 -run '^TestBrowser' -v ./monitor/ ./schedule/ "$@"

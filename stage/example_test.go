@@ -240,3 +240,29 @@ func ExampleBuffer() {
 	fmt.Printf("%s: capacity %d, policy %v, dropped %d; consumed %d\n", e.Name, e.Capacity, e.Policy, e.Dropped, sum)
 	// Output: nums->count: capacity 4, policy block, dropped 0; consumed 100
 }
+
+// Adjacent stages with one worker each run fused, on one goroutine; Unfused
+// gives a heavy stage goroutines and a buffer of its own, so that it can
+// run on another core than its neighbours.
+func ExampleUnfused() {
+	double := func(_ context.Context, v int) (int, error) { return 2 * v, nil }
+	p := pipeline.New("fusing")
+	s := pipeline.FromSlice(p, "rows", []int{1, 2, 3})
+	s = pipeline.Then(s, stage.Map("parse", double))
+	s = pipeline.Then(s, stage.Map("enrich", double))
+	s = pipeline.Then(s, stage.Map("score", double, stage.Unfused()))
+	got := pipeline.Collect(s, "collect")
+	if err := p.Run(context.Background()); err != nil {
+		fmt.Println(err)
+	}
+	fmt.Println(got())
+	for _, e := range p.Stats().Edges {
+		fmt.Printf("%s fused: %v\n", e.Name, e.Fused)
+	}
+	// Output:
+	// [8 16 24]
+	// rows->parse fused: false
+	// parse->enrich fused: true
+	// enrich->score fused: false
+	// score->collect fused: false
+}

@@ -39,13 +39,16 @@ const readSize = 256
 // delivery. A message that does not decode is counted as a failed row of
 // the source and acknowledged, so it is not redelivered for ever. The source
 // ends when r returns [connectors.ErrEnded], on Stop, or when the run ends;
-// it does not close r.
+// it does not close r. In a traced pipeline (pipeline.Trace), the rows of
+// messages with the same headers are one input, whose span continues the
+// trace those headers carry (see pipeline.Emitter.EmitHeaders).
 func Load[T any](p *pipeline.Pipeline, name string, r connectors.Reader, codec Codec[T]) pipeline.Stream[T] {
 	if r == nil || codec.Decode == nil {
 		panic("stream: Load " + name + ": nil reader or decoder")
 	}
 	return pipeline.FromFunc(p, name, func(ctx context.Context, emit *pipeline.Emitter[T]) error {
 		rows := make([]T, 0, readSize)
+		var headers []map[string]string
 		for {
 			ds, err := r.Read(ctx, readSize)
 			switch {
@@ -57,7 +60,7 @@ func Load[T any](p *pipeline.Pipeline, name string, r connectors.Reader, codec C
 				}
 				return fmt.Errorf("read: %w", err)
 			}
-			rows = rows[:0]
+			rows, headers = rows[:0], headers[:0]
 			for _, d := range ds {
 				v, err := codec.Decode(d.Data)
 				if err != nil {
@@ -65,6 +68,7 @@ func Load[T any](p *pipeline.Pipeline, name string, r connectors.Reader, codec C
 					continue
 				}
 				rows = append(rows, v)
+				headers = append(headers, d.Headers)
 			}
 			ack := func() {
 				for _, d := range ds {
@@ -77,7 +81,9 @@ func Load[T any](p *pipeline.Pipeline, name string, r connectors.Reader, codec C
 				ack()
 				continue
 			}
-			if _, err := emit.Emit(ctx, rows, ack); err != nil {
+			_, err = emit.EmitHeaders(ctx, rows, headers, ack)
+			clear(headers)
+			if err != nil {
 				return err
 			}
 		}
@@ -87,19 +93,25 @@ func Load[T any](p *pipeline.Pipeline, name string, r connectors.Reader, codec C
 // Save returns a sink stage named name that encodes each chunk of rows
 // with codec and writes it to w. key, if not nil, sets each message's
 // partition key. An encoding or write error fails (or, with stage.Retry,
-// retries) the whole chunk. Save does not close w.
+// retries) the whole chunk. Save does not close w. In a traced pipeline
+// (pipeline.Trace), every message carries in its headers the trace
+// context of the batch that wrote it (pipeline.InjectTrace), so a
+// pipeline that loads it continues the trace.
 func Save[T any](name string, w connectors.Writer, codec Codec[T], key func(T) string, opts ...stage.Option) *stage.Stage[T, struct{}] {
 	if w == nil || codec.Encode == nil {
 		panic("stream: Save " + name + ": nil writer or encoder")
 	}
 	return stage.SinkBatch(name, func(ctx context.Context, rows []T) error {
 		msgs := make([]connectors.Message, len(rows))
+		// One map for every message: connectors keep no reference to it.
+		headers := pipeline.InjectTrace(ctx, nil)
 		for i, v := range rows {
 			data, err := codec.Encode(v)
 			if err != nil {
 				return fmt.Errorf("encode row: %w", err)
 			}
 			msgs[i].Data = data
+			msgs[i].Headers = headers
 			if key != nil {
 				msgs[i].Key = key(v)
 			}

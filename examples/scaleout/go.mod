@@ -1,23 +1,29 @@
 module github.com/kisflow/kisflow/examples/scaleout
 
-go 1.25.0
+go 1.26.0
 
 require (
 	github.com/kisflow/kisflow v0.0.0-00010101000000-000000000000
+	github.com/kisflow/kisflow/connectors/kafka v0.0.0-00010101000000-000000000000
 	github.com/kisflow/kisflow/connectors/nats v0.0.0-00010101000000-000000000000
 	github.com/nats-io/nats-server/v2 v2.14.5
+	github.com/twmb/franz-go v1.22.3
+	github.com/twmb/franz-go/pkg/kadm v1.20.0
+	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
 )
 
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
-	github.com/klauspost/compress v1.19.2 // indirect
+	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
 	github.com/nats-io/nats.go v1.53.1 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/panjf2000/ants/v2 v2.12.1 // indirect
+	github.com/pierrec/lz4/v4 v4.1.33 // indirect
+	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
 	golang.org/x/crypto v0.55.0 // indirect
 	golang.org/x/sync v0.21.0 // indirect
 	golang.org/x/sys v0.47.0 // indirect
@@ -26,5 +32,6 @@ require (
 
 replace (
 	github.com/kisflow/kisflow => ../..
+	github.com/kisflow/kisflow/connectors/kafka => ../../connectors/kafka
 	github.com/kisflow/kisflow/connectors/nats => ../../connectors/nats
 )

@@ -1,11 +1,14 @@
 // Command scaleout runs one KisFlow flow over three processes joined by NATS
-// JetStream: a producer process saves orders to the key "scaleout.orders",
-// and two worker processes load them in one group, so that each order is
-// handled by one worker. The parent process starts them (re-running its own
-// binary with -role), forwards what they print and ends with a summary.
+// JetStream or by Kafka: a producer process saves orders to the key
+// "scaleout.orders", and two worker processes load them in one group, so
+// that each order is handled by one worker. The parent process starts them
+// (re-running its own binary with -role), forwards what they print and ends
+// with a summary.
 //
 //	go run .                                  # embedded JetStream server
 //	go run . -rows 1000 -nats nats://host:4222 # an existing NATS cluster
+//	go run . -broker kafka                    # in-process kfake Kafka cluster
+//	go run . -broker kafka -kafka host:9092   # an existing Kafka cluster
 //
 // See README.md.
 package main
@@ -29,7 +32,12 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/kisflow/kisflow/connectors"
+	"github.com/kisflow/kisflow/connectors/kafka"
 	"github.com/kisflow/kisflow/connectors/nats"
 	"github.com/kisflow/kisflow/connectors/stream"
 	"github.com/kisflow/kisflow/pipeline"
@@ -44,6 +52,8 @@ const (
 
 var (
 	rows    = flag.Int("rows", 20, "number of orders the producer saves")
+	broker  = flag.String("broker", "nats", "the broker between the processes: nats or kafka")
+	kafkaTo = flag.String("kafka", "", "comma-separated brokers of a Kafka cluster, with -broker kafka (default: start an in-process kfake cluster)")
 	natsURL = flag.String("nats", "", "comma-separated URLs of a NATS cluster with JetStream (default: start an embedded server)")
 	creds   = flag.String("creds", "", "NATS credentials file for -nats")
 	timeout = flag.Duration("timeout", time.Minute, "how long the workers may take to handle every order")
@@ -91,20 +101,28 @@ func connect(ctx context.Context, name string) (connectors.Connector, error) {
 	if err := nats.Register(reg); err != nil {
 		return nil, err
 	}
-	// fetch_max spreads this small demo over both workers; leave it unset
-	// for throughput. A worker that dies leaves its orders unacknowledged:
-	// the other worker gets them after ack_wait.
-	params := map[string]string{"ack_wait": "10s", "fetch_max": "2"}
-	if *creds != "" {
-		params["creds"] = *creds
+	if err := kafka.Register(reg); err != nil {
+		return nil, err
 	}
-	c, err := reg.New(connectors.Config{
-		Name:   name,
-		Type:   nats.Type,
-		Addrs:  *natsURL,
-		Key:    key,
-		Params: params,
-	})
+	cfg := connectors.Config{Name: name, Type: *broker, Key: key}
+	switch *broker {
+	case nats.Type:
+		// fetch_max spreads this small demo over both workers; leave it
+		// unset for throughput. A worker that dies leaves its orders
+		// unacknowledged: the other worker gets them after ack_wait.
+		cfg.Addrs = *natsURL
+		cfg.Params = map[string]string{"ack_wait": "10s", "fetch_max": "2"}
+		if *creds != "" {
+			cfg.Params["creds"] = *creds
+		}
+	case kafka.Type:
+		// The topic is created with four partitions if it is missing. A
+		// worker that dies leaves its partitions' orders uncommitted: the
+		// other worker gets the partitions after session_timeout.
+		cfg.Addrs = *kafkaTo
+		cfg.Params = map[string]string{"create": "true", "partitions": "4", "session_timeout": "10s"}
+	}
+	c, err := reg.New(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -224,14 +242,23 @@ func (t *tally) waitFor(what string, deadline time.Time, cond func() bool) error
 	}
 }
 
-// runParent starts the server (unless -nats is given), the workers and the
-// producer, waits until every order was handled, stops the workers and
+// runParent starts the NATS server or the kfake cluster (unless -nats or
+// -kafka is given), the workers and the producer, waits until every order was handled, stops the workers and
 // prints the summary.
 func runParent() error {
 	if *rows < 1 {
 		return errors.New("-rows must be at least 1")
 	}
-	if *natsURL == "" {
+	switch {
+	case *broker == kafka.Type && *kafkaTo == "":
+		cluster, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(4, key))
+		if err != nil {
+			return err
+		}
+		defer cluster.Close()
+		*kafkaTo = strings.Join(cluster.ListenAddrs(), ",")
+		fmt.Printf("in-process kfake Kafka cluster at %s\n", *kafkaTo)
+	case *broker == nats.Type && *natsURL == "":
 		s, dir, err := startServer()
 		if err != nil {
 			return err
@@ -243,13 +270,15 @@ func runParent() error {
 		}()
 		*natsURL = s.ClientURL()
 		fmt.Printf("embedded NATS JetStream server at %s\n", *natsURL)
+	case *broker != kafka.Type && *broker != nats.Type:
+		return fmt.Errorf("-broker %q: want nats or kafka", *broker)
 	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
 	runID := strconv.FormatInt(time.Now().UnixNano(), 36)
-	common := []string{"-nats", *natsURL, "-creds", *creds, "-run", runID}
+	common := []string{"-broker", *broker, "-nats", *natsURL, "-creds", *creds, "-kafka", *kafkaTo, "-run", runID}
 
 	t := &tally{handled: make(map[int]map[int]int), rows: make(map[int]bool), changed: make(chan struct{}, 1)}
 	type proc struct {
@@ -311,6 +340,13 @@ func runParent() error {
 	if err := t.waitFor("the workers to start", deadline, func() bool { return t.ready == workers }); err != nil {
 		return err
 	}
+	if *broker == kafka.Type {
+		// Kafka readers join their group in the background: wait until
+		// both have partitions, so that the orders spread over them.
+		if err := waitGroupStable(deadline); err != nil {
+			return err
+		}
+	}
 	fmt.Printf("%d workers ready in group %q; producing %d rows\n", workers, group, *rows)
 
 	producer := exec.Command(self, append([]string{"-role", "producer", "-rows", strconv.Itoa(*rows)}, common...)...)
@@ -333,6 +369,32 @@ func runParent() error {
 		}
 	}
 	return summary(t, died)
+}
+
+// waitGroupStable returns once the Kafka group has every worker as a
+// member and is stable, or an error after the deadline.
+func waitGroupStable(deadline time.Time) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(*kafkaTo, ",")...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	for {
+		groups, err := adm.DescribeGroups(ctx, group)
+		if err == nil {
+			if g, ok := groups[group]; ok && g.Err == nil && g.State == "Stable" && len(g.Members) == workers {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("timed out waiting for %d workers in Kafka group %q", workers, group)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // scan parses "worker N handled row X".

@@ -29,6 +29,17 @@ type Lineage struct {
 // Hops reports how many feedback hops the rows have taken.
 func (l Lineage) Hops() int { return l.hops }
 
+// Traces appends to dst the trace contexts (Tracker.Trace) of the
+// trackers that have one, and returns the extended slice.
+func (l Lineage) Traces(dst []any) []any {
+	for _, t := range l.trackers {
+		if t.Trace != nil {
+			dst = append(dst, t.Trace)
+		}
+	}
+	return dst
+}
+
 // Lineage returns the batch's lineage.
 func (b *Batch[T]) Lineage() Lineage { return Lineage{b.trackers, b.hops} }
 

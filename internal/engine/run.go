@@ -32,6 +32,20 @@ type Env struct {
 	// stage, with no batch in process, on the goroutine that owns the
 	// stage's state (see barrier.go). An error fails the run.
 	Barrier func(k uint64) error
+	// Trace, if set, gets a span started for every batch a stage
+	// processes (see BatchTracer).
+	Trace BatchTracer
+}
+
+// BatchTracer starts the span of one stage processing one batch.
+type BatchTracer interface {
+	// StartBatch starts the span of stage of flow processing rows rows
+	// derived from the inputs whose trace contexts are links (valid only
+	// during the call). It returns the ctx the stage function gets and
+	// the function that ends the span, called once with the number of
+	// rows that failed (or were dead-lettered) and, when the batch did not
+	// complete (the run failed or is ending), the error.
+	StartBatch(ctx context.Context, flow, stage string, rows int, links []any) (context.Context, func(failed int, err error))
 }
 
 // Start runs stage s in goroutines started with env.Go: it reads in until

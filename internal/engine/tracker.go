@@ -12,7 +12,14 @@ type Tracker struct {
 	done      func()
 	// epoch is the number of the last checkpoint barrier its source had
 	// sent when the last of its rows was taken (see Batcher.Inject).
-	epoch uint64
+	epoch  uint64
+	unheld bool // see NewUnheldTracker
+
+	// Trace, if not nil, is the trace context of the input (what a
+	// pipeline's tracer returned for it): the span that the spans of the
+	// batches holding rows derived from the input link to. It is set
+	// before the tracker is attached to any batch and only read after.
+	Trace any
 }
 
 // Epoch returns the number of the last checkpoint barrier the source had

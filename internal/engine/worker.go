@@ -25,6 +25,8 @@ type worker[In, Out any] struct {
 	mark int     // len(out.Rows) before the row being processed: its results start there
 	// marks are the rows a chunk function failed one by one (see Chunk).
 	marks []rowMark
+	// links are the trace contexts of cur, a buffer reused (see Env.Trace).
+	links []any
 
 	filtered, failed, retried, deadLettered, delivered int64
 	lastErr                                            error
@@ -62,6 +64,12 @@ func (w *worker[In, Out]) process(ctx context.Context, in *Batch[In]) (*Batch[Ou
 		w.out = w.outPool.Get(n)
 	}
 	w.cur = in.Lineage()
+	var end func(int, error)
+	if tr := w.env.Trace; tr != nil {
+		w.links = w.cur.Traces(w.links[:0])
+		ctx, end = tr.StartBatch(ctx, w.env.Flow, w.s.name, n, w.links)
+		clear(w.links)
+	}
 	var err error
 	if w.s.loop != nil {
 		err = w.each(ctx, rows)
@@ -69,6 +77,9 @@ func (w *worker[In, Out]) process(ctx context.Context, in *Batch[In]) (*Batch[Ou
 		err = w.chunk(ctx, rows)
 	}
 	w.cur = Lineage{}
+	if end != nil {
+		end(int(w.failed+w.deadLettered), err)
+	}
 	c := w.env.Counters
 	d := time.Since(start)
 	c.busy.Add(int64(d))

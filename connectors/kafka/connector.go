@@ -1,0 +1,238 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kisflow/kisflow/connectors"
+)
+
+// Type is the connector type this package registers: `type: kafka` in a
+// connector configuration.
+const Type = "kafka"
+
+// ErrTopicMissing is returned (wrapped with the connector's name and the
+// topic) by Writer and Reader for a topic the cluster does not have, when
+// the create param is not set.
+var ErrTopicMissing = errors.New("kafka: topic does not exist")
+
+// New returns a connector for Apache Kafka configured by cfg; see the
+// package documentation for Addrs, Key and Params. It checks the
+// configuration (errors wrap [connectors.ErrConfig]) but connects to
+// nothing: Init does.
+func New(cfg connectors.Config) (connectors.Connector, error) {
+	o, err := parseOptions(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kafka connector %q: %w", cfg.Name, err)
+	}
+	return &connector{cfg: cfg, o: o, handles: make(map[handle]struct{})}, nil
+}
+
+// Register adds the "kafka" type ([Type]) to reg, so that reg.New builds
+// Kafka connectors. It returns an error if reg is nil.
+func Register(reg *connectors.Registry) error {
+	if reg == nil {
+		return errors.New("kafka: Register: nil registry")
+	}
+	return reg.Register(Type, New)
+}
+
+// connector states.
+const (
+	stateNew = iota
+	stateOpen
+	stateClosed
+)
+
+// handle is a reader or writer the connector ends on Close.
+type handle interface {
+	end() error
+}
+
+// connector is the Kafka implementation of connectors.Connector.
+type connector struct {
+	cfg connectors.Config
+	o   options
+
+	mu      sync.Mutex
+	state   int
+	prod    *kgo.Client // the producer every writer shares; also the admin client
+	adm     *kadm.Client
+	txn     *txnReader // with exactly_once: the reader whose transaction the writers write in
+	handles map[handle]struct{}
+}
+
+// errorf returns an error naming the connector and, if not empty, the key.
+func (c *connector) errorf(key, format string, args ...any) error {
+	prefix := fmt.Sprintf("kafka connector %q: ", c.cfg.Name)
+	if key != "" {
+		prefix += fmt.Sprintf("key %q: ", key)
+	}
+	return fmt.Errorf(prefix+format, args...)
+}
+
+// Init creates the producer client (idempotent, acknowledged by every
+// in-sync replica) and checks that a broker of Addrs answers within the
+// timeout param.
+func (c *connector) Init(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch c.state {
+	case stateOpen:
+		return c.errorf("", "Init called twice")
+	case stateClosed:
+		return c.errorf("", "init: %w", connectors.ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return c.errorf("", "init: %w", err)
+	}
+	opts := append(c.o.clientOpts(),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordDeliveryTimeout(c.o.deliveryTimeout),
+		kgo.ProduceRequestTimeout(c.o.timeout),
+		// Write waits for its records: lingering for more would only
+		// delay it. Records still batch while a request is in flight.
+		kgo.ProducerLinger(0),
+		// Topic look-ups go through this client: a topic created
+		// elsewhere shows within a quarter second, not five.
+		kgo.MetadataMinAge(250*time.Millisecond),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return c.errorf("", "client for %s: %w: %w", strings.Join(c.o.seeds, ","), connectors.ErrConfig, err)
+	}
+	pctx, cancel := c.opContext(ctx)
+	err = cl.Ping(pctx)
+	cancel()
+	if err != nil {
+		cl.Close()
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("no broker answered within %v (param timeout): %w", c.o.timeout, err)
+		}
+		return c.errorf("", "connect to %s: %w", strings.Join(c.o.seeds, ","), err)
+	}
+	c.prod, c.adm, c.state = cl, kadm.NewClient(cl), stateOpen
+	return nil
+}
+
+// opContext bounds ctx by the timeout param, for one request.
+func (c *connector) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.o.timeout)
+}
+
+// open registers h (if not nil) as a handle Close ends, or returns an
+// error if the connector is not open.
+func (c *connector) open(key string, h handle) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch c.state {
+	case stateNew:
+		return c.errorf(key, "connector used before Init")
+	case stateClosed:
+		return c.errorf(key, "%w", connectors.ErrClosed)
+	}
+	if h != nil {
+		c.handles[h] = struct{}{}
+	}
+	return nil
+}
+
+// forget removes h from the handles Close ends.
+func (c *connector) forget(h handle) {
+	c.mu.Lock()
+	delete(c.handles, h)
+	c.mu.Unlock()
+}
+
+// topic checks that topic exists, creating it when it is missing and the
+// create param is set. It returns the number of partitions.
+func (c *connector) topic(ctx context.Context, topic string) (int, error) {
+	ctx, cancel := c.opContext(ctx)
+	defer cancel()
+	created := false
+	for {
+		details, err := c.adm.ListTopics(ctx, topic)
+		if err != nil {
+			return 0, c.errorf(topic, "look up topic: %w", err)
+		}
+		d := details[topic]
+		switch {
+		case d.Err == nil && len(d.Partitions) > 0:
+			return len(d.Partitions), nil
+		case d.Err != nil && !errors.Is(d.Err, kerr.UnknownTopicOrPartition):
+			return 0, c.errorf(topic, "look up topic: %w", d.Err)
+		case !c.o.create:
+			return 0, c.errorf(topic, "%w (create it, or set param create=true): %w", ErrTopicMissing, kerr.UnknownTopicOrPartition)
+		case created:
+			// Created by another process, but not in the metadata yet.
+			t := time.NewTimer(50 * time.Millisecond)
+			select {
+			case <-t.C:
+				continue
+			case <-ctx.Done():
+				t.Stop()
+				return 0, c.errorf(topic, "topic created but not in the metadata within %v (param timeout): %w", c.o.timeout, ErrTopicMissing)
+			}
+		}
+		resp, err := c.adm.CreateTopic(ctx, c.o.partitions, c.o.replication, nil, topic)
+		if err == nil {
+			err = resp.Err
+		}
+		switch {
+		case err == nil:
+			return int(resp.NumPartitions), nil
+		case !errors.Is(err, kerr.TopicAlreadyExists):
+			return 0, c.errorf(topic, "create topic (partitions %d, replication factor %d; -1 = the broker's default): %w",
+				c.o.partitions, c.o.replication, err)
+		}
+		created = true // by another process meanwhile
+	}
+}
+
+// Close ends every reader (each commits what was acknowledged and leaves
+// its group) and writer, then closes the producer client: messages it
+// still buffers fail their Write.
+func (c *connector) Close(context.Context) error {
+	// Readers and writers end at once; Close waits for the commit of each
+	// reader (bounded by the timeout param).
+	c.mu.Lock()
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.state = stateClosed
+	hs := make([]handle, 0, len(c.handles))
+	for h := range c.handles {
+		hs = append(hs, h)
+	}
+	clear(c.handles)
+	prod := c.prod
+	c.mu.Unlock()
+	var (
+		wg   sync.WaitGroup
+		emu  sync.Mutex
+		errs []error
+	)
+	for _, h := range hs {
+		wg.Go(func() {
+			if err := h.end(); err != nil {
+				emu.Lock()
+				errs = append(errs, err)
+				emu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if prod != nil {
+		prod.Close()
+	}
+	return errors.Join(errs...)
+}
