@@ -28,9 +28,11 @@ type State interface {
 	// RestoreState replaces the state with what a write wrote. It is
 	// called before the run starts.
 	RestoreState(r io.Reader) error
-	// StateLayout names the shape of what write writes (a schema
-	// version). A checkpoint written with another layout is not restored.
-	StateLayout() string
+	// Layout names the shape of what write writes (a schema version).
+	// A checkpoint written with another layout is not restored. It is
+	// the method the keyed operators' engine.Snapshotter has, so they
+	// implement State as they are.
+	Layout() string
 }
 
 // Store keeps checkpoints. Its methods may be called from several

@@ -22,7 +22,7 @@ func (c counts) SnapshotState(uint64) (func(io.Writer) error, error) {
 
 func (c counts) RestoreState(r io.Reader) error { return json.NewDecoder(r).Decode(&c) }
 
-func (c counts) StateLayout() string { return "counts/v1" }
+func (c counts) Layout() string { return "counts/v1" }
 
 // A counting pipeline keeps its state across runs: the second run
 // restores what the first one counted.

@@ -173,7 +173,7 @@ func (p *Pipeline) layout() cpMeta {
 	for _, n := range p.nodes {
 		nm := nodeMeta{Name: n.name, Kind: string(n.kind), Workers: n.workers}
 		if n.cpState != nil {
-			nm.State, nm.Layout = true, n.cpState.StateLayout()
+			nm.State, nm.Layout = true, n.cpState.Layout()
 		}
 		m.Nodes = append(m.Nodes, nm)
 	}

@@ -77,7 +77,7 @@ func (t *tally) RestoreState(r io.Reader) error {
 	return nil
 }
 
-func (t *tally) StateLayout() string { return t.layout }
+func (t *tally) Layout() string { return t.layout }
 
 // counter returns a stage that counts rows by key into t and passes them on.
 func counter(name string, t *tally, opts ...stage.Option) *stage.Stage[string, string] {

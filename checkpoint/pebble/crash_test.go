@@ -88,7 +88,7 @@ func (s *seenCounts) RestoreState(r io.Reader) error {
 	return nil
 }
 
-func (s *seenCounts) StateLayout() string { return "seen-counts/v1" }
+func (s *seenCounts) Layout() string { return "seen-counts/v1" }
 
 // TestCrashWorker is the worker role of TestCrashRecovery, run in a
 // process of its own: it counts the events of the durable group "crash"

@@ -76,4 +76,4 @@ func (c *counts) RestoreState(r io.Reader) error {
 	return nil
 }
 
-func (c *counts) StateLayout() string { return "counts/v1" }
+func (c *counts) Layout() string { return "counts/v1" }
