@@ -29,9 +29,8 @@ type State interface {
 	// called before the run starts.
 	RestoreState(r io.Reader) error
 	// Layout names the shape of what write writes (a schema version).
-	// A checkpoint written with another layout is not restored. It is
-	// the method the keyed operators' engine.Snapshotter has, so they
-	// implement State as they are.
+	// A checkpoint written with another layout is not restored. The
+	// keyed operators' snapshots use the same three methods.
 	Layout() string
 }
 
