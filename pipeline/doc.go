@@ -73,6 +73,18 @@
 // row was accepted; never for input any of whose rows was abandoned. A
 // broker source acknowledging through it gets at-least-once delivery.
 //
+// # Checkpoints
+//
+// With [Checkpoints], sources send numbered barriers between batches;
+// stages given stage.State capture their state as a barrier passes, and a
+// checkpoint completes in its checkpoint.Store once every capture is
+// written and every sink has seen the barrier. Acknowledgements then wait
+// for the first complete checkpoint covering their rows, and Start
+// restores the last complete checkpoint (see package checkpoint). Costs
+// with checkpoints on: per checkpoint, one barrier per edge, the captures
+// and their writes, one goroutine per source and per capture for the
+// writes; per acknowledged input, one entry in a list until its
+// checkpoint completes. Off, nothing.
 // # Tracing
 //
 // [Trace] gives a pipeline a [Tracer] (module

@@ -14,7 +14,7 @@ import (
 type Emitter[T any] struct {
 	p    *Pipeline
 	name string
-	out  *engine.Edge[T]
+	out  *gate[T]
 	c    *engine.Counters
 	pool *engine.Pool[T]
 	stop <-chan struct{} // closed when the source must stop: Stop, or the run ending
@@ -42,7 +42,7 @@ func (e *Emitter[T]) Emit(ctx context.Context, rows []T, ack func()) (int, error
 func (e *Emitter[T]) EmitHeaders(ctx context.Context, rows []T, headers []map[string]string, ack func()) (int, error) {
 	var t *engine.Tracker
 	if ack != nil {
-		t = engine.NewTracker(ack)
+		t = e.p.track(ack)
 	}
 	var sent int
 	var err error
@@ -122,12 +122,16 @@ func (e *Emitter[T]) emit(ctx context.Context, rows []T, t *engine.Tracker, ins 
 			}
 			ins = ins[1:]
 		}
-		if err := e.out.SendUntil(ctx, e.stop, b); err != nil {
+		epoch, err := e.out.send(ctx, e.stop, b)
+		if err != nil {
 			e.pool.Put(b) // never sent: not rows of the run; releases its reference
 			if err == engine.ErrStopped {
 				err = fmt.Errorf("pipeline %s: source %s: %w", e.p.name, e.name, ErrStopped)
 			}
 			return sent, err
+		}
+		if t != nil {
+			t.SetEpoch(epoch) // the last batch's: the rows are covered once its epoch is
 		}
 		e.c.Take(int64(n))
 		e.c.Pass(int64(n), int64(n))
@@ -173,7 +177,7 @@ func FromFunc[T any](p *Pipeline, name string, fn func(ctx context.Context, emit
 			cancel()
 		}
 	})
-	return sourceNode(p, name, func(ctx context.Context, out *engine.Edge[T], c *engine.Counters) error {
+	return sourceNode(p, name, func(ctx context.Context, out *gate[T], c *engine.Counters) error {
 		mu.Lock()
 		srcCtx, cc := context.WithCancel(ctx)
 		cancel = cc

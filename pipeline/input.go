@@ -46,6 +46,9 @@ func NewInput[T any](p *Pipeline, name string) (*Input[T], Stream[T]) {
 		b := engine.NewBatcher(s.port.edge, p.cfg.batchSize, max(0, p.cfg.linger), ctx.Done())
 		b.Count(func(rows int) { n.counters.Take(int64(rows)) }, func(rows int) { n.counters.Pass(int64(rows), int64(rows)) })
 		b.OnNewBatch(func(nb *engine.Batch[T]) { admit(p, nb) })
+		if c := p.coord; c != nil {
+			b.Epoch(c.completed)
+		}
 		in.batcher.Store(b)
 		env.Go(func() error {
 			err := b.Run(ctx, in.closed)
@@ -64,6 +67,14 @@ func NewInput[T any](p *Pipeline, name string) (*Input[T], Stream[T]) {
 		in.failMu.Unlock()
 		if b := in.batcher.Load(); b != nil {
 			b.Abandon()
+		}
+	}
+	if p.cfg.checkpoints {
+		n.inject = func(ctx context.Context, k uint64) error {
+			if b := in.batcher.Load(); b != nil {
+				return b.Inject(ctx, k)
+			}
+			return nil
 		}
 	}
 	in.c = &n.counters
@@ -162,7 +173,7 @@ func (in *Input[T]) SubmitAck(ctx context.Context, rows []T, ack func()) (int, e
 	}
 	var t *engine.Tracker
 	if ack != nil {
-		t = engine.NewTracker(ack)
+		t = in.p.track(ack)
 	}
 	t, end := in.p.startInput(ctx, in.name, len(rows), t)
 	n, err := b.AddBatch(ctx, rows, t)

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kisflow/kisflow/checkpoint"
 	"github.com/kisflow/kisflow/internal/engine"
 
 	"github.com/panjf2000/ants/v2"
@@ -47,6 +48,10 @@ type config struct {
 	observer  Observer
 	logger    *slog.Logger
 	tracer    Tracer
+
+	checkpoints bool // see Checkpoints
+	cpInterval  time.Duration
+	cpStore     checkpoint.Store
 }
 
 // Observer receives timings from a running pipeline, for metrics. Its
@@ -102,10 +107,12 @@ type Pipeline struct {
 	ports []unbound // every producer port, checked at Start
 
 	deadLetters *deadLetters
-	closers     []func() // close every Input on Stop
-	forwards    int      // Balance branches forwarded into a merge, for unique names
-	feedbacks   []func() // end every Feedback stream
-	flight      *flight  // set at Start when there are feedback streams
+	closers     []func()     // close every Input on Stop
+	forwards    int          // Balance branches forwarded into a merge, for unique names
+	feedbacks   []func()     // end every Feedback stream
+	flight      *flight      // set at Start when there are feedback streams
+	balances    int          // Balance fan-outs, refused with checkpoints
+	coord       *coordinator // set at Start with checkpoints
 
 	started  atomic.Bool   // set once Start got past its checks
 	stopped  chan struct{} // closed by Stop
@@ -175,6 +182,11 @@ type node struct {
 	// feedsMain marks a dead-letter node whose output a merge brings back
 	// into the main graph.
 	feedsMain bool
+	// cpState is a stage's state (stage.State), captured at checkpoints.
+	cpState checkpoint.State
+	// inject, on a source, sends checkpoint barrier k between two of its
+	// batches; an error means the source is closed or the run ending.
+	inject func(ctx context.Context, k uint64) error
 	// stateStats, if set, reads a keyed node's state gauges.
 	stateStats func() engine.StateStats
 }
@@ -216,6 +228,10 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	if err := p.check(); err != nil {
 		return err
 	}
+	coord, err := p.newCoordinator(ctx)
+	if err != nil {
+		return err
+	}
 	total := 0
 	for _, n := range p.nodes {
 		total += n.goroutines
@@ -228,6 +244,10 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	p.mu.Lock()
 	p.cancel = cancel
 	p.mu.Unlock()
+	if coord != nil {
+		coord.rctx = runCtx
+		p.coord = coord
+	}
 	p.started.Store(true)
 
 	if p.deadLetters != nil {
@@ -247,6 +267,9 @@ func (p *Pipeline) Start(ctx context.Context) error {
 		}
 		if p.deadLetters != nil {
 			env.DeadLetter = p.deadLetters.send
+		}
+		if coord != nil && (n.cpState != nil || n.sink && !n.dlBranch) {
+			env.Barrier = func(k uint64) error { return coord.barrier(n, k) }
 		}
 		envs[i] = env
 	}
@@ -275,6 +298,9 @@ func (p *Pipeline) Start(ctx context.Context) error {
 							if m.done != nil {
 								m.done()
 							}
+							if coord != nil {
+								coord.nodeDone(m, runCtx.Err() == nil)
+							}
 						}
 					}
 				}()
@@ -291,6 +317,9 @@ func (p *Pipeline) Start(ctx context.Context) error {
 		n.state.Store(int32(nodeRunning))
 		n.start(runCtx, env)
 	}
+	if coord != nil {
+		coord.run()
+	}
 	began := time.Now()
 	p.cfg.logger.Info("pipeline started", "nodes", len(p.nodes), "goroutines", total)
 	go func() {
@@ -302,8 +331,12 @@ func (p *Pipeline) Start(ctx context.Context) error {
 			// ctx was cancelled from outside, or Shutdown ran out of time.
 			p.fail(fmt.Errorf("pipeline %s: %w", p.name, context.Cause(runCtx)))
 		}
+		clean := p.err() == nil
 		cancel(nil)
 		pool.Release()
+		if coord != nil {
+			coord.finish(clean)
+		}
 		p.settle()
 		err := p.err()
 		if o := p.cfg.observer; o != nil {
@@ -551,6 +584,7 @@ func (p *Pipeline) check() error {
 			}
 		}
 	}
+	errs = append(errs, p.checkCheckpoints()...)
 	return errors.Join(errs...)
 }
 

@@ -39,6 +39,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kisflow/kisflow/backpressure"
+	"github.com/kisflow/kisflow/checkpoint"
 	"github.com/kisflow/kisflow/fanout"
 	"github.com/kisflow/kisflow/internal/engine"
 	"github.com/kisflow/kisflow/internal/leaktest"
@@ -234,6 +235,7 @@ type propCase struct {
 	ending   int
 	batch    int
 	stress   bool
+	cp       bool         // checkpoints on: no loop, Balance, DropOldest or merged dead letters
 	timedOut atomic.Int64 // submissions cut short by their own deadline
 	names    int
 
@@ -382,7 +384,11 @@ func (c *propCase) overflowPolicy() backpressure.Policy {
 	if c.rng.IntN(12) == 0 {
 		return backpressure.Fail
 	}
-	return backpressure.Policy(c.rng.IntN(3))
+	p := backpressure.Policy(c.rng.IntN(3))
+	if c.cp && p == backpressure.DropOldest {
+		p = backpressure.Block // could drop a barrier
+	}
+	return p
 }
 
 // stageSetup draws a stage's options and faults.
@@ -665,7 +671,7 @@ func (c *propCase) body(s pipeline.Stream[int], depth int) []pipeline.Stream[int
 			n = r.IntN(3)
 		}
 		c.say("chain%d{", n)
-		if depth == 0 && r.IntN(5) == 0 {
+		if depth == 0 && r.IntN(5) == 0 && !c.cp {
 			s = c.loop(s)
 		}
 		s = c.chain(s, n, false)
@@ -697,7 +703,12 @@ func (c *propCase) body(s pipeline.Stream[int], depth int) []pipeline.Stream[int
 			}
 		}
 		c.say("balance(%d,%d/%s){", n, cfg.Capacity, cfg.Policy)
-		outs = fanout.Balance(s, "balance", n, cfg)
+		if c.cp {
+			// Balance passes no barriers: a Partition shares the rows alike.
+			outs = fanout.Partition(s, c.name("balance"), n, func(v int) int { return v })
+		} else {
+			outs = fanout.Balance(s, "balance", n, cfg)
+		}
 	case 4:
 		n := 2 + r.IntN(2)
 		names := []string{"a", "b", "c"}[:n]
@@ -924,6 +935,14 @@ func (c *propCase) build() (feeds []func(context.Context, <-chan struct{}, *sync
 		popts = append(popts, pipeline.Linger(linger))
 		c.say("linger=%v", linger)
 	}
+	// Checkpoints are drawn from a generator of their own, so that the
+	// rest of a case is what it was before they existed.
+	cpr := rand.New(rand.NewPCG(c.seed^0xc4ec, uint64(c.num)))
+	if c.cp = cpr.IntN(4) == 0; c.cp {
+		every := []time.Duration{0, 100 * time.Microsecond, time.Millisecond}[cpr.IntN(3)]
+		popts = append(popts, pipeline.Checkpoints(every, &checkpoint.Memory{}))
+		c.say("checkpoints=%v", every)
+	}
 	// Traced or not is drawn apart from the case's random stream, so
 	// that a seed draws the same cases as before tracing existed.
 	if mix(c.seed^uint64(c.num)<<1)%2 == 0 {
@@ -978,7 +997,7 @@ func (c *propCase) build() (feeds []func(context.Context, <-chan struct{}, *sync
 			return v & tagMask, nil
 		}, opts...))
 		ds = c.chain(ds, r.IntN(2), true)
-		if r.IntN(2) == 0 {
+		if r.IntN(2) == 0 && !c.cp {
 			c.dlMerged = true
 			c.say("dl-merged-into-end0")
 			ends[0] = fanout.Merge(ends[0], ds)

@@ -10,21 +10,87 @@ import (
 
 // sourceNode adds a one-goroutine source named name; run fills the edge
 // and returns when its input is exhausted, Stop was called, or ctx is done.
-func sourceNode[T any](p *Pipeline, name string, run func(ctx context.Context, out *engine.Edge[T], c *engine.Counters) error) Stream[T] {
+func sourceNode[T any](p *Pipeline, name string, run func(ctx context.Context, out *gate[T], c *engine.Counters) error) Stream[T] {
 	s := newStream[T](p, name)
-	p.addNode(&node{
+	g := &gate[T]{}
+	n := p.addNode(&node{
 		name:       name,
 		kind:       KindSource,
 		goroutines: 1,
 		start: func(ctx context.Context, env *engine.Env) {
-			out := s.port.edge
+			g.out = s.port.edge
+			if c := p.coord; c != nil {
+				g.lock = make(chan struct{}, 1)
+				g.epoch = c.completed
+			}
 			env.Go(func() error {
-				defer out.CloseWriter()
-				return run(ctx, out, env.Counters)
+				defer g.close()
+				return run(ctx, g, env.Counters)
 			})
 		},
 	})
+	if p.cfg.checkpoints {
+		n.inject = g.inject
+	}
 	return s
+}
+
+// gate is the way out of a one-goroutine source: the edge, and, with
+// checkpoints, a lock that lets barriers in between two of its batches.
+type gate[T any] struct {
+	out    *engine.Edge[T]
+	lock   chan struct{} // nil without checkpoints
+	closed bool          // guarded by lock
+	epoch  uint64        // last barrier sent; guarded by lock
+}
+
+// send puts b on the edge, as Edge.SendUntil does, and returns the epoch
+// its rows belong to.
+func (g *gate[T]) send(ctx context.Context, stop <-chan struct{}, b *engine.Batch[T]) (uint64, error) {
+	if g.lock == nil {
+		return 0, g.out.SendUntil(ctx, stop, b)
+	}
+	select {
+	case g.lock <- struct{}{}:
+	case <-ctx.Done():
+		return 0, context.Cause(ctx)
+	case <-stop:
+		return 0, engine.ErrStopped
+	}
+	err := g.out.SendUntil(ctx, stop, b)
+	epoch := g.epoch
+	<-g.lock
+	return epoch, err
+}
+
+// inject sends barrier k between two batches; a closed source has
+// nothing to send.
+func (g *gate[T]) inject(ctx context.Context, k uint64) error {
+	select {
+	case g.lock <- struct{}{}:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	defer func() { <-g.lock }()
+	if g.closed {
+		return nil
+	}
+	if err := g.out.Send(ctx, engine.NewBarrier[T](k)); err != nil {
+		return err
+	}
+	g.epoch = k
+	return nil
+}
+
+// close closes the source's side of the edge. It waits for a barrier
+// being sent, which ends when the barrier is on the edge or the run ends.
+func (g *gate[T]) close() {
+	if g.lock != nil {
+		g.lock <- struct{}{}
+		defer func() { <-g.lock }()
+		g.closed = true
+	}
+	g.out.CloseWriter()
 }
 
 // emitter fills batches for a single-goroutine source. Rows count in when
@@ -33,14 +99,14 @@ func sourceNode[T any](p *Pipeline, name string, run func(ctx context.Context, o
 type emitter[T any] struct {
 	p    *Pipeline
 	name string
-	out  *engine.Edge[T]
+	out  *gate[T]
 	c    *engine.Counters
 	pool *engine.Pool[T]
 	b    *engine.Batch[T]
 	size int
 }
 
-func newEmitter[T any](p *Pipeline, name string, out *engine.Edge[T], c *engine.Counters) *emitter[T] {
+func newEmitter[T any](p *Pipeline, name string, out *gate[T], c *engine.Counters) *emitter[T] {
 	return &emitter[T]{p: p, name: name, out: out, c: c, pool: engine.PoolOf[T](), size: p.cfg.batchSize}
 }
 
@@ -83,7 +149,7 @@ func (e *emitter[T]) flush(ctx context.Context) (bool, error) {
 		t, end = e.p.startInput(ctx, e.name, int(n), nil)
 		e.b.Track(t)
 	}
-	err := e.out.Send(ctx, e.b)
+	_, err := e.out.send(ctx, nil, e.b)
 	if end != nil {
 		end(err)
 	}
@@ -102,7 +168,7 @@ func (e *emitter[T]) flush(ctx context.Context) (bool, error) {
 // are copied into batches in bulk. After Stop it takes no more rows and
 // sends those it has taken.
 func FromSlice[T any](p *Pipeline, name string, rows []T) Stream[T] {
-	return sourceNode(p, name, func(ctx context.Context, out *engine.Edge[T], c *engine.Counters) error {
+	return sourceNode(p, name, func(ctx context.Context, out *gate[T], c *engine.Counters) error {
 		e := newEmitter(p, name, out, c)
 		for len(rows) > 0 && !e.stopping() {
 			n := min(e.size, len(rows))
@@ -127,7 +193,7 @@ func FromSeq[T any](p *Pipeline, name string, seq iter.Seq[T]) Stream[T] {
 	if seq == nil {
 		panic("pipeline: FromSeq: nil seq")
 	}
-	return sourceNode(p, name, func(ctx context.Context, out *engine.Edge[T], c *engine.Counters) error {
+	return sourceNode(p, name, func(ctx context.Context, out *gate[T], c *engine.Counters) error {
 		e := newEmitter(p, name, out, c)
 		if e.stopping() {
 			return nil
@@ -160,7 +226,7 @@ func FromChan[T any](p *Pipeline, name string, ch <-chan T) Stream[T] {
 	if ch == nil {
 		panic("pipeline: FromChan: nil channel")
 	}
-	return sourceNode(p, name, func(ctx context.Context, out *engine.Edge[T], c *engine.Counters) error {
+	return sourceNode(p, name, func(ctx context.Context, out *gate[T], c *engine.Counters) error {
 		e := newEmitter(p, name, out, c)
 		linger := time.NewTimer(engine.DefaultLinger)
 		linger.Stop()

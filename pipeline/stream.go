@@ -192,6 +192,7 @@ func stageNode[In, Out any](s Stream[In], st *stage.Stage[In, Out], out func() e
 		deadLetter: st.ErrorPolicy() == stage.DeadLetter,
 		goroutines: st.Goroutines(),
 		check:      func() error { return validBuffer(st.Buffer()) },
+		cpState:    st.State(),
 	}
 	if pt := s.port; pt.chain != nil && !pt.consumed && st.Fusable() {
 		fuse(s, n)
@@ -373,6 +374,7 @@ func (s Stream[T]) merge(streams []any) any {
 // consumers read one edge, named after name, configured by buf.
 func (s Stream[T]) balance(name string, n int, buf backpressure.Buffer) []any {
 	s.check(name)
+	s.p.balances++
 	e := consume(s, name, buf)
 	info := s.p.edges[len(s.p.edges)-1]
 	info.to = info.to[:0]

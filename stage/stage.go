@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kisflow/kisflow/backpressure"
+	"github.com/kisflow/kisflow/checkpoint"
 	"github.com/kisflow/kisflow/internal/engine"
 )
 
@@ -73,6 +74,15 @@ func Unordered() Option { return engine.Unordered() }
 // different cores. Counting, order, retries and error policies are the
 // same either way.
 func Unfused() Option { return engine.Unfused() }
+
+// State makes st the state the stage keeps across rows. In a pipeline
+// with checkpoints (pipeline.Checkpoints) it is captured as each barrier
+// passes the stage, between two batches, and restored from the last
+// complete checkpoint before the run; see package checkpoint. The
+// stage's function and st must agree on who touches the state: the
+// pipeline calls st only while the function is not running. It panics if
+// st is nil.
+func State(st checkpoint.State) Option { return engine.WithState(st) }
 
 // OnError sets what happens to a row that still fails after its retries.
 func OnError(p ErrorPolicy) Option { return engine.OnError(p) }

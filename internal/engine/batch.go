@@ -13,6 +13,9 @@ type Batch[T any] struct {
 
 	trackers []*Tracker
 	hops     int // feedback hops the rows have taken (see Lineage)
+	// barrier, when not zero, makes the batch a checkpoint barrier: it
+	// holds no rows and travels with the batches (see barrier.go).
+	barrier uint64
 }
 
 // Lineage is what rows made from a batch inherit: the trackers of the
@@ -158,6 +161,7 @@ func (p *Pool[T]) Get(size int) *Batch[T] {
 func (p *Pool[T]) Put(b *Batch[T]) {
 	b.Release()
 	b.hops = 0
+	b.barrier = 0
 	if cap(b.Rows) > maxPooledCap {
 		return
 	}

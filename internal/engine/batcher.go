@@ -37,7 +37,39 @@ type Batcher[T any] struct {
 	added, flushed func(rows int)
 	// fresh, if set, is called with every new batch before rows go in.
 	fresh func(*Batch[T])
+	// epoch is the last barrier Inject sent (guarded by mu).
+	epoch uint64
 }
+
+// Inject sends barrier k after the rows added so far: it flushes the
+// partial batch, then sends the barrier, waiting for room. Trackers of
+// rows added later get epoch k (see Tracker.Epoch). It returns
+// ErrBatcherClosed once the batcher is closed: its writer is closed too,
+// which counts as having sent every barrier.
+func (b *Batcher[T]) Inject(ctx context.Context, k uint64) error {
+	if err := b.mu.Acquire(ctx, 1); err != nil {
+		return context.Cause(ctx)
+	}
+	defer b.mu.Release(1)
+	if b.closed {
+		return ErrBatcherClosed
+	}
+	if err := b.flush(ctx); err != nil {
+		return err
+	}
+	if err := b.edge.send(ctx, b.stop, NewBarrier[T](k)); err != nil {
+		if errors.Is(err, errStopped) {
+			return ErrBatcherClosed
+		}
+		return err
+	}
+	b.epoch = k
+	return nil
+}
+
+// Epoch sets the epoch the batcher starts from: the checkpoint a run
+// restored, whose barriers come before every row.
+func (b *Batcher[T]) Epoch(k uint64) { b.epoch = k }
 
 // OnNewBatch makes the batcher call fn with every batch it starts, before
 // any row goes in. Call it before the batcher is used.
@@ -176,6 +208,9 @@ func (b *Batcher[T]) addBatch(ctx context.Context, rows []T, t *Tracker) (int, e
 		rows = rows[n:]
 		added += n
 		b.took(n)
+	}
+	if t != nil {
+		t.SetEpoch(b.epoch)
 	}
 	return added, nil
 }

@@ -56,6 +56,8 @@ type Edge[T any] struct {
 	dropped   atomic.Int64
 	abandoned atomic.Int64
 	blocked   atomic.Int64 // nanoseconds
+
+	align aligner[T] // barriers of several writers (see barrier.go)
 }
 
 // NewEdge returns an edge named name (used in errors and stats) with the given
@@ -133,6 +135,9 @@ var errStopped = errors.New("engine: stopped")
 
 // send is Send that also gives up, with errStopped, when stop is closed.
 func (e *Edge[T]) send(ctx context.Context, stop <-chan struct{}, b *Batch[T]) error {
+	if b.barrier != 0 {
+		return e.sendBarrier(ctx, stop, b)
+	}
 	n := int64(len(b.Rows))
 	e.queued.Add(n)
 	select {
@@ -197,6 +202,8 @@ func (e *Edge[T]) CloseWriter() {
 		close(e.ch)
 	case n < 0:
 		panic("engine: CloseWriter called more times than there are writers")
+	default:
+		e.writerClosed(n)
 	}
 }
 

@@ -12,6 +12,9 @@ func Broadcast[T any](ctx context.Context, in *Edge[T], outs []*Edge[T], c *Coun
 	pool := PoolOf[T]()
 	copies := make([]*Batch[T], len(outs))
 	return each(ctx, in, c, func(b *Batch[T]) error {
+		if b.barrier != 0 {
+			return barrierAll(ctx, b.barrier, outs)
+		}
 		n := int64(len(b.Rows))
 		last := len(outs) - 1
 		for i := range last {
@@ -40,6 +43,9 @@ func Distribute[T any](ctx context.Context, in *Edge[T], outs []*Edge[T], c *Cou
 	pool := PoolOf[T]()
 	parts := make([]*Batch[T], len(outs))
 	return each(ctx, in, c, func(b *Batch[T]) error {
+		if b.barrier != 0 {
+			return barrierAll(ctx, b.barrier, outs)
+		}
 		for _, v := range b.Rows {
 			i, err := pick(v)
 			if err != nil {
@@ -112,4 +118,25 @@ func Forward[T any](ctx context.Context, in *Edge[T], out *Edge[T], c *Counters)
 		c.Pass(n, n)
 		return nil
 	})
+}
+
+// barrierAll sends barrier k to every edge of outs. It arrives at each
+// before it waits at any: some of outs may be writers of one merge.
+func barrierAll[T any](ctx context.Context, k uint64, outs []*Edge[T]) error {
+	var waits []func(context.Context, <-chan struct{}) error
+	for _, o := range outs {
+		wait, err := o.arrive(ctx, nil, NewBarrier[T](k))
+		if err != nil {
+			return err
+		}
+		if wait != nil {
+			waits = append(waits, wait)
+		}
+	}
+	for _, wait := range waits {
+		if err := wait(ctx, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }

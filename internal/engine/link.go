@@ -57,6 +57,9 @@ func NewLink[In, Out any](ctx context.Context, s *Stage[In, Out], env *Env, out 
 		}
 	}}
 	l.step = func(b *Batch[In]) error {
+		if b.barrier != 0 {
+			return w.pass(wctx, b, out)
+		}
 		env.Counters.Take(int64(len(b.Rows)))
 		return w.step(wctx, b, out)
 	}

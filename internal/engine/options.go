@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/kisflow/kisflow/backpressure"
+	"github.com/kisflow/kisflow/checkpoint"
 )
 
 // ErrorPolicy says what happens to a row whose function still fails after
@@ -47,6 +48,7 @@ type config struct {
 	input       backpressure.Buffer
 	buffered    bool // Buffer was given: the stage wants an edge of its own
 	unfused     bool
+	state       checkpoint.State
 }
 
 // Option configures a stage when it is created.
@@ -113,4 +115,14 @@ func Buffer(cfg backpressure.Buffer) Option {
 // time per row over several cores.
 func Unfused() Option {
 	return func(c *config) { c.unfused = true }
+}
+
+// WithState makes st the state the stage keeps across rows: a pipeline
+// with checkpoints captures it as each barrier passes the stage and
+// restores it before a run. It panics if st is nil.
+func WithState(st checkpoint.State) Option {
+	if st == nil {
+		panic("stage: nil state")
+	}
+	return func(c *config) { c.state = st }
 }

@@ -28,6 +28,10 @@ type Env struct {
 	// Observe, if set, is called after every batch with its size and the
 	// time it took. It runs on worker goroutines and must be cheap.
 	Observe func(rows int, d time.Duration)
+	// Barrier, if set, is called when checkpoint barrier k passes the
+	// stage, with no batch in process, on the goroutine that owns the
+	// stage's state (see barrier.go). An error fails the run.
+	Barrier func(k uint64) error
 	// Trace, if set, gets a span started for every batch a stage
 	// processes (see BatchTracer).
 	Trace BatchTracer
@@ -70,6 +74,12 @@ func Start[In, Out any](ctx context.Context, s *Stage[In, Out], env *Env, in *Ed
 						return nil
 					}
 					in.Took(b)
+					if b.barrier != 0 {
+						if err := w.pass(wctx, b, out); err != nil {
+							return ending(err)
+						}
+						continue
+					}
 					env.Counters.Take(int64(len(b.Rows)))
 					if err := w.step(wctx, b, out); err != nil {
 						return ending(err)
@@ -85,6 +95,7 @@ func Start[In, Out any](ctx context.Context, s *Stage[In, Out], env *Env, in *Ed
 	type task struct {
 		b    *Batch[In]
 		slot chan result[Out]
+		r    *round[Out] // a barrier's token, instead of b
 	}
 	ordered := s.Ordered()
 	// The work queue and the reorder window hold a few chunks more than
@@ -122,6 +133,26 @@ func Start[In, Out any](ctx context.Context, s *Stage[In, Out], env *Env, in *Ed
 				return nil
 			}
 			in.Took(b)
+			if b.barrier != 0 {
+				// One token per worker (see round).
+				r := &round[Out]{k: b.barrier, n: int32(n), all: make(chan struct{})}
+				if ordered {
+					select {
+					case r.slot = <-free:
+					case <-ctx.Done():
+						return nil
+					}
+					order <- r.slot // never blocks: order has room for every slot
+				}
+				for range n {
+					select {
+					case work <- task{r: r}:
+					case <-ctx.Done():
+						return nil
+					}
+				}
+				continue
+			}
 			env.Counters.Take(int64(len(b.Rows)))
 			chunks = split(pool, b, n, chunks[:0])
 			for i, c := range chunks {
@@ -164,6 +195,12 @@ func Start[In, Out any](ctx context.Context, s *Stage[In, Out], env *Env, in *Ed
 					if !ok {
 						return nil
 					}
+					if r := t.r; r != nil {
+						if err := r.take(wctx, w, out); err != nil {
+							return ending(err)
+						}
+						continue
+					}
 					if !ordered {
 						if err := w.step(wctx, t.b, out); err != nil {
 							return ending(err)
@@ -174,7 +211,7 @@ func Start[In, Out any](ctx context.Context, s *Stage[In, Out], env *Env, in *Ed
 					if err != nil {
 						return ending(err)
 					}
-					t.slot <- result[Out]{o, passed} // never blocks: a slot holds one result
+					t.slot <- result[Out]{b: o, passed: passed} // never blocks: a slot holds one result
 				case <-ctx.Done():
 					return nil
 				}
@@ -201,6 +238,12 @@ func Start[In, Out any](ctx context.Context, s *Stage[In, Out], env *Env, in *Ed
 				select {
 				case r := <-slot:
 					free <- slot // never blocks: free has room for every slot
+					if r.barrier != 0 {
+						if err := w.forward(ctx, r.barrier, out); err != nil {
+							return ending(err)
+						}
+						continue
+					}
 					if err := w.send(ctx, r.b, r.passed, out); err != nil {
 						return err
 					}
@@ -224,8 +267,9 @@ func ending(err error) error {
 // result is a processed chunk waiting in its reorder slot: the output
 // batch and how many input rows it passes on.
 type result[Out any] struct {
-	b      *Batch[Out]
-	passed int64
+	b       *Batch[Out]
+	passed  int64
+	barrier uint64 // a barrier's place in the order, instead of b
 }
 
 // step processes one batch and sends the result on.

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/kisflow/kisflow/backpressure"
+	"github.com/kisflow/kisflow/checkpoint"
 )
 
 // Kind is what a stage does with its rows.
@@ -83,6 +84,9 @@ func (s *Stage[In, Out]) Ordered() bool {
 func (s *Stage[In, Out]) Fusable() bool {
 	return s.cfg.concurrency == 1 && !s.cfg.unfused && !s.cfg.buffered
 }
+
+// State returns the state given with WithState, or nil.
+func (s *Stage[In, Out]) State() checkpoint.State { return s.cfg.state }
 
 // ErrorPolicy returns what happens to a row that fails after its retries.
 func (s *Stage[In, Out]) ErrorPolicy() ErrorPolicy { return s.cfg.onError }

@@ -10,7 +10,10 @@ type Tracker struct {
 	refs      atomic.Int64
 	abandoned atomic.Bool
 	done      func()
-	unheld    bool // see NewUnheldTracker
+	// epoch is the number of the last checkpoint barrier its source had
+	// sent when the last of its rows was taken (see Batcher.Inject).
+	epoch  uint64
+	unheld bool // see NewUnheldTracker
 
 	// Trace, if not nil, is the trace context of the input (what a
 	// pipeline's tracer returned for it): the span that the spans of the
@@ -18,6 +21,15 @@ type Tracker struct {
 	// before the tracker is attached to any batch and only read after.
 	Trace any
 }
+
+// Epoch returns the number of the last checkpoint barrier the source had
+// sent before the tracked rows were all taken: the rows are covered by
+// checkpoint Epoch()+1. It may be read from the done function.
+func (t *Tracker) Epoch() uint64 { return t.epoch }
+
+// SetEpoch records the epoch of the tracked rows; call it before the
+// caller's reference is released.
+func (t *Tracker) SetEpoch(e uint64) { t.epoch = e }
 
 // NewTracker returns a tracker holding one reference, owned by the caller,
 // that calls done when the last reference is released. done may be nil.
