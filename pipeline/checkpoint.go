@@ -90,8 +90,6 @@ func (p *Pipeline) checkCheckpoints() []error {
 			errs = append(errs, bad("feedback %s: a loop cannot pass barriers", n.name))
 		case n.feedsMain:
 			errs = append(errs, bad("the dead-letter stream is merged into the main graph, and it carries no barriers"))
-		case n.kind == KindKeyed:
-			errs = append(errs, bad("keyed node %s: its state does not take part in barrier checkpoints yet", n.name))
 		case n.dlBranch && n.cpState != nil:
 			errs = append(errs, bad("stage %s reads the dead-letter stream, which carries no barriers, so its state cannot be checkpointed", n.name))
 		}
