@@ -17,7 +17,8 @@ import (
 )
 
 // cpRun is a windowed pipeline fed through an Input, recording its
-// results, late rows and acknowledgements.
+// results, late rows and acknowledgements. It always folds (the
+// scenario's agg is not used).
 type cpRun struct {
 	p     *pipeline.Pipeline
 	in    *pipeline.Input[row]
@@ -27,9 +28,15 @@ type cpRun struct {
 }
 
 func newCPRun(sc scenario, store checkpoint.Store) *cpRun {
+	return newCPRunEvery(sc, store, 0)
+}
+
+// newCPRunEvery is newCPRun with a checkpoint every interval (0: only
+// when asked).
+func newCPRunEvery(sc scenario, store checkpoint.Store, interval time.Duration) *cpRun {
 	var opts []pipeline.Option
 	if store != nil {
-		opts = append(opts, pipeline.Checkpoints(0, store))
+		opts = append(opts, pipeline.Checkpoints(interval, store))
 	}
 	r := &cpRun{p: pipeline.New("cp", append(opts, pipeline.BatchSize(1))...)}
 	var s pipeline.Stream[row]
@@ -176,4 +183,110 @@ func TestCheckpointWorkersChanged(t *testing.T) {
 	if !errors.Is(err, checkpoint.ErrLayout) || !strings.Contains(err.Error(), "win") {
 		t.Fatalf("Start = %v, want checkpoint.ErrLayout naming stage win", err)
 	}
+}
+
+// TestCheckpointCrashMidStream: checkpoints are taken one after another
+// from another goroutine while rows stream in, so barriers fall between
+// any two rows, and one is taken halfway for sure; the run is cancelled
+// after some of the rows. The
+// acknowledged rows are a prefix of the input (those before the last
+// complete checkpoint's barrier); a second run restored from the store
+// and fed the rest emits every result of an uninterrupted run, and
+// nothing else (results of windows fired after the checkpoint come
+// twice, identical).
+func TestCheckpointCrashMidStream(t *testing.T) {
+	for _, workers := range []int{1, 3} {
+		for seed := range uint64(4) {
+			sc := newScenario(seed + 200)
+			sc.workers, sc.sources, sc.batchSize = workers, false, 1
+			t.Run(fmt.Sprintf("workers=%d/%s", workers, sc), func(t *testing.T) {
+				ctx := context.Background()
+				whole := newCPRun(sc, nil)
+				if err := whole.p.Start(ctx); err != nil {
+					t.Fatal(err)
+				}
+				whole.submit(t, ctx, sc.rows)
+				whole.in.Close()
+				if err := whole.p.Wait(); err != nil {
+					t.Fatal(err)
+				}
+				want, _ := whole.results()
+
+				store := &checkpoint.Memory{}
+				first := newCPRun(sc, store)
+				rctx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				if err := first.p.Start(rctx); err != nil {
+					t.Fatal(err)
+				}
+				var wg sync.WaitGroup
+				wg.Go(func() {
+					for {
+						if _, err := first.p.Checkpoint(ctx); err != nil {
+							return // the run was cancelled
+						}
+					}
+				})
+				defer wg.Wait()
+				var mu sync.Mutex
+				acked := map[int]bool{}
+				stop := len(sc.rows) / 4 * int(seed%4+1)
+				for i, v := range sc.rows[:stop] {
+					if i == stop/2 {
+						if _, err := first.p.Checkpoint(ctx); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if _, err := first.in.SubmitAck(ctx, []row{v}, func() {
+						mu.Lock()
+						acked[i] = true
+						mu.Unlock()
+					}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				cancel()
+				if err := first.p.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+					t.Fatal(err)
+				}
+				wg.Wait()
+				conserved(t, first.p.Stats())
+				mu.Lock()
+				n := len(acked)
+				for i := range n {
+					if !acked[i] {
+						t.Fatalf("row %d not acknowledged, but %d rows are: not a prefix", i, n)
+					}
+				}
+				mu.Unlock()
+				t.Logf("cancelled after %d rows, %d acknowledged", stop, n)
+				got, _ := first.results()
+
+				second := newCPRunEvery(sc, store, time.Millisecond)
+				if n < stop/2 {
+					t.Fatalf("%d rows acknowledged, fewer than the %d before the checkpoint taken halfway", n, stop/2)
+				}
+				if err := second.p.Start(ctx); err != nil {
+					t.Fatal(err)
+				}
+				second.submit(t, ctx, sc.rows[n:])
+				second.in.Close()
+				if err := second.p.Wait(); err != nil {
+					t.Fatal(err)
+				}
+				conserved(t, second.p.Stats())
+				rest, _ := second.results()
+				got = unique(append(got, rest...))
+				want = unique(want)
+				if !slices.Equal(got, want) {
+					t.Fatalf("%d rows acknowledged before the cancel; after a restart:\n%s\nuninterrupted:\n%s", n, strings.Join(got, "\n"), strings.Join(want, "\n"))
+				}
+			})
+		}
+	}
+}
+
+func unique(s []string) []string {
+	slices.Sort(s)
+	return slices.Compact(s)
 }
