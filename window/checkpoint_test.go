@@ -290,3 +290,18 @@ func unique(s []string) []string {
 	slices.Sort(s)
 	return slices.Compact(s)
 }
+
+// TestCheckpointUnstableKeys: with several workers, a key type whose hash
+// differs between processes cannot be restored, so Start refuses to
+// checkpoint it, naming the stage.
+func TestCheckpointUnstableKeys(t *testing.T) {
+	type pair struct{ A, B string }
+	p := pipeline.New("cp", pipeline.Checkpoints(0, &checkpoint.Memory{}))
+	_, s := pipeline.NewInput[row](p, "in")
+	out := window.Fold(s, "win", func(r row) pair { return pair{r.Key, r.Key} }, window.Tumbling(time.Second), sumAgg, window.Workers(2))
+	pipeline.Discard(out.Results(), "out")
+	err := p.Start(context.Background())
+	if !errors.Is(err, pipeline.ErrConfig) || !strings.Contains(err.Error(), "win") {
+		t.Fatalf("Start = %v, want ErrConfig naming stage win", err)
+	}
+}

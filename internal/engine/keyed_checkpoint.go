@@ -146,6 +146,16 @@ func (s *keyedState[In, Out]) Layout() string {
 	return k.layout
 }
 
+// Restorable reports why a checkpoint of the node could not be restored
+// in another process, or nil: with several workers, the keys must be
+// routed to the same worker in every process (Keyed.StableHash).
+func (s *keyedState[In, Out]) Restorable() error {
+	if s.k.workers > 1 && !s.k.StableHash {
+		return errors.New("keys of this type are not routed to the same worker in every process: checkpointing several workers needs string, integer, boolean or float keys")
+	}
+	return nil
+}
+
 // passKeyed is worker kw taking its token of barrier round r: it
 // captures its operator's state; the last worker to take one lets the
 // barrier through, the others wait for it.
