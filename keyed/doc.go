@@ -36,11 +36,18 @@
 // A row counts Delivered once the function returned for it; what the
 // function emits, from rows or timers, is rows made inside the graph. An
 // input is acknowledged once its rows were processed and what they
-// emitted was handled: the state they changed is not durable (there are
-// no checkpoints yet), so a run that ends without draining loses it.
-// Snapshots (engine.Snapshotter: SnapshotState, RestoreState) capture a
-// worker's state for the checkpoints to come; keys and values are encoded
-// with encoding/gob, so their exported fields are what is kept.
+// emitted was handled. Without checkpoints the state is not durable: a
+// run that ends without draining loses it.
+//
+// With checkpoints (pipeline.Checkpoints) the state takes part in them:
+// every worker's state (entries, timers, watermark) is captured as the
+// barrier passes, the node's part holding one snapshot per worker, and
+// restored at Start; another number of workers or another state layout
+// is refused with checkpoint.ErrLayout naming the stage. An input is
+// then acknowledged once the checkpoint covering its rows is complete.
+// Keys and values are encoded with encoding/gob, so their exported fields
+// are what is kept; restoring several workers needs keys routed alike in
+// every process (string, integer, boolean or float keys).
 //
 // # Costs
 //

@@ -233,6 +233,6 @@ func Process[In any, K comparable, Out any](s pipeline.Stream[In], name string, 
 	out, _ := bridge.Keyed(s, name, node.Goroutines(), node.Stage().ErrorPolicy() == stage.DeadLetter, pipeline.Stream[Out]{}, false,
 		func(ctx context.Context, env *engine.Env, in, out, _ any) error {
 			return engine.StartKeyed(ctx, node, env, in.(*engine.Edge[In]), out.(*engine.Edge[Out]), nil)
-		}, node.Stats)
+		}, node.Stats, node.Checkpointed())
 	return out.(pipeline.Stream[Out])
 }

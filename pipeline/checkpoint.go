@@ -29,7 +29,11 @@ var ErrCheckpoint = errors.New("pipeline: checkpoint not taken")
 // Start refuses with ErrConfig a nil store, a negative interval, and
 // graphs whose barriers could not keep step: a Feedback stream, a Balance
 // fan-out, a DropOldest buffer, a dead-letter stream merged back into the
-// main graph, or a stage with State reading the dead-letter stream.
+// main graph, a stage with State reading the dead-letter stream, or a
+// keyed node with several workers whose key type is not routed alike in
+// every process. Keyed nodes (keyed.Process, the window operators) take
+// part: their state, one snapshot per worker, is captured as the barrier
+// passes and restored at Start.
 // Without this option a pipeline sends no barrier and pays nothing.
 func Checkpoints(interval time.Duration, store checkpoint.Store) Option {
 	return func(c *config) {
@@ -90,8 +94,8 @@ func (p *Pipeline) checkCheckpoints() []error {
 			errs = append(errs, bad("feedback %s: a loop cannot pass barriers", n.name))
 		case n.feedsMain:
 			errs = append(errs, bad("the dead-letter stream is merged into the main graph, and it carries no barriers"))
-		case n.kind == KindKeyed:
-			errs = append(errs, bad("keyed node %s: its state does not take part in barrier checkpoints yet", n.name))
+		case n.kind == KindKeyed && restorable(n.cpState) != nil:
+			errs = append(errs, bad("keyed node %s: %v", n.name, restorable(n.cpState)))
 		case n.dlBranch && n.cpState != nil:
 			errs = append(errs, bad("stage %s reads the dead-letter stream, which carries no barriers, so its state cannot be checkpointed", n.name))
 		}
@@ -102,6 +106,15 @@ func (p *Pipeline) checkCheckpoints() []error {
 		}
 	}
 	return errs
+}
+
+// restorable returns why a keyed node's state could not be restored in
+// another process, or nil.
+func restorable(st checkpoint.State) error {
+	if r, ok := st.(interface{ Restorable() error }); ok {
+		return r.Restorable()
+	}
+	return nil
 }
 
 // coordinator runs the checkpoints of one run: it starts them, collects

@@ -14,15 +14,15 @@ const KindKeyed NodeKind = "Keyed"
 func init() {
 	bridge.Keyed = func(s any, name string, goroutines int, deadLetter bool, out any, late bool,
 		start func(ctx context.Context, env *engine.Env, in, out, late any) error,
-		stats func() engine.StateStats) (any, any) {
-		return s.(keyedBuilder).keyed(name, goroutines, deadLetter, out, late, start, stats)
+		stats func() engine.StateStats, state engine.Snapshotter) (any, any) {
+		return s.(keyedBuilder).keyed(name, goroutines, deadLetter, out, late, start, stats, state)
 	}
 }
 
 type keyedBuilder interface {
 	keyed(name string, goroutines int, deadLetter bool, out any, late bool,
 		start func(ctx context.Context, env *engine.Env, in, out, late any) error,
-		stats func() engine.StateStats) (any, any)
+		stats func() engine.StateStats, state engine.Snapshotter) (any, any)
 }
 
 // portMaker makes a new producer port of a stream's row type: a zero
@@ -44,7 +44,7 @@ func (Stream[T]) newPort(p *Pipeline, from string, dl bool) (any, func() any) {
 
 func (s Stream[T]) keyed(name string, goroutines int, deadLetter bool, out any, late bool,
 	start func(ctx context.Context, env *engine.Env, in, out, late any) error,
-	stats func() engine.StateStats) (any, any) {
+	stats func() engine.StateStats, state engine.Snapshotter) (any, any) {
 	s.check(name)
 	in := consume(s, name, backpressure.Buffer{})
 	dl := s.port.deadLetter()
@@ -72,6 +72,7 @@ func (s Stream[T]) keyed(name string, goroutines int, deadLetter bool, out any, 
 		goroutines: goroutines,
 		deadLetter: deadLetter,
 		stateStats: stats,
+		cpState:    state,
 		start: func(ctx context.Context, env *engine.Env) {
 			if err := start(ctx, env, in, outEdge(), lateEdge()); err != nil {
 				env.Go(func() error { return err })

@@ -46,14 +46,28 @@
 // window is purged (the watermark passed its end and lateness), so
 // pipeline.Stats.Held is the rows held now, and rows held when a run is
 // cancelled or fails count Abandoned. Results are rows made inside the
-// graph (Stats.Created is lowered by the rows they combine). An input is
-// acknowledged only once every window its rows went into was purged and
-// every result of those windows was handled: windows hold their rows'
-// trackers. There are no checkpoints yet: windows live in memory, and a
-// run that ends without draining loses them; their input, never
-// acknowledged, is redelivered by a broker (at-least-once). Each worker's
-// state can be snapshotted and restored (engine.Snapshotter), for the
-// checkpoints to come.
+// graph (Stats.Created is lowered by the rows they combine).
+//
+// Without checkpoints, windows live in memory: an input is acknowledged
+// only once every window its rows went into was purged and every result
+// of those windows was handled (windows hold their rows' trackers), so a
+// run that ends without draining loses its windows and a broker
+// redelivers their input (at-least-once).
+//
+// With checkpoints (pipeline.Checkpoints), the windows take part in them:
+// each worker's windows, accumulators and watermark are captured as the
+// barrier passes and restored at Start (another number of workers or
+// another layout is refused with checkpoint.ErrLayout, naming the stage).
+// A row folded into a window is then covered by the checkpoint that
+// captured the window: windows hold no trackers, and the input is
+// acknowledged once that checkpoint is complete, even if the window has
+// not fired yet, so a restart from the checkpoint neither loses nor
+// counts twice the rows it holds. The rows held when a run is cancelled
+// still count Abandoned in that run's Stats (their input is covered by
+// a checkpoint, or redelivered when none covers it). Results are emitted
+// at-least-once: those of windows fired after the last checkpoint are
+// emitted again after a restart. The watermark is restored from the
+// windows; with several [Sources], each source's clock starts afresh.
 //
 // # Limits and errors
 //

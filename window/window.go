@@ -438,6 +438,6 @@ func build[T any, K comparable, A, V any](s pipeline.Stream[T], name string, key
 				l = late.(*engine.Edge[T])
 			}
 			return engine.StartKeyed(ctx, node, env, in.(*engine.Edge[T]), out.(*engine.Edge[Result[K, V]]), l)
-		}, node.Stats)
+		}, node.Stats, node.Checkpointed())
 	return &Output[K, T, V]{results: res.(pipeline.Stream[Result[K, V]]), late: late.(pipeline.Stream[T]), node: node}
 }

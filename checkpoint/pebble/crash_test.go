@@ -188,13 +188,29 @@ func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts several processes")
 	}
+	url, want := crashStream(t)
+	counts := crashRounds(t, url, "TestCrashWorker")
+	if len(counts) != len(want) {
+		t.Fatalf("final counts %v, want %v", counts, want)
+	}
+	for k, n := range want {
+		if counts[k] != n {
+			t.Fatalf("key %s counted %d times, want %d (all: %v)", k, counts[k], n, counts)
+		}
+	}
+}
+
+// crashStream starts a NATS server, stopped when t ends, writes the
+// crash test's events into its stream "events", and returns its URL and
+// the count of events per key.
+func crashStream(t *testing.T) (string, map[string]int64) {
 	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
 		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv.Start()
-	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
 	if !srv.ReadyForConnections(10 * time.Second) {
 		t.Fatal("nats server did not start")
 	}
@@ -227,12 +243,19 @@ func TestCrashRecovery(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
+	return url, want
+}
 
+// crashRounds runs the worker test named worker in a process of its own,
+// kills it with SIGKILL at a random point, several times, each time
+// restarting it on the same Pebble directory, then lets a last run drain
+// the stream, and returns the counts it printed last.
+func crashRounds(t *testing.T, url, worker string) map[string]int64 {
 	dir := t.TempDir()
 	const crashes = 4
 	for round := 0; round <= crashes; round++ {
 		final := round == crashes
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashWorker$", "-test.count=1")
+		cmd := exec.Command(os.Args[0], "-test.run=^"+worker+"$", "-test.count=1")
 		cmd.Env = append(os.Environ(), crashURL+"="+url, crashDir+"="+dir)
 		if final {
 			cmd.Env = append(cmd.Env, crashFinal+"=1")
@@ -316,13 +339,7 @@ func TestCrashRecovery(t *testing.T) {
 		if err != nil {
 			t.Fatalf("final worker: %v\n%s", err, stderr.String())
 		}
-		if len(counts) != len(want) {
-			t.Fatalf("final counts %v, want %v", counts, want)
-		}
-		for k, n := range want {
-			if counts[k] != n {
-				t.Fatalf("key %s counted %d times, want %d (all: %v)", k, counts[k], n, counts)
-			}
-		}
+		return counts
 	}
+	return nil
 }

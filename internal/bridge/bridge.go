@@ -28,7 +28,8 @@ var (
 // may stay unconsumed; deadLetter says the node's error policy is
 // DeadLetter. start runs the node with its input edge, output
 // edge and late edge (nil when no one reads late rows); stats reads its
-// state gauges. It returns the output stream and, if late, the late stream.
+// state gauges; state is its state as a checkpoint part. It returns the
+// output stream and, if late, the late stream.
 var Keyed func(s any, name string, goroutines int, deadLetter bool, out any, late bool,
 	start func(ctx context.Context, env *engine.Env, in, out, late any) error,
-	stats func() engine.StateStats) (any, any)
+	stats func() engine.StateStats, state engine.Snapshotter) (any, any)

@@ -238,6 +238,11 @@ type Keyed[In, Out any] struct {
 	ops     []Operator[In, Out]
 	restore [][]byte
 	snaps   []chan snapReq
+	// captured holds the workers' snapshots for checkpoint capturedAt
+	// while its barrier goes through (see keyed_checkpoint.go).
+	captured   []func(io.Writer) error
+	capturedAt uint64
+	layout     string
 }
 
 // NewKeyed returns a keyed node named name with n workers: hash routes
@@ -339,6 +344,7 @@ func (k *Keyed[In, Out]) Snapshot(ctx context.Context, checkpoint uint64) ([]fun
 type keyedTask[In any] struct {
 	b  *Batch[In]
 	wm int64
+	r  *keyedRound // a barrier's token, instead of b
 }
 
 // StartKeyed runs node k in goroutines started with env.Go: it reads in
@@ -379,7 +385,7 @@ func StartKeyed[In, Out any](ctx context.Context, k *Keyed[In, Out], env *Env, i
 		}
 	}
 	if k.workers == 1 {
-		kw := newKeyedWorker(k, env, ops[0], out, late, snaps[0])
+		kw := newKeyedWorker(k, env, 0, ops[0], out, late, snaps[0])
 		kw.clock = newClock(k.marks)
 		env.Go(func() error {
 			defer done()
@@ -401,7 +407,7 @@ func StartKeyed[In, Out any](ctx context.Context, k *Keyed[In, Out], env *Env, i
 		return ending(dispatchKeyed(ctx, k, env, in, tasks))
 	})
 	for i := range k.workers {
-		kw := newKeyedWorker(k, env, ops[i], out, late, snaps[i])
+		kw := newKeyedWorker(k, env, i, ops[i], out, late, snaps[i])
 		env.Go(func() error {
 			defer done()
 			return ending(kw.loop(ctx, nil, tasks[i]))
@@ -472,6 +478,16 @@ func dispatchKeyed[In, Out any](ctx context.Context, k *Keyed[In, Out], env *Env
 			return nil
 		}
 		in.Took(b)
+		if b.barrier != 0 {
+			// One token per worker (see keyedRound).
+			r := &keyedRound{k: b.barrier, n: int32(len(tasks)), all: make(chan struct{})}
+			for i := range tasks {
+				if err := send(i, keyedTask[In]{wm: lastWM, r: r}); err != nil {
+					return err
+				}
+			}
+			continue
+		}
 		env.Counters.Take(int64(len(b.Rows)))
 		now = k.Now()
 		n := uint64(len(tasks))
@@ -513,6 +529,7 @@ func dispatchKeyed[In, Out any](ctx context.Context, k *Keyed[In, Out], env *Env
 // per-row error handling, retries and counting) around an Operator.
 type keyedWorker[In, Out any] struct {
 	k     *Keyed[In, Out]
+	i     int // the worker's number
 	w     *worker[In, Out]
 	op    Operator[In, Out]
 	out   *Edge[Out]
@@ -522,10 +539,12 @@ type keyedWorker[In, Out any] struct {
 	em    Emitter[In, Out]
 	wm    int64
 	ended bool
+	// noHold says the pipeline checkpoints: state holds no trackers.
+	noHold bool
 }
 
-func newKeyedWorker[In, Out any](k *Keyed[In, Out], env *Env, op Operator[In, Out], out *Edge[Out], late *Edge[In], snap chan snapReq) *keyedWorker[In, Out] {
-	kw := &keyedWorker[In, Out]{k: k, op: op, out: out, late: late, snap: snap, wm: NoWatermark}
+func newKeyedWorker[In, Out any](k *Keyed[In, Out], env *Env, i int, op Operator[In, Out], out *Edge[Out], late *Edge[In], snap chan snapReq) *keyedWorker[In, Out] {
+	kw := &keyedWorker[In, Out]{k: k, i: i, op: op, out: out, late: late, snap: snap, wm: NoWatermark, noHold: env.Barrier != nil}
 	st := *k.st
 	st.loop = func(ctx context.Context, w *worker[In, Out], rows []In) (int, error) {
 		now := k.Now()
@@ -584,6 +603,12 @@ func (kw *keyedWorker[In, Out]) loop(ctx context.Context, in *Edge[In], tasks <-
 				return kw.advance(ctx, EndOfInput, EndOfInput)
 			}
 			in.Took(b)
+			if b.barrier != 0 {
+				if err := kw.passKeyed(ctx, &keyedRound{k: b.barrier, n: 1, all: make(chan struct{})}); err != nil {
+					return err
+				}
+				continue
+			}
 			kw.w.env.Counters.Take(int64(len(b.Rows)))
 			if err := kw.batch(wctx, b); err != nil {
 				return err
@@ -598,6 +623,12 @@ func (kw *keyedWorker[In, Out]) loop(ctx context.Context, in *Edge[In], tasks <-
 		case t, ok := <-tasks:
 			if !ok {
 				return nil // the dispatcher ended before the input: the run is ending
+			}
+			if t.r != nil {
+				if err := kw.passKeyed(ctx, t.r); err != nil {
+					return err
+				}
+				continue
 			}
 			if t.wm == EndOfInput {
 				return kw.advance(ctx, EndOfInput, EndOfInput)
@@ -755,8 +786,14 @@ func (e *Emitter[In, Out]) Seq() uint64 { return e.seq }
 
 // Hold returns the trackers of the batch being processed, each retained
 // once more for the caller, who hands them back with Release (or drops
-// them, abandoning their input, when the run ends).
+// them, abandoning their input, when the run ends). When the pipeline
+// checkpoints it returns none: the checkpoint that captures the state
+// covers the rows absorbed into it, so their input's acknowledgement
+// waits for that checkpoint rather than for the state to release them.
 func (e *Emitter[In, Out]) Hold(dst []*Tracker) []*Tracker {
+	if e.kw.noHold {
+		return dst
+	}
 	for _, t := range e.kw.w.cur.trackers {
 		if t.unheld {
 			continue
