@@ -14,17 +14,22 @@ import (
 // w1Build builds W1 over recs with opts. The returned function gives the
 // count and checksum of the output once the run is over.
 func w1Build(recs []Rec, opts ...pipeline.Option) (*pipeline.Pipeline, func() (int64, int64)) {
+	return w1BuildStages(recs, nil, opts...)
+}
+
+// w1BuildStages is w1Build with st added to every stage's options.
+func w1BuildStages(recs []Rec, st []stage.Option, opts ...pipeline.Option) (*pipeline.Pipeline, func() (int64, int64)) {
 	var n, sum int64
 	p := pipeline.New("W1", opts...)
 	s := pipeline.FromSlice(p, "recs", recs)
-	s = pipeline.Then(s, stage.Map("sum", sumFields))
-	s = pipeline.Then(s, stage.Map("multiply", multiply))
-	s = pipeline.Then(s, stage.Verify("even", keepEven))
+	s = pipeline.Then(s, stage.Map("sum", sumFields, st...))
+	s = pipeline.Then(s, stage.Map("multiply", multiply, st...))
+	s = pipeline.Then(s, stage.Verify("even", keepEven, st...))
 	pipeline.To(s, stage.Sink("collect", func(_ context.Context, r Rec) error {
 		n++
 		sum += r.Sum
 		return nil
-	}))
+	}, st...))
 	return p, func() (int64, int64) { return n, sum }
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kisflow/kisflow/metrics"
+	"github.com/kisflow/kisflow/stage"
 )
 
 const w1Rows = 100_000
@@ -78,6 +79,17 @@ func BenchmarkW1(b *testing.B) {
 	b.Run("impl=kisflow", func(b *testing.B) {
 		run(b, func() (int64, int64) {
 			p, result := w1Build(recs)
+			if err := p.Run(ctx); err != nil {
+				b.Fatal(err)
+			}
+			return result()
+		})
+	})
+	// The same with every stage Unfused: four goroutines spread over the
+	// cores instead of one fused chain.
+	b.Run("impl=kisflow-unfused", func(b *testing.B) {
+		run(b, func() (int64, int64) {
+			p, result := w1BuildStages(recs, []stage.Option{stage.Unfused()})
 			if err := p.Run(ctx); err != nil {
 				b.Fatal(err)
 			}
