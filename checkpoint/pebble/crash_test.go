@@ -103,35 +103,8 @@ func TestCrashWorker(t *testing.T) {
 	}
 	final := os.Getenv(crashFinal) != ""
 	ctx := context.Background()
-	store, err := pebble.Open(os.Getenv(crashDir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	c, err := natsconn.New(connectors.Config{Name: "worker", Type: natsconn.Type, Addrs: url, Key: "events",
-		Params: map[string]string{"ack_wait": "2s"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
-	r, err := c.Reader(ctx, "events", connectors.ReadOptions{Group: "crash", FromStart: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-
+	store, r, print := crashWorkerSetup(t, url, "crash")
 	st := &seenCounts{Counts: map[string]int64{}, Seen: map[int]bool{}}
-	out := bufio.NewWriter(os.Stdout)
-	var outMu sync.Mutex
-	print := func(format string, args ...any) error {
-		outMu.Lock()
-		defer outMu.Unlock()
-		fmt.Fprintf(out, format, args...)
-		return out.Flush()
-	}
 	all := make(chan struct{})
 	var once sync.Once
 	p := pipeline.New("crash", pipeline.Checkpoints(5*time.Millisecond, store), pipeline.BatchSize(64))
@@ -342,4 +315,41 @@ func crashRounds(t *testing.T, url, worker string) map[string]int64 {
 		return counts
 	}
 	return nil
+}
+
+// crashWorkerSetup opens what a crash worker process runs on: the Pebble
+// store in the directory the parent gave, a reader of the events in
+// consumer group group on the NATS server at url, and a print that writes
+// a line to the parent at once. All are closed when the test ends.
+func crashWorkerSetup(t *testing.T, url, group string) (*pebble.Store, connectors.Reader, func(format string, args ...any) error) {
+	t.Helper()
+	ctx := context.Background()
+	store, err := pebble.Open(os.Getenv(crashDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	c, err := natsconn.New(connectors.Config{Name: "worker", Type: natsconn.Type, Addrs: url, Key: "events",
+		Params: map[string]string{"ack_wait": "2s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(ctx) })
+	r, err := c.Reader(ctx, "events", connectors.ReadOptions{Group: group, FromStart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	out := bufio.NewWriter(os.Stdout)
+	var mu sync.Mutex
+	print := func(format string, args ...any) error {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(out, format, args...)
+		return out.Flush()
+	}
+	return store, r, print
 }

@@ -1,7 +1,6 @@
 package pebble_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kisflow/kisflow/checkpoint/pebble"
-	"github.com/kisflow/kisflow/connectors"
-	natsconn "github.com/kisflow/kisflow/connectors/nats"
 	"github.com/kisflow/kisflow/connectors/stream"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
@@ -40,35 +36,8 @@ func TestCrashWindowWorker(t *testing.T) {
 	}
 	final := os.Getenv(crashFinal) != ""
 	ctx := context.Background()
-	store, err := pebble.Open(os.Getenv(crashDir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	c, err := natsconn.New(connectors.Config{Name: "worker", Type: natsconn.Type, Addrs: url, Key: "events",
-		Params: map[string]string{"ack_wait": "2s"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
-	r, err := c.Reader(ctx, "events", connectors.ReadOptions{Group: "crashwin", FromStart: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-
+	store, r, print := crashWorkerSetup(t, url, "crashwin")
 	seen := &seenCounts{Counts: map[string]int64{}, Seen: map[int]bool{}}
-	out := bufio.NewWriter(os.Stdout)
-	var outMu sync.Mutex
-	print := func(format string, args ...any) error {
-		outMu.Lock()
-		defer outMu.Unlock()
-		fmt.Fprintf(out, format, args...)
-		return out.Flush()
-	}
 	all := make(chan struct{})
 	var once sync.Once
 	var resMu sync.Mutex
