@@ -5,7 +5,6 @@ import (
 	"context"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kisflow/kisflow/internal/testcheck"
 	"github.com/kisflow/kisflow/monitor"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
@@ -26,15 +26,7 @@ import (
 // names the binary (default: chromium on PATH) and KISFLOW_SCREENSHOT the
 // picture (default: docs/monitor.png).
 func TestBrowser(t *testing.T) {
-	if os.Getenv("KISFLOW_BROWSER") != "1" {
-		t.Skip("browser test: set KISFLOW_BROWSER=1 to run it (scripts/browser-test.sh installs chromium)")
-	}
-	bin := os.Getenv("KISFLOW_CHROMIUM")
-	if bin == "" {
-		var err error
-		bin, err = exec.LookPath("chromium")
-		require.NoError(t, err, "chromium not found: run scripts/browser-test.sh")
-	}
+	bin := testcheck.Chromium(t)
 	shot := os.Getenv("KISFLOW_SCREENSHOT")
 	if shot == "" {
 		shot = filepath.Join("..", "docs", "monitor.png")
@@ -81,28 +73,8 @@ func TestBrowser(t *testing.T) {
 	t.Logf("screenshot: %s (%d bytes)", abs, len(png))
 }
 
-// chromium runs headless chromium on u, which must be on 127.0.0.1, with
-// background networking off, and returns its standard output. The page
-// runs for five seconds of virtual time: five refreshes.
+// chromium runs headless chromium on u (see testcheck.Headless).
 func chromium(t *testing.T, bin string, u *url.URL, args ...string) []byte {
 	t.Helper()
-	require.Equal(t, "127.0.0.1", u.Hostname())
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	base := []string{
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-default-apps", "--disable-extensions", "--no-default-browser-check",
-		"--disable-domain-reliability", "--disable-client-side-phishing-detection",
-		"--no-pings", "--disable-breakpad", "--disable-dev-shm-usage", "--force-device-scale-factor=1",
-		"--user-data-dir=" + t.TempDir(),
-		"--virtual-time-budget=5000",
-	}
-	cmd := exec.CommandContext(ctx, bin, append(append(base, args...), u.String())...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = 10 * time.Second
-	err := cmd.Run()
-	require.NoError(t, err, "chromium: %s", stderr.String())
-	return stdout.Bytes()
+	return testcheck.Headless(t, bin, u, 5*time.Second, args...)
 }

@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sync/atomic"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/kisflow/kisflow/config"
 	"github.com/kisflow/kisflow/flow"
+	"github.com/kisflow/kisflow/internal/testcheck"
 	"github.com/kisflow/kisflow/schedule"
 )
 
@@ -28,15 +28,7 @@ import (
 // and sets it); KISFLOW_CHROMIUM names the binary (default: chromium on
 // PATH) and KISFLOW_TASKS_SCREENSHOT the picture (default: docs/tasks.png).
 func TestBrowserTasks(t *testing.T) {
-	if os.Getenv("KISFLOW_BROWSER") != "1" {
-		t.Skip("browser test: set KISFLOW_BROWSER=1 to run it (scripts/browser-test.sh installs chromium)")
-	}
-	bin := os.Getenv("KISFLOW_CHROMIUM")
-	if bin == "" {
-		var err error
-		bin, err = exec.LookPath("chromium")
-		require.NoError(t, err, "chromium not found: run scripts/browser-test.sh")
-	}
+	bin := testcheck.Chromium(t)
 	shot := os.Getenv("KISFLOW_TASKS_SCREENSHOT")
 	if shot == "" {
 		shot = filepath.Join("..", "docs", "tasks.png")
@@ -121,27 +113,8 @@ func history(t *testing.T) *schedule.Scheduler {
 	return s
 }
 
-// chromium runs headless chromium on u, which must be on 127.0.0.1, with
-// background networking off, and returns its standard output. The page
-// runs for three seconds of virtual time.
+// chromium runs headless chromium on u (see testcheck.Headless).
 func chromium(t *testing.T, bin string, u *url.URL, args ...string) []byte {
 	t.Helper()
-	require.Equal(t, "127.0.0.1", u.Hostname())
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	base := []string{
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-default-apps", "--disable-extensions", "--no-default-browser-check",
-		"--disable-domain-reliability", "--disable-client-side-phishing-detection",
-		"--no-pings", "--disable-breakpad", "--disable-dev-shm-usage", "--force-device-scale-factor=1",
-		"--user-data-dir=" + t.TempDir(),
-		"--virtual-time-budget=3000",
-	}
-	cmd := exec.CommandContext(ctx, bin, append(append(base, args...), u.String())...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = 10 * time.Second
-	require.NoError(t, cmd.Run(), "chromium: %s", stderr.String())
-	return stdout.Bytes()
+	return testcheck.Headless(t, bin, u, 3*time.Second, args...)
 }
