@@ -57,6 +57,25 @@ func BenchmarkW4(b *testing.B) {
 			return n, sum
 		})
 	})
+	// The floor of any library that takes its stages as functions (see
+	// BenchmarkW1's impl=funcs): the same loop calling both branches'
+	// functions through function values.
+	b.Run("impl=funcs", func(b *testing.B) {
+		left, right := w4Funcs()
+		run(b, func() (n, sum int64) {
+			for _, r := range recs {
+				if l, err := left(ctx, r); err == nil {
+					n++
+					sum += l.Sum
+				}
+				if r, err := right(ctx, r); err == nil {
+					n++
+					sum += r.Sum
+				}
+			}
+			return n, sum
+		})
+	})
 	b.Run("impl=chan", func(b *testing.B) {
 		run(b, func() (int64, int64) {
 			left, right := chanBroadcast(chanSource(recs))
@@ -84,4 +103,13 @@ func BenchmarkW4(b *testing.B) {
 			return n, sum
 		})
 	})
+}
+
+// w4Funcs returns W4's two branch functions as values the compiler cannot
+// see through (see funcValues).
+//
+//go:noinline
+func w4Funcs() (left, right func(context.Context, Rec) (Rec, error)) {
+	fs := []func(context.Context, Rec) (Rec, error){sumFields, w4Right}
+	return fs[0], fs[1]
 }

@@ -192,14 +192,14 @@ func (f *Flow) Name() string { return f.name }
 
 // CommitRowBatch commits rows in order, as CommitRow does for each, and
 // returns how many it committed: all of them, or those before the first
-// error.
+// error. Rows given together are decoded in parallel, over GOMAXPROCS
+// goroutines for a large batch, whether they are held for the next run or
+// go to a running one: commit JSON text in batches to decode it on every
+// core.
 func (f *Flow) CommitRowBatch(ctx context.Context, rows ...any) (int, error) {
-	for i, r := range rows {
-		if err := f.CommitRow(ctx, r); err != nil {
-			return i, err
-		}
-	}
-	return len(rows), nil
+	return f.commit(ctx, len(rows),
+		func(in committer, from int) (int, error) { return in.holdBatch(rows[from:], f.reg.maxHeld) },
+		func(in committer, from int) (int, error) { return in.submitBatch(ctx, rows[from:]) })
 }
 
 // Fork returns a fresh, independent instance of the same flow: same
@@ -234,56 +234,82 @@ func (f *Flow) funcMeta(name string) *Meta {
 // ErrBadRow and is counted as failed; the rows around it are not affected.
 // It honours ctx while it blocks.
 func (f *Flow) CommitRow(ctx context.Context, row any) error {
-	for {
+	one := func(err error) (int, error) {
+		if err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
+	_, err := f.commit(ctx, 1,
+		func(in committer, _ int) (int, error) { return one(in.hold(row, f.reg.maxHeld)) },
+		func(in committer, _ int) (int, error) { return one(in.submit(ctx, row)) })
+	return err
+}
+
+// commit commits n rows to the flow's current run and returns how many it
+// committed: hold(in, from) holds rows from index from on while no run
+// takes them, submit(in, from) submits them to a running one; each
+// returns how many it committed.
+func (f *Flow) commit(ctx context.Context, n int, hold, submit func(in committer, from int) (int, error)) (int, error) {
+	done := 0
+	for done < n {
 		r, err := f.prepare()
 		if err != nil {
-			return err
+			return done, err
 		}
 		if r.in == nil {
-			return fmt.Errorf("flow %s: %w: its first function %s loads from a connector", f.name, ErrNoInput, r.funcs[0].name)
+			return done, fmt.Errorf("flow %s: %w: its first function %s loads from a connector", f.name, ErrNoInput, r.funcs[0].name)
 		}
 		r.mu.Lock()
 		switch r.state {
 		case stateIdle:
-			err := r.in.hold(row, f.reg.maxHeld)
+			k, err := hold(r.in, done)
 			r.mu.Unlock()
-			return err
+			return done + k, err
 		case stateReplaced:
 			r.mu.Unlock()
 		case stateStarting:
 			// The held rows are entering the run: wait for them, so that
-			// this row follows them.
+			// these rows follow them.
 			wake := r.wake
 			r.mu.Unlock()
 			select {
 			case <-wake:
 			case <-ctx.Done():
-				return context.Cause(ctx)
+				return done, context.Cause(ctx)
 			}
 		default:
 			ex := r.ex
 			r.mu.Unlock()
-			err := r.in.submit(ctx, row)
+			k, err := submit(r.in, done)
+			done += k
 			if !errors.Is(err, pipeline.ErrStopped) {
-				return err
+				return done, err
 			}
-			// A swap replaced this generation: the row goes to the new
-			// one, which took over before this one stopped taking rows.
-			f.mu.Lock()
-			swapped := f.cur != r && f.cur != nil
-			f.mu.Unlock()
-			if swapped {
+			// A swap replaced this generation: the rows left go to the
+			// new one, which took over before this one stopped taking
+			// rows.
+			if f.swapped(r) {
 				continue
 			}
 			// The run stopped taking rows: wait for it to end, then hold
-			// the row for the next one.
+			// the rows left for the next one.
 			select {
 			case <-ex.done:
 			case <-ctx.Done():
-				return context.Cause(ctx)
+				return done, context.Cause(ctx)
 			}
 		}
 	}
+	return done, nil
+}
+
+// swapped reports whether a swap replaced r by a new generation, which
+// took over before r stopped taking rows.
+func (f *Flow) swapped(r *run) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.cur != r && f.cur != nil
 }
 
 // Run runs the flow to the end: it starts a run with the held rows (or,

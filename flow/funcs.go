@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -286,8 +288,16 @@ type committer interface {
 	// refuse counts n rows refused as bad while holding, with err: the
 	// rows a run this one replaces had refused.
 	refuse(n int, err error)
+	// holdBatch is hold for each of rows in order, decoding them in
+	// parallel; it returns how many it held: all, or those before the
+	// first error.
+	holdBatch(rows []any, max int) (int, error)
 	// submit decodes row and submits it to the running flow.
 	submit(ctx context.Context, row any) error
+	// submitBatch is submit for each of rows in order, decoding them in
+	// parallel; it returns how many the flow accepted: all, or those
+	// before the first error.
+	submitBatch(ctx context.Context, rows []any) (int, error)
 	close()
 }
 
@@ -304,26 +314,60 @@ type typedInput[In any] struct {
 
 func (t *typedInput[In]) hold(row any, max int) error {
 	if len(t.held) >= max {
-		if _, err := t.row(row); err != nil {
-			t.bad, t.badErr = t.bad+1, err
+		var v In
+		if err := t.rowInto(row, &v); err != nil {
+			t.refuseBad(err)
 			return err // a bad row is reported as such, held rows or not
 		}
 		return fmt.Errorf("flow %s: %w: %d rows wait for the next run (see MaxHeld)", t.flow, ErrHeldFull, len(t.held))
 	}
-	if t.held == nil {
-		if s, ok := t.spare.Get().([]In); ok {
-			t.held = s
-		}
-	}
+	t.reuse()
 	// Decode straight into the held slice: no row value escapes.
 	var zero In
 	t.held = append(t.held, zero)
 	if err := t.rowInto(row, &t.held[len(t.held)-1]); err != nil {
 		t.held = t.held[:len(t.held)-1]
-		t.bad, t.badErr = t.bad+1, err
+		t.refuseBad(err)
 		return err
 	}
 	return nil
+}
+
+func (t *typedInput[In]) holdBatch(rows []any, max int) (int, error) {
+	k := min(len(rows), max-len(t.held))
+	if k <= 0 {
+		return 0, t.hold(rows[0], max)
+	}
+	t.reuse()
+	start := len(t.held)
+	t.held = slices.Grow(t.held, k)[:start+k]
+	n, err := t.rowsInto(rows[:k], t.held[start:])
+	if err != nil {
+		clear(t.held[start+n:])
+		t.held = t.held[:start+n]
+		t.refuseBad(err)
+		return n, err
+	}
+	if k < len(rows) {
+		return k, t.hold(rows[k], max) // held full, or a bad row
+	}
+	return k, nil
+}
+
+// reuse takes a spare slice for the held rows if none is held yet.
+func (t *typedInput[In]) reuse() {
+	if t.held == nil {
+		if s, ok := t.spare.Get().([]In); ok {
+			t.held = s
+		}
+	}
+}
+
+// refuseBad counts a bad row refused while holding: failed on the input,
+// and remembered as refused (see refused).
+func (t *typedInput[In]) refuseBad(err error) {
+	t.in.Fail(err)
+	t.bad, t.badErr = t.bad+1, err
 }
 
 func (t *typedInput[In]) count() int { return len(t.held) }
@@ -373,21 +417,74 @@ func (t *typedInput[In]) take() any {
 }
 
 func (t *typedInput[In]) submit(ctx context.Context, row any) error {
-	v, err := t.row(row)
-	if err != nil {
+	var v In
+	if err := t.rowInto(row, &v); err != nil {
+		t.in.Fail(err)
 		return err
 	}
 	return t.in.Submit(ctx, v)
 }
 
-// row turns a committed row into the input type.
-func (t *typedInput[In]) row(row any) (In, error) {
-	var v In
-	err := t.rowInto(row, &v)
-	return v, err
+func (t *typedInput[In]) submitBatch(ctx context.Context, rows []any) (int, error) {
+	buf, _ := t.spare.Get().([]In)
+	buf = slices.Grow(buf[:0], len(rows))[:len(rows)]
+	defer func() {
+		clear(buf)
+		t.spare.Put(buf[:0])
+	}()
+	good, bad := t.rowsInto(rows, buf)
+	n, err := t.in.SubmitBatch(ctx, buf[:good]) // SubmitBatch copies the rows
+	if err != nil {
+		return n, err
+	}
+	if bad != nil {
+		t.in.Fail(bad) // counted once it is this row's turn, as submit does
+	}
+	return good, bad
 }
 
-// rowInto turns a committed row into the input type, in *v.
+// parallelRows is the fewest rows rowsInto hands to a goroutine of its own.
+const parallelRows = 256
+
+// rowsInto turns committed rows into the input type, in dst (as long as
+// rows), and returns how many it turned: all, or those before the first
+// that fails, with its error. Batches of more than parallelRows rows are
+// split over GOMAXPROCS goroutines, since rows decode independently.
+func (t *typedInput[In]) rowsInto(rows []any, dst []In) (int, error) {
+	parts := min(runtime.GOMAXPROCS(0), len(rows)/parallelRows)
+	if parts < 2 {
+		return t.rowsIntoSeq(rows, dst)
+	}
+	size := (len(rows) + parts - 1) / parts
+	good := make([]int, parts)
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for p := 1; p < parts; p++ {
+		lo, hi := p*size, min((p+1)*size, len(rows))
+		wg.Go(func() { good[p], errs[p] = t.rowsIntoSeq(rows[lo:hi], dst[lo:hi]) })
+	}
+	good[0], errs[0] = t.rowsIntoSeq(rows[:size], dst[:size])
+	wg.Wait()
+	for p, err := range errs {
+		if err != nil {
+			return p*size + good[p], err
+		}
+	}
+	return len(rows), nil
+}
+
+// rowsIntoSeq is rowsInto on the calling goroutine.
+func (t *typedInput[In]) rowsIntoSeq(rows []any, dst []In) (int, error) {
+	for i, r := range rows {
+		if err := t.rowInto(r, &dst[i]); err != nil {
+			return i, err
+		}
+	}
+	return len(rows), nil
+}
+
+// rowInto turns a committed row into the input type, in *v. It counts
+// nothing: a caller counts a row that fails when it reports it.
 func (t *typedInput[In]) rowInto(row any, v *In) error {
 	switch r := row.(type) {
 	case In:
@@ -400,13 +497,10 @@ func (t *typedInput[In]) rowInto(row any, v *In) error {
 	case json.RawMessage:
 		return t.decode(r, v)
 	}
-	err := fmt.Errorf("flow %s: function %s: %w: a row of type %T for input %v", t.flow, t.fn, ErrTypeMismatch, row, typeOf[In]())
-	t.in.Fail(err)
-	return err
+	return fmt.Errorf("flow %s: function %s: %w: a row of type %T for input %v", t.flow, t.fn, ErrTypeMismatch, row, typeOf[In]())
 }
 
-// decode turns JSON text into v, checking the fields of source.must. A row
-// that fails is counted as a failed row of the flow's input. It decodes
+// decode turns JSON text into v, checking the fields of source.must. It decodes
 // with github.com/goccy/go-json, which answers as encoding/json does
 // (FuzzCommitRow checks it against encoding/json) about ten times faster on
 // KisFlow's rows, without allocating for flat structs.
@@ -419,7 +513,6 @@ func (t *typedInput[In]) decode(data []byte, v *In) error {
 	}
 	if err != nil {
 		err = fmt.Errorf("flow %s: function %s: %w: %w", t.flow, t.fn, ErrBadRow, err)
-		t.in.Fail(err)
 	}
 	return err
 }

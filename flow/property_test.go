@@ -297,19 +297,45 @@ func propertyCase(seed uint64) error {
 	for g := range committers {
 		r := rand.New(rand.NewPCG(rng.Uint64(), uint64(g)))
 		rows := 20 + r.IntN(80)
+		if r.IntN(8) == 0 {
+			rows += 600 // a batch large enough to decode in parallel
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range rows {
+			row := func(i int) any {
 				v := g*1000 + i
 				if r.IntN(50) == 0 {
 					v = abortAt
 				}
-				var row any = v
 				if r.IntN(4) == 0 {
-					row = strconv.Itoa(v) // JSON text
+					return strconv.Itoa(v) // JSON text
 				}
-				err := pick(r).CommitRow(ctx, row)
+				return v
+			}
+			for i := 0; i < rows; {
+				if r.IntN(4) == 0 {
+					// A batch of rows, committed together.
+					batch := make([]any, 1+r.IntN(rows-i))
+					for j := range batch {
+						batch[j] = row(i + j)
+					}
+					i += len(batch)
+					n, err := pick(r).CommitRowBatch(ctx, batch...)
+					accepted.Add(int64(n))
+					switch {
+					case n == len(batch) && err == nil:
+					case n < len(batch) && errors.Is(err, flow.ErrHeldFull):
+					case hung(err):
+						report(fmt.Errorf("CommitRowBatch hung: %w", err))
+						return
+					default:
+						report(fmt.Errorf("CommitRowBatch: %d of %d rows: unexpected error: %w", n, len(batch), err))
+					}
+					continue
+				}
+				err := pick(r).CommitRow(ctx, row(i))
+				i++
 				switch {
 				case err == nil:
 					accepted.Add(1)

@@ -1,0 +1,182 @@
+package flow_test
+
+import (
+	"context"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kisflow/kisflow/config"
+	"github.com/kisflow/kisflow/flow"
+)
+
+// orderFlow is a one-function flow recording the rows it sees, in order.
+func orderFlow(t *testing.T, reg *flow.Registry) (*flow.Flow, func() []int) {
+	t.Helper()
+	var (
+		mu  sync.Mutex
+		got []int
+	)
+	require.NoError(t, flow.Register(reg, "record", func(_ context.Context, _ *flow.Handle[int, int], rows []int) error {
+		mu.Lock()
+		got = append(got, rows...)
+		mu.Unlock()
+		return nil
+	}))
+	f := reg.Define("batch")
+	require.NoError(t, f.Link(&config.Func{Name: "record", Mode: config.ModeExpand}, nil))
+	return f, func() []int {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]int(nil), got...)
+	}
+}
+
+// manyProcs makes rowsInto split a large batch over goroutines, even on a
+// one-core machine.
+func manyProcs(t *testing.T) {
+	prev := runtime.GOMAXPROCS(4)
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+}
+
+// jsonInts returns n rows 0..n-1 as JSON text, with bad at index at.
+func jsonInts(n, at int, bad any) []any {
+	rows := make([]any, n)
+	for i := range rows {
+		rows[i] = []byte(strconv.Itoa(i))
+	}
+	if at >= 0 {
+		rows[at] = bad
+	}
+	return rows
+}
+
+func upTo(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i
+	}
+	return s
+}
+
+// A large batch is decoded in parallel, but committed as CommitRow would
+// commit its rows one by one: in order, up to the first bad row, which
+// alone is counted failed; the rows after it are not committed.
+func TestCommitRowBatchStopsAtTheFirstBadRow(t *testing.T) {
+	manyProcs(t)
+	for _, tc := range []struct {
+		name    string
+		bad     any
+		wantErr error
+	}{
+		{"malformed", `{"not":`, flow.ErrBadRow},
+		{"not a number", `"seven"`, flow.ErrBadRow},
+		{"wrong type", 3.5, flow.ErrTypeMismatch},
+	} {
+		for _, running := range []bool{false, true} {
+			name := tc.name + "/held"
+			if running {
+				name = tc.name + "/running"
+			}
+			t.Run(name, func(t *testing.T) {
+				f, got := orderFlow(t, flow.NewRegistry())
+				ctx := context.Background()
+				if running {
+					require.NoError(t, f.Start(ctx))
+				}
+				const at = 1100 // in the third of four parts
+				rows := jsonInts(2000, at, tc.bad)
+				// A bad row in a later part does not hide the first one.
+				rows[1900] = `{`
+				n, err := f.CommitRowBatch(ctx, rows...)
+				require.ErrorIs(t, err, tc.wantErr)
+				assert.Contains(t, err.Error(), "flow batch: function record")
+				assert.Equal(t, at, n, "the rows before the bad one are committed")
+
+				// The caller goes on after the bad row, as CommitRow's would.
+				n, err = f.CommitRowBatch(ctx, jsonInts(2000, -1, nil)[at+1:]...)
+				require.NoError(t, err)
+				assert.Equal(t, 2000-at-1, n)
+				p := f.Pipeline()
+				if running {
+					f.Stop()
+					require.NoError(t, f.Wait())
+				} else {
+					require.NoError(t, f.Run(ctx))
+					p = f.Pipeline()
+				}
+				want := append(upTo(at), upTo(2000)[at+1:]...)
+				assert.Equal(t, want, got())
+				st := p.Stats()
+				assert.EqualValues(t, 2000, st.In, "the good rows and the one bad row")
+				assert.EqualValues(t, 1, st.Failed)
+				assert.EqualValues(t, 1999, st.Delivered)
+			})
+		}
+	}
+}
+
+// A batch that does not fit in the held rows holds what fits; the first
+// row that does not fit is reported as bad if it is, else as ErrHeldFull.
+func TestCommitRowBatchHoldsWhatFits(t *testing.T) {
+	manyProcs(t)
+	ctx := context.Background()
+
+	f, got := orderFlow(t, flow.NewRegistry(flow.MaxHeld(1000)))
+	n, err := f.CommitRowBatch(ctx, jsonInts(1200, -1, nil)...)
+	require.ErrorIs(t, err, flow.ErrHeldFull)
+	assert.Equal(t, 1000, n)
+	n, err = f.CommitRowBatch(ctx, jsonInts(3, -1, nil)...)
+	require.ErrorIs(t, err, flow.ErrHeldFull, "still full")
+	assert.Zero(t, n)
+	n, err = f.CommitRowBatch(ctx, `[`)
+	require.ErrorIs(t, err, flow.ErrBadRow, "a bad row is reported as such, held rows or not")
+	assert.Zero(t, n)
+	require.NoError(t, f.Run(ctx))
+	assert.Equal(t, upTo(1000), got())
+	st := f.Pipeline().Stats()
+	assert.EqualValues(t, 1001, st.In)
+	assert.EqualValues(t, 1, st.Failed)
+
+	g, _ := orderFlow(t, flow.NewRegistry(flow.MaxHeld(1000)))
+	n, err = g.CommitRowBatch(ctx, jsonInts(1200, 1000, `nope`)...)
+	require.ErrorIs(t, err, flow.ErrBadRow, "the first row past the room is bad")
+	assert.Equal(t, 1000, n)
+}
+
+// Batches committed from several goroutines while the flow runs all get
+// in, each in its own order.
+func TestCommitRowBatchConcurrentWhileRunning(t *testing.T) {
+	manyProcs(t)
+	ctx := context.Background()
+	f, got := orderFlow(t, flow.NewRegistry())
+	require.NoError(t, f.Start(ctx))
+	const committers, rows = 4, 3000
+	var wg sync.WaitGroup
+	for c := range committers {
+		wg.Go(func() {
+			batch := make([]any, rows)
+			for i := range batch {
+				batch[i] = strconv.Itoa(c*rows + i)
+			}
+			n, err := f.CommitRowBatch(ctx, batch...)
+			assert.NoError(t, err)
+			assert.Equal(t, rows, n)
+		})
+	}
+	wg.Wait()
+	f.Stop()
+	require.NoError(t, f.Wait())
+	all := got()
+	require.Len(t, all, committers*rows)
+	next := make([]int, committers)
+	for _, v := range all {
+		c := v / rows
+		require.Equal(t, c*rows+next[c], v, "committer %d's rows arrive in order", c)
+		next[c]++
+	}
+}
