@@ -20,9 +20,9 @@ func missing(data []byte, must []string) string {
 	if i < len(data) && data[i] == '{' {
 		i = skipSpace(data, i+1)
 		for i < len(data) && data[i] == '"' {
-			end := stringEnd(data, i)
+			end, escaped := keyEnd(data, i)
 			key := data[i+1 : end-1]
-			if bytes.IndexByte(key, '\\') >= 0 {
+			if escaped {
 				var s string
 				_ = json.Unmarshal(data[i:end], &s)
 				key = []byte(s)
@@ -78,15 +78,22 @@ func skipSpace(data []byte, i int) int {
 
 // stringEnd returns the index just past the string that starts at data[i].
 func stringEnd(data []byte, i int) int {
+	end, _ := keyEnd(data, i)
+	return end
+}
+
+// keyEnd is stringEnd that also says whether the string has an escape.
+func keyEnd(data []byte, i int) (end int, escaped bool) {
 	for i++; i < len(data); i++ {
 		switch data[i] {
 		case '\\':
+			escaped = true
 			i++
 		case '"':
-			return i + 1
+			return i + 1, escaped
 		}
 	}
-	return len(data)
+	return len(data), escaped
 }
 
 // valueEnd returns the index just past the value that starts at data[i].
