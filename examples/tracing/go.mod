@@ -4,6 +4,7 @@ go 1.26.0
 
 replace (
 	github.com/kisflow/kisflow => ../..
+	github.com/kisflow/kisflow/connectors/kafka => ../../connectors/kafka
 	github.com/kisflow/kisflow/connectors/nats => ../../connectors/nats
 	github.com/kisflow/kisflow/tracing => ../../tracing
 )
