@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kisflow/kisflow/connectors"
+	"github.com/kisflow/kisflow/connectors/internal/lifecycle"
 )
 
 // Type is the connector type this package registers: `type: kafka` in a
@@ -33,7 +34,9 @@ func New(cfg connectors.Config) (connectors.Connector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka connector %q: %w", cfg.Name, err)
 	}
-	return &connector{cfg: cfg, o: o, handles: make(map[handle]struct{})}, nil
+	c := &connector{cfg: cfg, o: o}
+	c.state = lifecycle.New[handle](c.errorf)
+	return c, nil
 }
 
 // Register adds the "kafka" type ([Type]) to reg, so that reg.New builds
@@ -45,13 +48,6 @@ func Register(reg *connectors.Registry) error {
 	return reg.Register(Type, New)
 }
 
-// connector states.
-const (
-	stateNew = iota
-	stateOpen
-	stateClosed
-)
-
 // handle is a reader or writer the connector ends on Close.
 type handle interface {
 	end() error
@@ -62,12 +58,14 @@ type connector struct {
 	cfg connectors.Config
 	o   options
 
-	mu      sync.Mutex
-	state   int
-	prod    *kgo.Client // the producer every writer shares; also the admin client
-	adm     *kadm.Client
-	txn     *txnReader // with exactly_once: the reader whose transaction the writers write in
-	handles map[handle]struct{}
+	// state is the connector's life cycle and its open readers and writers.
+	// prod and adm are set by Init while state's mutex is held.
+	state *lifecycle.Lifecycle[handle]
+	prod  *kgo.Client // the producer every writer shares; also the admin client
+	adm   *kadm.Client
+
+	mu  sync.Mutex // guards txn
+	txn *txnReader // with exactly_once: the reader whose transaction the writers write in
 }
 
 // errorf returns an error naming the connector and, if not empty, the key.
@@ -83,14 +81,11 @@ func (c *connector) errorf(key, format string, args ...any) error {
 // in-sync replica) and checks that a broker of Addrs answers within the
 // timeout param.
 func (c *connector) Init(ctx context.Context) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch c.state {
-	case stateOpen:
-		return c.errorf("", "Init called twice")
-	case stateClosed:
-		return c.errorf("", "init: %w", connectors.ErrClosed)
-	}
+	return c.state.Init(func() error { return c.connect(ctx) })
+}
+
+// connect is Init once the connector is known to be new.
+func (c *connector) connect(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return c.errorf("", "init: %w", err)
 	}
@@ -119,37 +114,13 @@ func (c *connector) Init(ctx context.Context) error {
 		}
 		return c.errorf("", "connect to %s: %w", strings.Join(c.o.seeds, ","), err)
 	}
-	c.prod, c.adm, c.state = cl, kadm.NewClient(cl), stateOpen
+	c.prod, c.adm = cl, kadm.NewClient(cl)
 	return nil
 }
 
 // opContext bounds ctx by the timeout param, for one request.
 func (c *connector) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, c.o.timeout)
-}
-
-// open registers h (if not nil) as a handle Close ends, or returns an
-// error if the connector is not open.
-func (c *connector) open(key string, h handle) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch c.state {
-	case stateNew:
-		return c.errorf(key, "connector used before Init")
-	case stateClosed:
-		return c.errorf(key, "%w", connectors.ErrClosed)
-	}
-	if h != nil {
-		c.handles[h] = struct{}{}
-	}
-	return nil
-}
-
-// forget removes h from the handles Close ends.
-func (c *connector) forget(h handle) {
-	c.mu.Lock()
-	delete(c.handles, h)
-	c.mu.Unlock()
 }
 
 // topic checks that topic exists, creating it when it is missing and the
@@ -203,19 +174,10 @@ func (c *connector) topic(ctx context.Context, topic string) (int, error) {
 func (c *connector) Close(context.Context) error {
 	// Readers and writers end at once; Close waits for the commit of each
 	// reader (bounded by the timeout param).
-	c.mu.Lock()
-	if c.state == stateClosed {
-		c.mu.Unlock()
+	hs, first := c.state.Close()
+	if !first {
 		return nil
 	}
-	c.state = stateClosed
-	hs := make([]handle, 0, len(c.handles))
-	for h := range c.handles {
-		hs = append(hs, h)
-	}
-	clear(c.handles)
-	prod := c.prod
-	c.mu.Unlock()
 	var (
 		wg   sync.WaitGroup
 		emu  sync.Mutex
@@ -231,8 +193,8 @@ func (c *connector) Close(context.Context) error {
 		})
 	}
 	wg.Wait()
-	if prod != nil {
-		prod.Close()
+	if c.prod != nil { // Init, if it ran, set it before Close took state's mutex
+		c.prod.Close()
 	}
 	return errors.Join(errs...)
 }

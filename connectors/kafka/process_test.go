@@ -2,12 +2,10 @@ package kafka
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/kisflow/kisflow/connectors"
 	"github.com/kisflow/kisflow/connectors/stream"
+	"github.com/kisflow/kisflow/internal/testcheck"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
@@ -102,43 +101,15 @@ func TestWorkerKilledAndJoining(t *testing.T) {
 	}
 
 	tl := newTally(n)
-	type worker struct {
-		name   string
-		cmd    *exec.Cmd
-		stdin  io.WriteCloser
-		stderr bytes.Buffer
-		read   chan struct{} // closed when its output is read to the end
-	}
-	start := func(name string) *worker {
-		w := &worker{name: name, read: make(chan struct{})}
-		w.cmd = exec.Command(os.Args[0], "-test.run=^TestWorkerProcess$", "-test.count=1")
-		w.cmd.Env = append(os.Environ(), workerEnv+"="+name, addrsEnv+"="+addrs)
-		w.cmd.Stderr = &w.stderr
-		var err error
-		w.stdin, err = w.cmd.StdinPipe()
-		require.NoError(t, err)
-		stdout, err := w.cmd.StdoutPipe()
-		require.NoError(t, err)
-		require.NoError(t, w.cmd.Start())
-		t.Cleanup(func() {
-			if w.cmd.ProcessState == nil { // the test failed before waiting
-				_ = w.cmd.Process.Kill()
-				<-w.read
-				_ = w.cmd.Wait()
-			}
-		})
-		go func() {
-			defer close(w.read)
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				if id, ok := strings.CutPrefix(sc.Text(), "handled "); ok {
-					if v, err := strconv.Atoi(id); err == nil {
-						tl.add(name, v)
-					}
+	start := func(name string) *testcheck.Child {
+		env := []string{workerEnv + "=" + name, addrsEnv + "=" + addrs}
+		return testcheck.StartChild(t, "TestWorkerProcess", env, func(line string) {
+			if id, ok := strings.CutPrefix(line, "handled "); ok {
+				if v, err := strconv.Atoi(id); err == nil {
+					tl.add(name, v)
 				}
 			}
-		}()
-		return w
+		})
 	}
 	handled := func(worker string, from, to int) func(map[int]int, map[string]map[int]int) bool {
 		return func(_ map[int]int, by map[string]map[int]int) bool {
@@ -177,9 +148,9 @@ func TestWorkerKilledAndJoining(t *testing.T) {
 	tl.waitFor(t, "the second worker handles rows", handled("second", 0, n))
 	write(next, n)
 	tl.waitFor(t, "the first worker handles the last rows", handled("first", next, n))
-	require.NoError(t, first.cmd.Process.Signal(syscall.SIGKILL)) // mid-stream
-	<-first.read
-	err := first.cmd.Wait()
+	require.NoError(t, first.Cmd.Process.Signal(syscall.SIGKILL)) // mid-stream
+	<-first.Read()
+	err := first.Cmd.Wait()
 	require.Error(t, err, "killed")
 
 	// Every row is handled, and once the group hands the killed worker's
@@ -191,13 +162,13 @@ func TestWorkerKilledAndJoining(t *testing.T) {
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		assert.Equal(c, ends, committed(t, adm, "billing", "orders"))
 	}, deadline, 20*time.Millisecond)
-	require.NoError(t, second.stdin.Close())
+	require.NoError(t, second.Stdin.Close())
 	select {
-	case <-second.read:
+	case <-second.Read():
 	case <-time.After(deadline):
 		t.Fatal("the second worker did not stop")
 	}
-	require.NoError(t, second.cmd.Wait(), "worker failed:\n%s", second.stderr.String())
+	require.NoError(t, second.Cmd.Wait(), "worker failed:\n%s", second.Stderr())
 
 	seen, by := tl.snapshot()
 	require.Len(t, seen, n, "no row lost")

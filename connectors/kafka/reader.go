@@ -22,7 +22,7 @@ func (c *connector) Reader(ctx context.Context, key string, opts connectors.Read
 	if err := checkTopic(key); err != nil {
 		return nil, c.errorf(key, "reader: %w", err)
 	}
-	if err := c.open(key, nil); err != nil {
+	if err := c.state.Check(key); err != nil {
 		return nil, err
 	}
 	if _, err := c.topic(ctx, key); err != nil {
@@ -73,7 +73,7 @@ func (c *connector) Reader(ctx context.Context, key string, opts connectors.Read
 		return nil, c.errorf(key, "reader: %w: %w", connectors.ErrConfig, err)
 	}
 	r.cl = cl
-	if err := c.open(key, r); err != nil {
+	if err := c.state.Open(key, r); err != nil {
 		cl.Close()
 		return nil, err
 	}
@@ -455,7 +455,7 @@ func (r *reader) isClosing() bool {
 // last commit.
 func (r *reader) Close() error {
 	err := r.end()
-	r.c.forget(r)
+	r.c.state.Forget(r)
 	return err
 }
 

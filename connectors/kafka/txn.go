@@ -118,7 +118,7 @@ func (c *connector) newTxnReader(key string, opts connectors.ReadOptions, kopts 
 	}
 	c.txn = r
 	c.mu.Unlock()
-	if err := c.open(key, r); err != nil {
+	if err := c.state.Open(key, r); err != nil {
 		r.end()
 		return nil, err
 	}
@@ -302,7 +302,7 @@ func (r *txnReader) endTxn(abort bool) (bool, error) {
 // nothing is in flight, aborting it otherwise) and leaves the group.
 func (r *txnReader) Close() error {
 	err := r.end()
-	r.c.forget(r)
+	r.c.state.Forget(r)
 	return err
 }
 

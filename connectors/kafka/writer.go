@@ -18,14 +18,14 @@ func (c *connector) Writer(ctx context.Context, key string) (connectors.Writer, 
 	if err := checkTopic(key); err != nil {
 		return nil, c.errorf(key, "writer: %w", err)
 	}
-	if err := c.open(key, nil); err != nil {
+	if err := c.state.Check(key); err != nil {
 		return nil, err
 	}
 	if _, err := c.topic(ctx, key); err != nil {
 		return nil, err
 	}
 	w := &writer{c: c, key: key, done: make(chan struct{})}
-	if err := c.open(key, w); err != nil {
+	if err := c.state.Open(key, w); err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -133,7 +133,7 @@ func (w *writer) Write(ctx context.Context, msgs []connectors.Message) error {
 // messages it produced stay in the topic.
 func (w *writer) Close() error {
 	err := w.end()
-	w.c.forget(w)
+	w.c.state.Forget(w)
 	return err
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kisflow/kisflow/connectors"
+	"github.com/kisflow/kisflow/connectors/internal/lifecycle"
 )
 
 // Type is the connector type this package registers: `type: nats` in a
@@ -33,12 +34,8 @@ func New(cfg connectors.Config) (connectors.Connector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nats connector %q: %w", cfg.Name, err)
 	}
-	c := &connector{
-		cfg:     cfg,
-		o:       o,
-		handles: make(map[handle]struct{}),
-		status:  make(chan struct{}),
-	}
+	c := &connector{cfg: cfg, o: o, status: make(chan struct{})}
+	c.state = lifecycle.New[handle](c.errorf)
 	return c, nil
 }
 
@@ -51,13 +48,6 @@ func Register(reg *connectors.Registry) error {
 	return reg.Register(Type, New)
 }
 
-// connector states.
-const (
-	stateNew = iota
-	stateOpen
-	stateClosed
-)
-
 // handle is a reader or writer the connector ends on Close.
 type handle interface {
 	end(ctx context.Context)
@@ -68,11 +58,11 @@ type connector struct {
 	cfg connectors.Config
 	o   options
 
-	mu      sync.Mutex
-	state   int
-	nc      *natsio.Conn
-	js      jetstream.JetStream
-	handles map[handle]struct{}
+	// state is the connector's life cycle and its open readers and writers.
+	// nc and js are set by Init while state's mutex is held.
+	state *lifecycle.Lifecycle[handle]
+	nc    *natsio.Conn
+	js    jetstream.JetStream
 
 	// status is closed and replaced whenever the connection is lost,
 	// re-established or closed, so that readers can wait for a change.
@@ -93,14 +83,11 @@ func (c *connector) errorf(key, format string, args ...any) error {
 // Init connects to the servers in Addrs and checks that JetStream is
 // enabled for the account.
 func (c *connector) Init(ctx context.Context) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch c.state {
-	case stateOpen:
-		return c.errorf("", "Init called twice")
-	case stateClosed:
-		return c.errorf("", "init: %w", connectors.ErrClosed)
-	}
+	return c.state.Init(func() error { return c.connect(ctx) })
+}
+
+// connect is Init once the connector is known to be new.
+func (c *connector) connect(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return c.errorf("", "init: %w", err)
 	}
@@ -143,7 +130,7 @@ func (c *connector) Init(ctx context.Context) error {
 		nc.Close()
 		return c.errorf("", "JetStream at %s: %w", redact(c.o.urls), err)
 	}
-	c.nc, c.js, c.state = nc, js, stateOpen
+	c.nc, c.js = nc, js
 	return nil
 }
 
@@ -152,58 +139,19 @@ func (c *connector) opContext(ctx context.Context) (context.Context, context.Can
 	return context.WithTimeout(ctx, c.o.timeout)
 }
 
-// open returns the connection for a new reader or writer and registers h,
-// or an error if the connector is not open.
-func (c *connector) open(key string, h handle) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch c.state {
-	case stateNew:
-		return c.errorf(key, "connector used before Init")
-	case stateClosed:
-		return c.errorf(key, "%w", connectors.ErrClosed)
-	}
-	if h != nil {
-		c.handles[h] = struct{}{}
-	}
-	return nil
-}
-
-// forget removes h from the handles Close ends.
-func (c *connector) forget(h handle) {
-	c.mu.Lock()
-	delete(c.handles, h)
-	c.mu.Unlock()
-}
-
-// closed reports whether Close was called.
-func (c *connector) closed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.state == stateClosed
-}
-
 // Close ends every reader and writer, deletes the private consumers of
 // readers without a group, flushes pending acknowledgements (if
 // connected: acknowledgements that cannot be sent mean redeliveries) and
 // closes the connection. Durable consumers stay on the server.
 func (c *connector) Close(ctx context.Context) error {
-	c.mu.Lock()
-	if c.state == stateClosed {
-		c.mu.Unlock()
+	hs, first := c.state.Close()
+	if !first {
 		return nil
 	}
-	c.state = stateClosed
-	hs := make([]handle, 0, len(c.handles))
-	for h := range c.handles {
-		hs = append(hs, h)
-	}
-	clear(c.handles)
-	nc := c.nc
-	c.mu.Unlock()
 	for _, h := range hs {
 		h.end(ctx)
 	}
+	nc := c.nc // Init, if it ran, set it before Close took state's mutex
 	if nc == nil {
 		return nil
 	}
@@ -260,7 +208,7 @@ func (c *connector) connClosed(key string) error {
 
 // closedCause is connClosed without the connector's name.
 func (c *connector) closedCause() error {
-	if c.closed() {
+	if c.state.Closed() {
 		return connectors.ErrClosed
 	}
 	cause := c.nc.LastError()

@@ -2,12 +2,10 @@ package nats
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/kisflow/kisflow/connectors"
 	"github.com/kisflow/kisflow/connectors/stream"
+	"github.com/kisflow/kisflow/internal/testcheck"
 	"github.com/kisflow/kisflow/pipeline"
 	"github.com/kisflow/kisflow/stage"
 )
@@ -81,58 +80,31 @@ func TestTwoWorkerProcesses(t *testing.T) {
 	produce(t, newWriter(t, c, "orders"), orders(n))
 
 	tl := newTally(n)
-	type worker struct {
-		cmd    *exec.Cmd
-		stdin  io.WriteCloser
-		stderr bytes.Buffer
-		read   chan struct{} // closed when its output is read to the end
-	}
-	var workers []*worker
+	var workers []*testcheck.Child
 	for i := range 2 {
 		name := fmt.Sprintf("process-%d", i)
-		w := &worker{read: make(chan struct{})}
-		w.cmd = exec.Command(os.Args[0], "-test.run=^TestWorkerProcess$", "-test.count=1")
-		w.cmd.Env = append(os.Environ(), workerEnv+"="+name, urlEnv+"="+url)
-		w.cmd.Stderr = &w.stderr
-		var err error
-		w.stdin, err = w.cmd.StdinPipe()
-		require.NoError(t, err)
-		stdout, err := w.cmd.StdoutPipe()
-		require.NoError(t, err)
-		require.NoError(t, w.cmd.Start())
-		t.Cleanup(func() {
-			if w.cmd.ProcessState == nil { // the test failed before waiting
-				_ = w.cmd.Process.Kill()
-				<-w.read
-				_ = w.cmd.Wait()
-			}
-		})
-		go func() {
-			defer close(w.read)
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				if id, ok := strings.CutPrefix(sc.Text(), "handled "); ok {
-					v, err := strconv.Atoi(id)
-					if err == nil {
-						tl.add(name, v)
-					}
+		env := []string{workerEnv + "=" + name, urlEnv + "=" + url}
+		workers = append(workers, testcheck.StartChild(t, "TestWorkerProcess", env, func(line string) {
+			if id, ok := strings.CutPrefix(line, "handled "); ok {
+				v, err := strconv.Atoi(id)
+				if err == nil {
+					tl.add(name, v)
 				}
 			}
-		}()
-		workers = append(workers, w)
+		}))
 	}
 
 	tl.wait(t)
 	for _, w := range workers {
-		require.NoError(t, w.stdin.Close()) // tells the worker to stop
+		require.NoError(t, w.Stdin.Close()) // tells the worker to stop
 	}
 	for _, w := range workers {
 		select {
-		case <-w.read:
+		case <-w.Read():
 		case <-time.After(deadline):
-			t.Fatalf("worker %v did not stop", w.cmd.Env[len(w.cmd.Env)-2])
+			t.Fatalf("worker %v did not stop", w.Cmd.Env[len(w.Cmd.Env)-2])
 		}
-		require.NoError(t, w.cmd.Wait(), "worker failed:\n%s", w.stderr.String())
+		require.NoError(t, w.Cmd.Wait(), "worker failed:\n%s", w.Stderr())
 	}
 	seen, by := tl.snapshot()
 	require.Len(t, seen, n)

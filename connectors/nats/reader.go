@@ -22,7 +22,7 @@ func (c *connector) Reader(ctx context.Context, key string, opts connectors.Read
 	if err := checkKey(key); err != nil {
 		return nil, c.errorf(key, "reader: %w", err)
 	}
-	if err := c.open(key, nil); err != nil {
+	if err := c.state.Check(key); err != nil {
 		return nil, err
 	}
 	wanted := []string{key, key + ".*"}
@@ -98,7 +98,7 @@ func (c *connector) Reader(ctx context.Context, key string, opts connectors.Read
 	r.name = r.cons.CachedInfo().Name
 	r.private = opts.Group == ""
 	r.life, r.stop = context.WithCancel(context.Background())
-	if err := c.open(key, r); err != nil {
+	if err := c.state.Open(key, r); err != nil {
 		r.end(ctx)
 		return nil, err
 	}
@@ -338,7 +338,7 @@ func (r *reader) fetchErr(err error) error {
 // after ack_wait.
 func (r *reader) Close() error {
 	r.end(context.Background())
-	r.c.forget(r)
+	r.c.state.Forget(r)
 	return nil
 }
 

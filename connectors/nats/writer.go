@@ -22,7 +22,7 @@ func (c *connector) Writer(ctx context.Context, key string) (connectors.Writer, 
 	if err := checkKey(key); err != nil {
 		return nil, c.errorf(key, "writer: %w", err)
 	}
-	if err := c.open(key, nil); err != nil {
+	if err := c.state.Check(key); err != nil {
 		return nil, err
 	}
 	w := &writer{c: c, key: key, done: make(chan struct{})}
@@ -43,7 +43,7 @@ func (c *connector) Writer(ctx context.Context, key string) (connectors.Writer, 
 			info.Config.Name, info.Config.Subjects, sample, connectors.ErrConfig)
 	}
 	w.stream = s.CachedInfo().Config.Name
-	if err := c.open(key, w); err != nil {
+	if err := c.state.Open(key, w); err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -238,7 +238,7 @@ func (w *writer) publishErr(subject string, err error) error {
 // messages stay in the stream.
 func (w *writer) Close() error {
 	w.end(context.Background())
-	w.c.forget(w)
+	w.c.state.Forget(w)
 	return nil
 }
 

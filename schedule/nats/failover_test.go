@@ -1,8 +1,6 @@
 package nats
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +9,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,6 +20,7 @@ import (
 
 	"github.com/kisflow/kisflow/config"
 	"github.com/kisflow/kisflow/flow"
+	"github.com/kisflow/kisflow/internal/testcheck"
 	"github.com/kisflow/kisflow/schedule"
 )
 
@@ -143,16 +141,13 @@ func TestExecutorProcess(t *testing.T) {
 
 // executor is one executor process of TestFailover.
 type executor struct {
+	*testcheck.Child
 	name   string
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	stderr bytes.Buffer
-	read   chan struct{} // closed when its output is read to the end
-	killed time.Time     // when it was killed; zero if it was not
-	how    string        // what it was doing when killed
+	killed time.Time // when it was killed; zero if it was not
+	how    string    // what it was doing when killed
 }
 
-func (e *executor) pid() int { return e.cmd.Process.Pid }
+func (e *executor) pid() int { return e.Cmd.Process.Pid }
 
 // event is a line an executor printed.
 type event struct {
@@ -167,48 +162,31 @@ type event struct {
 // stop closes.
 func startExecutor(t *testing.T, name string, env []string, events chan<- event, stop <-chan struct{}, stopOnce func()) *executor {
 	t.Helper()
-	e := &executor{name: name, read: make(chan struct{})}
-	e.cmd = exec.Command(os.Args[0], "-test.run=^TestExecutorProcess$", "-test.count=1")
-	e.cmd.Env = append(append(os.Environ(), env...), execEnv+"="+name)
-	e.cmd.Stderr = &e.stderr
-	var err error
-	e.stdin, err = e.cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := e.cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, e.cmd.Start())
-	t.Cleanup(func() {
-		if e.cmd.ProcessState == nil { // the test failed before waiting
-			stopOnce()
-			_ = e.cmd.Process.Kill()
-			<-e.read
-			_ = e.cmd.Wait()
+	e := &executor{name: name}
+	env = append(slices.Clip(env), execEnv+"="+name)
+	e.Child = testcheck.StartChild(t, "TestExecutorProcess", env, func(line string) {
+		f := strings.Fields(line)
+		ev := event{proc: e}
+		switch {
+		case len(f) == 1 && f[0] == "ready":
+			ev.kind = f[0]
+		case len(f) >= 3 && (f[0] == "start" || f[0] == "end"):
+			ev.kind, ev.firing = f[0], f[1]
+			ev.token, _ = strconv.ParseUint(f[2], 10, 64)
+			if len(f) > 3 {
+				ev.outcome = f[3]
+			}
+		default:
+			return // the test binary's own lines
+		}
+		select {
+		case events <- ev:
+		case <-stop:
 		}
 	})
-	go func() {
-		defer close(e.read)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			ev := event{proc: e}
-			switch {
-			case len(f) == 1 && f[0] == "ready":
-				ev.kind = f[0]
-			case len(f) >= 3 && (f[0] == "start" || f[0] == "end"):
-				ev.kind, ev.firing = f[0], f[1]
-				ev.token, _ = strconv.ParseUint(f[2], 10, 64)
-				if len(f) > 3 {
-					ev.outcome = f[3]
-				}
-			default:
-				continue // the test binary's own lines
-			}
-			select {
-			case events <- ev:
-			case <-stop:
-			}
-		}
-	}()
+	// Runs before StartChild's clean-up, which waits for the output to be
+	// read: the lines the test no longer takes are dropped.
+	t.Cleanup(stopOnce)
 	return e
 }
 
@@ -274,8 +252,8 @@ func (fo *failover) fail(why string) {
 	var states []string
 	for _, e := range fo.all {
 		select {
-		case <-e.read:
-			states = append(states, fmt.Sprintf("%s (pid %d): ended (killed %v):\n%s", e.name, e.pid(), !e.killed.IsZero(), e.stderr.String()))
+		case <-e.Read():
+			states = append(states, fmt.Sprintf("%s (pid %d): ended (killed %v):\n%s", e.name, e.pid(), !e.killed.IsZero(), e.Stderr()))
 		default:
 			states = append(states, fmt.Sprintf("%s (pid %d): running", e.name, e.pid()))
 		}
@@ -305,13 +283,13 @@ func (fo *failover) waitReady(e *executor) {
 // kill SIGKILLs e, waits for its end, and restarts it after 0.2 to 1.2s
 // (a seeded pause: the kill plan, not a synchronisation).
 func (fo *failover) kill(e *executor, how string) *executor {
-	require.NoError(fo.t, e.cmd.Process.Kill())
+	require.NoError(fo.t, e.Cmd.Process.Kill())
 	e.killed, e.how = time.Now(), how
 	fo.trace = append(fo.trace, fmt.Sprintf("KILLED:%s/%d(%s)", e.name, e.pid(), how))
 	// Its last lines are still noted while it is waited for.
 	for done := false; !done; {
 		select {
-		case <-e.read:
+		case <-e.Read():
 			done = true
 		case ev := <-fo.events:
 			fo.note(ev)
@@ -319,7 +297,7 @@ func (fo *failover) kill(e *executor, how string) *executor {
 			fo.fail("deadline reached waiting for the end of killed " + e.name)
 		}
 	}
-	_ = e.cmd.Wait()
+	_ = e.Cmd.Wait()
 	delete(fo.running, e)
 	time.Sleep(200*time.Millisecond + time.Duration(fo.rng.Int64N(int64(time.Second))))
 	r := fo.start(e.name)
@@ -479,15 +457,15 @@ func TestFailover(t *testing.T) {
 	// its runs.
 	fo.stopEvents()
 	for _, e := range fo.live() {
-		_ = e.stdin.Close()
+		_ = e.Stdin.Close()
 	}
 	for _, e := range fo.live() {
 		select {
-		case <-e.read:
+		case <-e.Read():
 		case <-time.After(2 * deadline):
 			t.Fatalf("executor %s did not stop", e.name)
 		}
-		require.NoError(t, e.cmd.Wait(), "executor %s failed:\n%s", e.name, e.stderr.String())
+		require.NoError(t, e.Cmd.Wait(), "executor %s failed:\n%s", e.name, e.Stderr())
 	}
 	checkFailover(t, c, fo.all, window, recPath)
 }
