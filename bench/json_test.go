@@ -3,7 +3,7 @@
 // functions, a Calculate that totals each student's scores and an Expand
 // that sums the totals into a checksum. impl=kisflow-json commits each row
 // as JSON text, which the flow decodes into the first function's input
-// type; impl=kisflow-json-batch commits the same text 1,000 rows at a time
+// type; impl=kisflow-json-batch commits the same text 5,000 rows at a time
 // (decoded in parallel); impl=kisflow-typed commits the same rows as values; impl=seq
 // decodes with json.Unmarshal and applies the same two steps in a loop.
 // kisflow-json minus kisflow-typed is what the JSON path costs per row.
@@ -144,10 +144,10 @@ func BenchmarkKisFlowJSON(b *testing.B) {
 	b.Run("impl=kisflow-json", func(b *testing.B) {
 		kisflow(b, nil, func(f *flow.Flow, i int) error { return f.CommitRow(context.Background(), texts[i]) })
 	})
-	// The rows committed 1,000 at a time with CommitRowBatch, which
+	// The rows committed 5,000 at a time with CommitRowBatch, which
 	// decodes a batch over every core.
 	b.Run("impl=kisflow-json-batch", func(b *testing.B) {
-		batch := make([]any, 0, 1000)
+		batch := make([]any, 0, 5000)
 		kisflow(b, nil, func(f *flow.Flow, i int) error {
 			batch = append(batch, texts[i])
 			if len(batch) < cap(batch) && i < jsonRows-1 {

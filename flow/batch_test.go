@@ -88,19 +88,21 @@ func TestCommitRowBatchStopsAtTheFirstBadRow(t *testing.T) {
 				if running {
 					require.NoError(t, f.Start(ctx))
 				}
-				const at = 1100 // in the third of four parts
-				rows := jsonInts(2000, at, tc.bad)
-				// A bad row in a later part does not hide the first one.
-				rows[1900] = `{`
+				// Four parts of 1.5 ParallelRows each; the first bad row
+				// is in the third, and one in the fourth does not hide it.
+				total := 6 * flow.ParallelRows
+				at := 3*total/4 - 10
+				rows := jsonInts(total, at, tc.bad)
+				rows[total-5] = `{`
 				n, err := f.CommitRowBatch(ctx, rows...)
 				require.ErrorIs(t, err, tc.wantErr)
 				assert.Contains(t, err.Error(), "flow batch: function record")
 				assert.Equal(t, at, n, "the rows before the bad one are committed")
 
 				// The caller goes on after the bad row, as CommitRow's would.
-				n, err = f.CommitRowBatch(ctx, jsonInts(2000, -1, nil)[at+1:]...)
+				n, err = f.CommitRowBatch(ctx, jsonInts(total, -1, nil)[at+1:]...)
 				require.NoError(t, err)
-				assert.Equal(t, 2000-at-1, n)
+				assert.Equal(t, total-at-1, n)
 				p := f.Pipeline()
 				if running {
 					f.Stop()
@@ -109,12 +111,12 @@ func TestCommitRowBatchStopsAtTheFirstBadRow(t *testing.T) {
 					require.NoError(t, f.Run(ctx))
 					p = f.Pipeline()
 				}
-				want := append(upTo(at), upTo(2000)[at+1:]...)
+				want := append(upTo(at), upTo(total)[at+1:]...)
 				assert.Equal(t, want, got())
 				st := p.Stats()
-				assert.EqualValues(t, 2000, st.In, "the good rows and the one bad row")
+				assert.EqualValues(t, total, st.In, "the good rows and the one bad row")
 				assert.EqualValues(t, 1, st.Failed)
-				assert.EqualValues(t, 1999, st.Delivered)
+				assert.EqualValues(t, total-1, st.Delivered)
 			})
 		}
 	}
@@ -126,10 +128,11 @@ func TestCommitRowBatchHoldsWhatFits(t *testing.T) {
 	manyProcs(t)
 	ctx := context.Background()
 
-	f, got := orderFlow(t, flow.NewRegistry(flow.MaxHeld(1000)))
-	n, err := f.CommitRowBatch(ctx, jsonInts(1200, -1, nil)...)
+	room := 3 * flow.ParallelRows
+	f, got := orderFlow(t, flow.NewRegistry(flow.MaxHeld(room)))
+	n, err := f.CommitRowBatch(ctx, jsonInts(room+200, -1, nil)...)
 	require.ErrorIs(t, err, flow.ErrHeldFull)
-	assert.Equal(t, 1000, n)
+	assert.Equal(t, room, n)
 	n, err = f.CommitRowBatch(ctx, jsonInts(3, -1, nil)...)
 	require.ErrorIs(t, err, flow.ErrHeldFull, "still full")
 	assert.Zero(t, n)
@@ -137,15 +140,15 @@ func TestCommitRowBatchHoldsWhatFits(t *testing.T) {
 	require.ErrorIs(t, err, flow.ErrBadRow, "a bad row is reported as such, held rows or not")
 	assert.Zero(t, n)
 	require.NoError(t, f.Run(ctx))
-	assert.Equal(t, upTo(1000), got())
+	assert.Equal(t, upTo(room), got())
 	st := f.Pipeline().Stats()
-	assert.EqualValues(t, 1001, st.In)
+	assert.EqualValues(t, room+1, st.In)
 	assert.EqualValues(t, 1, st.Failed)
 
-	g, _ := orderFlow(t, flow.NewRegistry(flow.MaxHeld(1000)))
-	n, err = g.CommitRowBatch(ctx, jsonInts(1200, 1000, `nope`)...)
+	g, _ := orderFlow(t, flow.NewRegistry(flow.MaxHeld(room)))
+	n, err = g.CommitRowBatch(ctx, jsonInts(room+200, room, `nope`)...)
 	require.ErrorIs(t, err, flow.ErrBadRow, "the first row past the room is bad")
-	assert.Equal(t, 1000, n)
+	assert.Equal(t, room, n)
 }
 
 // Batches committed from several goroutines while the flow runs all get
@@ -155,7 +158,8 @@ func TestCommitRowBatchConcurrentWhileRunning(t *testing.T) {
 	ctx := context.Background()
 	f, got := orderFlow(t, flow.NewRegistry())
 	require.NoError(t, f.Start(ctx))
-	const committers, rows = 4, 3000
+	const committers = 4
+	rows := 3 * flow.ParallelRows
 	var wg sync.WaitGroup
 	for c := range committers {
 		wg.Go(func() {

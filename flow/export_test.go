@@ -10,3 +10,7 @@ func OnRunStart(reg *Registry, fn func(f *Flow, p *pipeline.Pipeline)) { reg.onR
 // OnSwap makes reg call fn each time a swap's new generation took over a
 // flow of reg, before the old one is stopped.
 func OnSwap(reg *Registry, fn func(f *Flow)) { reg.onSwap = fn }
+
+// ParallelRows is the fewest rows CommitRowBatch decodes on a goroutine of
+// its own.
+const ParallelRows = parallelRows

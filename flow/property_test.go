@@ -298,7 +298,7 @@ func propertyCase(seed uint64) error {
 		r := rand.New(rand.NewPCG(rng.Uint64(), uint64(g)))
 		rows := 20 + r.IntN(80)
 		if r.IntN(8) == 0 {
-			rows += 600 // a batch large enough to decode in parallel
+			rows += 2 * flow.ParallelRows // a batch large enough to decode in parallel
 		}
 		wg.Add(1)
 		go func() {
