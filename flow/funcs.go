@@ -453,10 +453,14 @@ const parallelRows = 2048
 // rowsInto turns committed rows into the input type, in dst (as long as
 // rows), and returns how many it turned: all, or those before the first
 // that fails, with its error. Batches of more than parallelRows rows are
-// split over GOMAXPROCS goroutines, since rows decode independently.
+// split over GOMAXPROCS goroutines, since rows decode independently;
+// batches of values (judged by the first row) need no decoding and are not.
 func (t *typedInput[In]) rowsInto(rows []any, dst []In) (int, error) {
 	parts := min(runtime.GOMAXPROCS(0), len(rows)/parallelRows)
 	if parts < 2 {
+		return t.rowsIntoSeq(rows, dst)
+	}
+	if _, isValue := rows[0].(In); isValue {
 		return t.rowsIntoSeq(rows, dst)
 	}
 	size := (len(rows) + parts - 1) / parts
