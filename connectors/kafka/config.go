@@ -2,7 +2,12 @@ package kafka
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +59,8 @@ type options struct {
 	partitions      int32
 	replication     int16
 	tls             bool
+	tlsCA           string         // the tls_ca param: the path of rootCAs
+	rootCAs         *x509.CertPool // nil: the system roots
 	saslMechanism   string
 	user, password  string
 	exactlyOnce     bool
@@ -64,7 +71,7 @@ type options struct {
 var params = []string{
 	"balancer", "client_id", "commit_interval", "create", "delivery_timeout", "exactly_once", "fetch_max_wait",
 	"from_start", "group", "heartbeat_interval", "partitions", "password", "replication_factor",
-	"revoke_wait", "sasl_mechanism", "session_timeout", "timeout", "tls", "transactional_id", "user",
+	"revoke_wait", "sasl_mechanism", "session_timeout", "timeout", "tls", "tls_ca", "transactional_id", "user",
 }
 
 // parseOptions checks cfg and turns its Params into options. Every error
@@ -143,6 +150,13 @@ func parseOptions(cfg connectors.Config) (options, error) {
 			o.replication = int16(n)
 		case "tls":
 			o.tls, err = strconv.ParseBool(v)
+		case "tls_ca":
+			if v != "" {
+				o.tlsCA = v
+				if o.rootCAs, err = readCAs(v); err != nil {
+					return o, fmt.Errorf("param tls_ca=%q: %w: %w", v, err, connectors.ErrConfig)
+				}
+			}
 		case "sasl_mechanism":
 			switch strings.ToUpper(v) {
 			case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
@@ -176,7 +190,46 @@ func parseOptions(cfg connectors.Config) (options, error) {
 	if o.saslMechanism != "" && o.user == "" {
 		return o, fmt.Errorf("param sasl_mechanism=%s needs user: %w", o.saslMechanism, connectors.ErrConfig)
 	}
+	if o.tlsCA != "" && !o.tls {
+		return o, fmt.Errorf("param tls_ca=%q needs tls=true: %w", o.tlsCA, connectors.ErrConfig)
+	}
 	return o, nil
+}
+
+// readCAs returns the pool of the certificates of the PEM file at path.
+// Blocks of other types (a private key kept in the same file) are
+// skipped; a CERTIFICATE block that does not parse, or a file without
+// any certificate, is an error.
+func readCAs(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is in the caller's message already
+		}
+		return nil, fmt.Errorf("read CA certificates: %w", err)
+	}
+	pool := x509.NewCertPool()
+	n := 0
+	for rest := data; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		n++
+		cert, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d: %w", n, err)
+		}
+		pool.AddCert(cert)
+	}
+	if n == 0 {
+		return nil, errors.New("no PEM CERTIFICATE block in the file")
+	}
+	return pool, nil
 }
 
 // clientOpts returns the options every client of the connector shares:
@@ -187,7 +240,7 @@ func (o *options) clientOpts() []kgo.Opt {
 		kgo.ClientID(o.clientID),
 	}
 	if o.tls {
-		opts = append(opts, kgo.DialTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}))
+		opts = append(opts, kgo.DialTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12, RootCAs: o.rootCAs}))
 	}
 	if m := o.mechanism(); m != nil {
 		opts = append(opts, kgo.SASL(m))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -111,6 +112,13 @@ func (c *connector) connect(ctx context.Context) error {
 		cl.Close()
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("no broker answered within %v (param timeout): %w", c.o.timeout, err)
+		}
+		if c.o.saslMechanism != "" && errors.Is(err, io.EOF) {
+			// Brokers before Kafka 1.0 (and kfake) close the connection
+			// on failed credentials instead of answering with
+			// SASL_AUTHENTICATION_FAILED: say what EOF likely means.
+			err = fmt.Errorf("%w (the broker closed the connection, as it does when SASL %s authentication of user %q fails: check user and password)",
+				err, c.o.saslMechanism, c.o.user)
 		}
 		return c.errorf("", "connect to %s: %w", strings.Join(c.o.seeds, ","), err)
 	}

@@ -148,6 +148,9 @@
 //	replication_factor  replicas of a created topic (the broker's default)
 //	client_id           the client id the brokers see (kisflow-<name>)
 //	tls                 "true" to connect with TLS, system roots (false)
+//	tls_ca              a PEM file of CA certificates to trust instead of the
+//	                    system roots; needs tls=true (it does not turn TLS
+//	                    on); read by New
 //	sasl_mechanism      PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, with user and
 //	                    password
 //	exactly_once        "true" for transactions: see above (false)
@@ -175,9 +178,14 @@
 // A bad configuration wraps [connectors.ErrConfig]; a missing topic
 // [ErrTopicMissing] and kerr.UnknownTopicOrPartition; use after Close
 // [connectors.ErrClosed]. Init fails when no seed broker answers within
-// timeout. While brokers are unreachable the client retries: Read waits,
-// and Write fails after delivery_timeout (records it still holds may be
-// stored later: at least once).
+// timeout, when the brokers' TLS certificate is signed by a CA the roots
+// (tls_ca or the system's) do not hold (the error wraps
+// x509.UnknownAuthorityError), and when the brokers reject the SASL
+// credentials (the broker's SASL_AUTHENTICATION_FAILED, or io.EOF from a
+// broker that closes the connection instead, which the error explains).
+// No error shows the password. While brokers are unreachable the client
+// retries: Read waits, and Write fails after delivery_timeout (records it
+// still holds may be stored later: at least once).
 //
 // # Testing without a cluster
 //
@@ -186,5 +194,7 @@
 // loopback ports (produce, fetch, groups, offsets, transactions), so the
 // connector talks to it exactly as to a real cluster; it keeps data in
 // memory and does not replicate. To use a real cluster, give its brokers
-// in Addrs (and tls, sasl_mechanism, user and password as it requires).
+// in Addrs (and tls, tls_ca, sasl_mechanism, user and password as it
+// requires). The tests cover TLS with a CA of their own and every SASL
+// mechanism, on kfake.
 package kafka

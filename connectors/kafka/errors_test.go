@@ -189,6 +189,8 @@ func TestConfigErrors(t *testing.T) {
 	}
 	_, err := New(connectors.Config{Name: "bad", Params: map[string]string{"password": "secret", "bogus": "x"}})
 	require.ErrorContains(t, err, `unknown param "bogus"`)
+	require.ErrorContains(t, err, "tls, tls_ca, transactional_id", "the known params")
+	require.NotContains(t, err.Error(), "secret")
 	_, err = New(connectors.Config{Name: "bad", Key: "orders/eu"})
 	require.ErrorIs(t, err, connectors.ErrConfig)
 	require.ErrorContains(t, err, `key "orders/eu" is not a Kafka topic name`)
