@@ -187,3 +187,36 @@ func TestCommitRowBatchConcurrentWhileRunning(t *testing.T) {
 		next[c]++
 	}
 }
+
+type scores struct {
+	ID int `json:"id"`
+	A  int `json:"a"`
+	B  int `json:"b"`
+}
+
+// A row that fails to decode part way leaves nothing behind: the rows held
+// after it decode into clean memory, so a key they lack stays zero.
+func TestBadRowLeavesNoFieldsBehind(t *testing.T) {
+	reg := flow.NewRegistry()
+	var got []scores
+	require.NoError(t, flow.Register(reg, "record", func(_ context.Context, _ *flow.Handle[scores, scores], rows []scores) error {
+		got = append(got, rows...)
+		return nil
+	}))
+	f := reg.Define("scores")
+	require.NoError(t, f.Link(&config.Func{Name: "record", Mode: config.ModeExpand, Source: config.Source{Must: []string{"id"}}}, nil))
+	ctx := context.Background()
+	require.ErrorIs(t, f.CommitRow(ctx, `{"id":1,"a":5,"b":"x"}`), flow.ErrBadRow)
+	require.NoError(t, f.CommitRow(ctx, `{"id":2,"b":7}`))
+	require.ErrorIs(t, f.CommitRow(ctx, `{"id":3,"a":6,"b":"x"}`), flow.ErrBadRow)
+	n, err := f.CommitRowBatch(ctx, `{"id":4,"b":8}`, `{"id":0,"a":1}`, `{"ID":5}`)
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
+	_, err = f.CommitRowBatch(ctx, `{"a":1}`)
+	require.ErrorIs(t, err, flow.ErrBadRow, "id is missing")
+	_, err = f.CommitRowBatch(ctx, `{"id":null,"a":1}`)
+	require.ErrorIs(t, err, flow.ErrBadRow, "a null id is missing")
+	require.NoError(t, f.CommitRow(ctx, `{"id":null,"id":6}`), "a key with a value is there, whatever else repeats it")
+	require.NoError(t, f.Run(ctx))
+	assert.Equal(t, []scores{{ID: 2, B: 7}, {ID: 4, B: 8}, {ID: 0, A: 1}, {ID: 5}, {ID: 6}}, got)
+}

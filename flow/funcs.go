@@ -92,7 +92,7 @@ func (typed[In, Out]) source(r *run, lf *linkedFunc, rd connectors.Reader) (any,
 	if lf.conf != nil {
 		must = lf.conf.Source.Must
 	}
-	return s, &typedInput[In]{flow: r.flow.name, fn: lf.name, in: in, must: must, spare: &r.flow.spare}
+	return s, &typedInput[In]{flow: r.flow.name, fn: lf.name, in: in, must: must, mustAt: mustSpans[In](must), spare: &r.flow.spare}
 }
 
 func (typed[In, Out]) finish(r *run, lf *linkedFunc, out any, w connectors.Writer, last bool) any {
@@ -306,7 +306,8 @@ type typedInput[In any] struct {
 	flow, fn string
 	in       *pipeline.Input[In]
 	must     []string
-	held     []In // guarded by the run's lock while it is idle
+	mustAt   []mustSpan // where must's fields lie in In (see mustSpans)
+	held     []In       // guarded by the run's lock while it is idle
 	spare    *sync.Pool
 	bad      int // rows hold refused as bad, guarded likewise
 	badErr   error
@@ -326,6 +327,8 @@ func (t *typedInput[In]) hold(row any, max int) error {
 	var zero In
 	t.held = append(t.held, zero)
 	if err := t.rowInto(row, &t.held[len(t.held)-1]); err != nil {
+		// Rows decode into zeroed memory (see decode): leave it so.
+		clear(t.held[len(t.held)-1:])
 		t.held = t.held[:len(t.held)-1]
 		t.refuseBad(err)
 		return err
@@ -341,6 +344,7 @@ func (t *typedInput[In]) holdBatch(rows []any, max int) (int, error) {
 	t.reuse()
 	start := len(t.held)
 	t.held = slices.Grow(t.held, k)[:start+k]
+	clear(t.held[start:]) // rows decode into zeroed memory (see decode)
 	n, err := t.rowsInto(rows[:k], t.held[start:])
 	if err != nil {
 		clear(t.held[start+n:])
@@ -428,6 +432,7 @@ func (t *typedInput[In]) submit(ctx context.Context, row any) error {
 func (t *typedInput[In]) submitBatch(ctx context.Context, rows []any) (int, error) {
 	buf, _ := t.spare.Get().([]In)
 	buf = slices.Grow(buf[:0], len(rows))[:len(rows)]
+	clear(buf) // rows decode into zeroed memory (see decode)
 	defer func() {
 		clear(buf)
 		t.spare.Put(buf[:0])
@@ -508,13 +513,17 @@ func (t *typedInput[In]) rowInto(row any, v *In) error {
 	return fmt.Errorf("flow %s: function %s: %w: a row of type %T for input %v", t.flow, t.fn, ErrTypeMismatch, row, typeOf[In]())
 }
 
-// decode turns JSON text into v, checking the fields of source.must. It decodes
+// decode turns JSON text into v, which must hold the zero value (JSON
+// decoding leaves the fields the text lacks as they are), checking the
+// fields of source.must: a field whose decoded value is not zero was
+// there; only for one whose value is zero are the keys read again. It decodes
 // with github.com/goccy/go-json, which answers as encoding/json does
 // (FuzzCommitRow checks it against encoding/json) about ten times faster on
 // KisFlow's rows, without allocating for flat structs.
 func (t *typedInput[In]) decode(data []byte, v *In) error {
 	err := gojson.Unmarshal(data, v)
-	if err == nil && len(t.must) > 0 {
+	if err == nil && len(t.must) > 0 && !holdsAll(v, t.mustAt) {
+		// A zero value may be a missing key: read the keys.
 		if m := missing(data, t.must); m != "" {
 			err = fmt.Errorf("missing field %q (source.must)", m)
 		}

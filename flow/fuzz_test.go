@@ -34,9 +34,9 @@ func wantRow(data []byte) (fuzzRow, bool) {
 	if json.Unmarshal(data, &v) != nil {
 		return fuzzRow{}, false
 	}
-	// A required field is there when the last top-level key matching its
-	// name without regard to case (as encoding/json matches keys) has a
-	// value other than null. Read through the token stream, independently
+	// A required field is there when a top-level key matching its name
+	// without regard to case (as encoding/json matches keys) has a value
+	// other than null. Read through the token stream, independently
 	// of the flow's own scanner.
 	dec := json.NewDecoder(bytes.NewReader(data))
 	seen := make([]bool, len(fuzzMust))
@@ -52,7 +52,7 @@ func wantRow(data []byte) (fuzzRow, bool) {
 			}
 			for j, m := range fuzzMust {
 				if strings.EqualFold(tok.(string), m) {
-					seen[j] = string(raw) != "null"
+					seen[j] = seen[j] || string(raw) != "null"
 				}
 			}
 		}

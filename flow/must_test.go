@@ -2,14 +2,16 @@ package flow
 
 import (
 	"encoding/json"
+	"math"
+	"reflect"
 	"strings"
 	"testing"
 )
 
-// lastValues is an independent reading of missing's rule, through
-// encoding/json's token stream: for each name of must, whether the last
-// top-level key matching it without regard to case has a non-null value.
-func lastValues(t *testing.T, data string, must []string) string {
+// anyValue is an independent reading of missing's rule, through
+// encoding/json's token stream: the first name of must that no top-level
+// key matching it without regard to case gives a non-null value.
+func anyValue(t *testing.T, data string, must []string) string {
 	t.Helper()
 	dec := json.NewDecoder(strings.NewReader(data))
 	seen := make([]bool, len(must))
@@ -25,7 +27,7 @@ func lastValues(t *testing.T, data string, must []string) string {
 			}
 			for j, m := range must {
 				if strings.EqualFold(tok.(string), m) {
-					seen[j] = string(raw) != "null"
+					seen[j] = seen[j] || string(raw) != "null"
 				}
 			}
 		}
@@ -58,7 +60,7 @@ func TestMissing(t *testing.T) {
 		if !json.Valid([]byte(data)) {
 			t.Fatalf("bad test row %s", data)
 		}
-		want := lastValues(t, data, must)
+		want := anyValue(t, data, must)
 		if got := missing([]byte(data), must); got != want {
 			t.Errorf("missing(%s) = %q, want %q", data, got, want)
 		}
@@ -72,5 +74,67 @@ func BenchmarkMissing(b *testing.B) {
 		if missing(data, []string{"stu_id"}) != "" {
 			b.Fatal("stu_id is there")
 		}
+	}
+}
+
+type spanRow struct {
+	ID      int64 `json:"stu_id"`
+	Name    string
+	Score   float64 `json:"score,omitempty"`
+	Skip    int     `json:"-"`
+	lower   int
+	Exact   int `json:"exact"`
+	Shadow  int `json:"EXACT"`
+	Pointer *int
+}
+
+type embedded struct{ Inner int }
+
+type withEmbedded struct {
+	embedded
+	ID int
+}
+
+func TestMustSpans(t *testing.T) {
+	off := func(name string) uintptr {
+		f, _ := reflect.TypeFor[spanRow]().FieldByName(name)
+		return f.Offset
+	}
+	spans := mustSpans[spanRow]([]string{"stu_id", "name", "SCORE", "EXACT", "exact", "pointer"})
+	want := []mustSpan{
+		{off("ID"), 8}, {off("Name"), 16}, {off("Score"), 8},
+		{off("Shadow"), 8}, {off("Exact"), 8}, {off("Pointer"), 8},
+	}
+	if !reflect.DeepEqual(spans, want) {
+		t.Errorf("mustSpans = %v, want %v (tags, names without regard to case, the exact spelling first)", spans, want)
+	}
+	for _, must := range [][]string{{"Skip"}, {"lower"}, {"nope"}, nil} {
+		if s := mustSpans[spanRow](must); s != nil {
+			t.Errorf("mustSpans(%q) = %v, want nil: not a field a key decodes into", must, s)
+		}
+	}
+	if s := mustSpans[withEmbedded]([]string{"Inner"}); s != nil {
+		t.Errorf("an embedded struct's field: %v, want nil (the keys are read instead)", s)
+	}
+	if s := mustSpans[map[string]any]([]string{"a"}); s != nil {
+		t.Errorf("not a struct: %v, want nil", s)
+	}
+
+	spans = mustSpans[spanRow]([]string{"stu_id", "score"})
+	for _, tc := range []struct {
+		row  spanRow
+		want bool
+	}{
+		{spanRow{ID: 1, Score: 2}, true},
+		{spanRow{ID: 1}, false},
+		{spanRow{Score: 1}, false},
+		{spanRow{ID: -1, Score: math.Copysign(0, -1)}, true}, // -0 was decoded from a value
+	} {
+		if got := holdsAll(&tc.row, spans); got != tc.want {
+			t.Errorf("holdsAll(%+v) = %v, want %v", tc.row, got, tc.want)
+		}
+	}
+	if holdsAll(&spanRow{ID: 1}, nil) {
+		t.Error("holdsAll without spans must send the row to the key scan")
 	}
 }
