@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kisflow/kisflow/checkpoint"
 	"github.com/kisflow/kisflow/keyed"
@@ -111,6 +113,106 @@ func TestCheckpointRestore(t *testing.T) {
 			c := newCounting(store, workers+1)
 			if err := c.p.Start(ctx); !errors.Is(err, checkpoint.ErrLayout) || !strings.Contains(err.Error(), "count") {
 				t.Fatalf("Start with %d workers = %v, want checkpoint.ErrLayout", workers+1, err)
+			}
+		})
+	}
+}
+
+// reading is a row of TestCheckpointSources: a key, the source it came
+// from and an event time in milliseconds.
+type reading struct {
+	Key string
+	Src int
+	Ms  int64
+}
+
+// watermarks is a pipeline whose keyed.Process, on the watermark of two
+// sources, emits the watermark each row finds.
+func watermarks(store checkpoint.Store, workers int) (*pipeline.Pipeline, *pipeline.Input[reading], func() []string) {
+	var opts []pipeline.Option
+	if store != nil {
+		opts = append(opts, pipeline.Checkpoints(0, store))
+	}
+	p := pipeline.New("wm", append(opts, pipeline.BatchSize(1))...)
+	in, s := pipeline.NewInput[reading](p, "in")
+	out := keyed.Process(s, "marks", func(r reading) string { return r.Key }, keyed.Func[string, reading, string]{
+		Row: func(_ context.Context, kc *keyed.Context[string, string], r reading) error {
+			kc.Emit(fmt.Sprintf("%s@%d sees %d", r.Key, r.Ms, kc.Watermark().UnixMilli()))
+			return nil
+		},
+	}, keyed.WithEventTime(func(r reading) time.Time { return time.UnixMilli(r.Ms) }, 0),
+		keyed.Sources(func(r reading) int { return r.Src }), keyed.Workers(workers))
+	return p, in, pipeline.Collect(out, "out")
+}
+
+// TestCheckpointSources: the watermark of several sources survives a
+// restart: after it, the rows find the watermark they find in an
+// uninterrupted run, not one carried on by the source that runs ahead.
+func TestCheckpointSources(t *testing.T) {
+	rows := []reading{{"a", 0, 100}, {"b", 1, 150}, {"a", 0, 2500}, {"b", 1, 300},
+		{"a", 0, 3000}, {"b", 1, 400}, {"c", 1, 900}, {"a", 0, 3100}, {"b", 1, 3500}, {"c", 0, 3600}}
+	const cut = 4
+	for _, workers := range []int{1, 3} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
+			ctx := context.Background()
+			submit := func(in *pipeline.Input[reading], rows []reading) {
+				for _, r := range rows {
+					if err := in.Submit(ctx, r); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			p, in, all := watermarks(nil, workers)
+			if err := p.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			submit(in, rows)
+			in.Close()
+			if err := p.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			// The rows after the cut, in any order (workers emit
+			// concurrently).
+			after := map[string]bool{}
+			for _, r := range rows[cut:] {
+				after[fmt.Sprintf("%s@%d", r.Key, r.Ms)] = true
+			}
+			var want []string
+			for _, v := range all() {
+				if row, _, _ := strings.Cut(v, " "); after[row] {
+					want = append(want, v)
+				}
+			}
+
+			store := &checkpoint.Memory{}
+			p1, in1, _ := watermarks(store, workers)
+			rctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			if err := p1.Start(rctx); err != nil {
+				t.Fatal(err)
+			}
+			submit(in1, rows[:cut])
+			if _, err := p1.Checkpoint(ctx); err != nil {
+				t.Fatal(err)
+			}
+			cancel()
+			if err := p1.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+				t.Fatal(err)
+			}
+			p2, in2, rest := watermarks(store, workers)
+			if err := p2.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			submit(in2, rows[cut:])
+			in2.Close()
+			if err := p2.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			got := rest()
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("after a restart:\n%s\nuninterrupted:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 		})
 	}

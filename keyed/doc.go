@@ -41,10 +41,11 @@
 //
 // With checkpoints (pipeline.Checkpoints) the state takes part in them:
 // every worker's state (entries, timers, watermark) is captured as the
-// barrier passes, the node's part holding one snapshot per worker, and
-// restored at Start; another number of workers or another state layout
-// is refused with checkpoint.ErrLayout naming the stage. An input is
-// then acknowledged once the checkpoint covering its rows is complete.
+// barrier passes, the node's part holding one snapshot per worker and
+// the input's clock (each source's highest event time, see [Sources]),
+// and restored at Start; another number of workers or another state
+// layout is refused with checkpoint.ErrLayout naming the stage. An input
+// is then acknowledged once the checkpoint covering its rows is complete.
 // Keys and values are encoded with encoding/gob, so their exported fields
 // are what is kept; restoring several workers needs keys routed alike in
 // every process (string, integer, boolean or float keys).

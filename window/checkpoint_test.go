@@ -2,6 +2,7 @@ package window_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -35,6 +36,12 @@ func newCPRun(sc scenario, store checkpoint.Store) *cpRun {
 // newCPRunEvery is newCPRun with a checkpoint every interval (0: only
 // when asked).
 func newCPRunEvery(sc scenario, store checkpoint.Store, interval time.Duration) *cpRun {
+	return newCPRunWith(sc, store, interval)
+}
+
+// newCPRunWith is newCPRunEvery with more window options; a scenario
+// with sources names each row's source (window.Sources).
+func newCPRunWith(sc scenario, store checkpoint.Store, interval time.Duration, more ...window.Option) *cpRun {
 	var opts []pipeline.Option
 	if store != nil {
 		opts = append(opts, pipeline.Checkpoints(interval, store))
@@ -47,6 +54,10 @@ func newCPRunEvery(sc scenario, store checkpoint.Store, interval time.Duration) 
 	if sc.early > 0 {
 		wopts = append(wopts, window.EarlyCount(sc.early))
 	}
+	if sc.sources {
+		wopts = append(wopts, window.Sources(func(r row) int { return r.Src }))
+	}
+	wopts = append(wopts, more...)
 	out := window.Fold(s, "win", rowKey, sc.win, sumAgg, wopts...)
 	note := func(v string) {
 		r.mu.Lock()
@@ -92,7 +103,7 @@ func TestCheckpointRestart(t *testing.T) {
 	for _, workers := range []int{1, 3} {
 		for seed := range uint64(6) {
 			sc := newScenario(seed + 100)
-			sc.workers, sc.sources, sc.batchSize = workers, false, 1
+			sc.workers, sc.batchSize = workers, 1
 			t.Run(fmt.Sprintf("workers=%d/%s", workers, sc), func(t *testing.T) {
 				ctx := context.Background()
 				whole := newCPRun(sc, nil)
@@ -158,6 +169,163 @@ func TestCheckpointRestart(t *testing.T) {
 	}
 }
 
+// TestCheckpointRestartSources: with several sources, the watermark is
+// the minimum over them. A checkpoint taken while source 0 runs ahead of
+// source 1 holds source 1's place: after a restart, source 0 alone does
+// not carry the watermark past source 1's next rows, which stay on time
+// as in the uninterrupted run. Results, late rows and the late count
+// equal the uninterrupted run's.
+func TestCheckpointRestartSources(t *testing.T) {
+	rows := []row{
+		{Key: "a", Ms: 100, Src: 0, V: 1}, {Key: "b", Ms: 150, Src: 1, V: 2},
+		{Key: "a", Ms: 2500, Src: 0, V: 3}, {Key: "b", Ms: 300, Src: 1, V: 4},
+		// The checkpoint: the watermark is 300, held by source 1.
+		{Key: "a", Ms: 3000, Src: 0, V: 5}, // source 0 runs on
+		{Key: "b", Ms: 400, Src: 1, V: 6}, {Key: "b", Ms: 900, Src: 1, V: 7}, {Key: "b", Ms: 1200, Src: 1, V: 8},
+		{Key: "a", Ms: 3100, Src: 0, V: 9}, {Key: "b", Ms: 3500, Src: 1, V: 10},
+		{Key: "a", Ms: 200, Src: 0, V: 11}, // late: the watermark is 3100
+	}
+	const cut = 4
+	for _, workers := range []int{1, 3} {
+		for _, idle := range []time.Duration{0, time.Hour} {
+			t.Run(fmt.Sprintf("workers=%d/idle=%v", workers, idle), func(t *testing.T) {
+				sc := scenario{rows: rows, win: window.Tumbling(time.Second), sources: true, workers: workers}
+				var more []window.Option
+				if idle > 0 {
+					more = append(more, window.Idle(idle))
+				}
+				ctx := context.Background()
+				whole := newCPRunWith(sc, nil, 0, more...)
+				if err := whole.p.Start(ctx); err != nil {
+					t.Fatal(err)
+				}
+				whole.submit(t, ctx, rows)
+				whole.in.Close()
+				if err := whole.p.Wait(); err != nil {
+					t.Fatal(err)
+				}
+				want, _ := whole.results()
+				wantLate := whole.p.Stats().Late
+				if wantLate != 1 {
+					t.Fatalf("uninterrupted run: %d late rows, want 1", wantLate)
+				}
+
+				store := &checkpoint.Memory{}
+				first := newCPRunWith(sc, store, 0, more...)
+				rctx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				if err := first.p.Start(rctx); err != nil {
+					t.Fatal(err)
+				}
+				first.submit(t, ctx, rows[:cut])
+				if _, err := first.p.Checkpoint(ctx); err != nil {
+					t.Fatal(err)
+				}
+				cancel()
+				if err := first.p.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+					t.Fatal(err)
+				}
+				got, _ := first.results()
+				late := first.p.Stats().Late
+
+				second := newCPRunWith(sc, store, 0, more...)
+				if err := second.p.Start(ctx); err != nil {
+					t.Fatal(err)
+				}
+				second.submit(t, ctx, rows[cut:])
+				second.in.Close()
+				if err := second.p.Wait(); err != nil {
+					t.Fatal(err)
+				}
+				conserved(t, second.p.Stats())
+				rest, _ := second.results()
+				late += second.p.Stats().Late
+				got = append(got, rest...)
+				slices.Sort(got)
+				slices.Sort(want)
+				if !slices.Equal(got, want) {
+					t.Errorf("after a restart:\n%s\nuninterrupted:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+				}
+				if late != wantLate {
+					t.Errorf("%d late rows over both runs, uninterrupted %d", late, wantLate)
+				}
+			})
+		}
+	}
+}
+
+// clocklessStore is a checkpoint store whose window part reads as it was
+// written before the node's input clock was part of it: the number of
+// workers and their snapshots, nothing after.
+type clocklessStore struct{ checkpoint.Store }
+
+func (s clocklessStore) Get(ctx context.Context, id uint64, part string) ([]byte, error) {
+	data, err := s.Store.Get(ctx, id, part)
+	if err != nil || part != "win" {
+		return data, err
+	}
+	n, l := binary.Uvarint(data)
+	end := l
+	for range n {
+		m, l := binary.Uvarint(data[end:])
+		end += l + int(m)
+	}
+	return data[:end], nil
+}
+
+// TestCheckpointRestartNoClock: a checkpoint whose window part holds no
+// input clock (one written before the clock was part of it) still
+// restores: the sources' clocks start afresh, so source 0, which runs
+// ahead, carries the watermark past source 1's next rows, and they are
+// late.
+func TestCheckpointRestartNoClock(t *testing.T) {
+	rows := []row{
+		{Key: "a", Ms: 100, Src: 0, V: 1}, {Key: "b", Ms: 300, Src: 1, V: 2}, {Key: "a", Ms: 2500, Src: 0, V: 3},
+		{Key: "a", Ms: 3000, Src: 0, V: 4}, {Key: "b", Ms: 400, Src: 1, V: 5}, {Key: "b", Ms: 3500, Src: 1, V: 6},
+	}
+	const cut = 3
+	sc := scenario{rows: rows, win: window.Tumbling(time.Second), sources: true, workers: 2}
+	ctx := context.Background()
+	checkpointed := func() *checkpoint.Memory {
+		store := &checkpoint.Memory{}
+		first := newCPRun(sc, store)
+		rctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		if err := first.p.Start(rctx); err != nil {
+			t.Fatal(err)
+		}
+		first.submit(t, ctx, rows[:cut])
+		if _, err := first.p.Checkpoint(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		if err := first.p.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatal(err)
+		}
+		return store
+	}
+	for _, tc := range []struct {
+		name  string
+		store checkpoint.Store
+		late  int64
+	}{{"with the clock", checkpointed(), 0}, {"without", clocklessStore{checkpointed()}, 1}} {
+		second := newCPRun(sc, tc.store)
+		if err := second.p.Start(ctx); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		second.submit(t, ctx, rows[cut:])
+		second.in.Close()
+		if err := second.p.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		conserved(t, second.p.Stats())
+		if late := second.p.Stats().Late; late != tc.late {
+			got, _ := second.results()
+			t.Errorf("%s: %d late rows, want %d:\n%s", tc.name, late, tc.late, strings.Join(got, "\n"))
+		}
+	}
+}
+
 // TestCheckpointWorkersChanged: a checkpoint of a window operator is not
 // restored into one with another number of workers; the error names the
 // stage and wraps checkpoint.ErrLayout.
@@ -199,7 +367,7 @@ func TestCheckpointCrashMidStream(t *testing.T) {
 	for _, workers := range []int{1, 3} {
 		for seed := range uint64(4) {
 			sc := newScenario(seed + 200)
-			sc.workers, sc.sources, sc.batchSize = workers, false, 1
+			sc.workers, sc.batchSize = workers, 1
 			t.Run(fmt.Sprintf("workers=%d/%s", workers, sc), func(t *testing.T) {
 				ctx := context.Background()
 				whole := newCPRun(sc, nil)

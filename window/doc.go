@@ -66,8 +66,11 @@
 // still count Abandoned in that run's Stats (their input is covered by
 // a checkpoint, or redelivered when none covers it). Results are emitted
 // at-least-once: those of windows fired after the last checkpoint are
-// emitted again after a restart. The watermark is restored from the
-// windows; with several [Sources], each source's clock starts afresh.
+// emitted again after a restart. The watermark is restored with the
+// input's clock, each source's highest event time ([Sources]): after a
+// restart a source that runs ahead does not carry it past one that has
+// not sent again, as in an uninterrupted run. A source busy at the
+// checkpoint counts as seen at the restart, one idle stays idle ([Idle]).
 //
 // # Limits and errors
 //

@@ -2,10 +2,12 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -177,6 +179,88 @@ func (c *clock[In]) at(now int64) int64 {
 	return c.wm
 }
 
+// clockSnap is a clock as a checkpoint holds it: event times as they
+// were, processing times as ages (how long before the capture).
+type clockSnap struct {
+	sources bool // per source (Watermarks.Source set)
+	wm      int64
+	maxAny  int64
+	ageAny  int64 // since the last row of any source
+	srcs    []srcSnap
+}
+
+type srcSnap struct {
+	id, max, age int64
+}
+
+// snapshot captures the clock at processing time now; nil for no clock.
+func (c *clock[In]) snapshot(now int64) *clockSnap {
+	if c == nil {
+		return nil
+	}
+	age := func(last int64) int64 { return max(sat(now, -last), 0) }
+	s := &clockSnap{sources: c.w.Source != nil, wm: c.wm, maxAny: c.maxAny, ageAny: age(c.lastAny)}
+	if !s.sources {
+		s.srcs = []srcSnap{{0, c.one.max, age(c.one.last)}}
+		return s
+	}
+	s.srcs = make([]srcSnap, 0, len(c.srcs))
+	for id, sc := range c.srcs {
+		s.srcs = append(s.srcs, srcSnap{int64(id), sc.max, age(sc.last)})
+	}
+	slices.SortFunc(s.srcs, func(a, b srcSnap) int { return cmp.Compare(a.id, b.id) })
+	return s
+}
+
+// restore makes the clock continue from s at processing time now (the
+// start of a restored run). Event times are restored as they were. Of
+// the processing times, the time the run was down does not count: a
+// source that was idle at the capture stays idle with the age it had,
+// and once every source is idle the watermark follows the clock from
+// where it stood, not from where it would be had the clock run on; a
+// source that was busy counts as seen now, so neither the time down nor
+// the time sources take to resume turns it idle and lets another source
+// carry the watermark past its next rows. A snapshot of another shape
+// (with Sources and restored without, or the reverse) gives only the
+// watermark: the sources start afresh.
+func (c *clock[In]) restore(s *clockSnap, now int64) {
+	if c == nil || s == nil {
+		return
+	}
+	c.wm = max(c.wm, s.wm)
+	if s.sources != (c.w.Source != nil) {
+		return
+	}
+	busy := false
+	last := func(age int64) int64 {
+		if c.w.Idle > 0 && age >= c.w.Idle {
+			return sat(now, -age)
+		}
+		busy = true
+		return now
+	}
+	for _, ss := range s.srcs {
+		if ss.max == NoWatermark {
+			continue
+		}
+		sc := srcClock{max: ss.max, last: last(ss.age)}
+		if s.sources {
+			c.srcs[int(ss.id)] = &sc
+		} else {
+			c.one = sc
+		}
+	}
+	c.maxAny = s.maxAny
+	if c.maxAny == NoWatermark {
+		return
+	}
+	if busy {
+		c.lastAny = now
+	} else {
+		c.lastAny = sat(now, -s.ageAny)
+	}
+}
+
 // nextIdle returns when the watermark may next move without input: the
 // next time a busy source turns idle or, once every source is idle (the
 // watermark then follows the clock) and holding says state waits for it,
@@ -237,12 +321,18 @@ type Keyed[In, Out any] struct {
 	mu      sync.Mutex
 	ops     []Operator[In, Out]
 	restore [][]byte
-	snaps   []chan snapReq
+	// restoreClock is the input clock to start from, with restore.
+	restoreClock *clockSnap
+	snaps        []chan snapReq
 	// captured holds the workers' snapshots for checkpoint capturedAt
-	// while its barrier goes through (see keyed_checkpoint.go).
-	captured   []func(io.Writer) error
-	capturedAt uint64
-	layout     string
+	// while its barrier goes through, capturedClock the input clock as
+	// the barrier reached the node, and finalClock the input clock once
+	// the goroutine reading the input ended (see keyed_checkpoint.go).
+	captured      []func(io.Writer) error
+	capturedClock *clockSnap
+	capturedAt    uint64
+	finalClock    *clockSnap
+	layout        string
 }
 
 // NewKeyed returns a keyed node named name with n workers: hash routes
@@ -293,9 +383,30 @@ func (k *Keyed[In, Out]) Restore(states [][]byte) error {
 		return &Error{Stage: k.st.name, Err: errors.Join(ErrLayout, errors.New("keys of this type are not routed to the same worker in every process: restoring several workers needs string, integer, boolean or float keys"))}
 	}
 	k.mu.Lock()
-	k.restore = states
+	k.restore, k.restoreClock = states, nil
 	k.mu.Unlock()
 	return nil
+}
+
+// inputClock returns the clock of the goroutine that reads the node's
+// input: a new one, continuing from the restored one if any.
+func (k *Keyed[In, Out]) inputClock() *clock[In] {
+	c := newClock(k.marks)
+	k.mu.Lock()
+	s := k.restoreClock
+	k.finalClock = nil
+	k.mu.Unlock()
+	c.restore(s, k.Now())
+	return c
+}
+
+// keepClock records c, the input clock of a goroutine that ends, for the
+// node's final capture.
+func (k *Keyed[In, Out]) keepClock(c *clock[In]) {
+	s := c.snapshot(k.Now())
+	k.mu.Lock()
+	k.finalClock = s
+	k.mu.Unlock()
 }
 
 // snapReq asks a worker for a snapshot between two batches.
@@ -386,9 +497,10 @@ func StartKeyed[In, Out any](ctx context.Context, k *Keyed[In, Out], env *Env, i
 	}
 	if k.workers == 1 {
 		kw := newKeyedWorker(k, env, 0, ops[0], out, late, snaps[0])
-		kw.clock = newClock(k.marks)
+		kw.clock = k.inputClock()
 		env.Go(func() error {
 			defer done()
+			defer k.keepClock(kw.clock)
 			return ending(kw.loop(ctx, in, nil))
 		})
 		return nil
@@ -423,13 +535,14 @@ func StartKeyed[In, Out any](ctx context.Context, k *Keyed[In, Out], env *Env, i
 func dispatchKeyed[In, Out any](ctx context.Context, k *Keyed[In, Out], env *Env, in *Edge[In], tasks []chan keyedTask[In]) error {
 	pool := PoolOf[In]()
 	parts := make([]*Batch[In], len(tasks))
-	clk := newClock(k.marks)
+	clk := k.inputClock()
 	var timer *time.Timer
 	var tc <-chan time.Time
 	defer func() {
 		if timer != nil {
 			timer.Stop()
 		}
+		k.keepClock(clk)
 	}()
 	send := func(i int, t keyedTask[In]) error {
 		select {
@@ -479,8 +592,9 @@ func dispatchKeyed[In, Out any](ctx context.Context, k *Keyed[In, Out], env *Env
 		}
 		in.Took(b)
 		if b.barrier != 0 {
-			// One token per worker (see keyedRound).
-			r := &keyedRound{k: b.barrier, n: int32(len(tasks)), all: make(chan struct{})}
+			// One token per worker (see keyedRound), with the clock as
+			// the barrier reached the node.
+			r := &keyedRound{k: b.barrier, n: int32(len(tasks)), all: make(chan struct{}), clock: clk.snapshot(k.Now())}
 			for i := range tasks {
 				if err := send(i, keyedTask[In]{wm: lastWM, r: r}); err != nil {
 					return err
@@ -604,7 +718,8 @@ func (kw *keyedWorker[In, Out]) loop(ctx context.Context, in *Edge[In], tasks <-
 			}
 			in.Took(b)
 			if b.barrier != 0 {
-				if err := kw.passKeyed(ctx, &keyedRound{k: b.barrier, n: 1, all: make(chan struct{})}); err != nil {
+				r := &keyedRound{k: b.barrier, n: 1, all: make(chan struct{}), clock: kw.clock.snapshot(kw.k.Now())}
+				if err := kw.passKeyed(ctx, r); err != nil {
 					return err
 				}
 				continue

@@ -26,6 +26,22 @@ import (
 // covered by the checkpoint that captures that state: the operator holds
 // no tracker for it (Emitter.Hold holds none), so its input's
 // acknowledgement waits for that checkpoint, not for the window to fire.
+//
+// The node's part also holds its input clock (the watermark and each
+// source's highest event time and age, see clock.snapshot), captured by
+// the goroutine that reads the input as the barrier reaches it, so that
+// it covers exactly the rows before the barrier. Restored, it makes the
+// watermark of several sources go on from where it stood, rather than
+// follow the first source to send rows again.
+//
+// The part is the number of workers, each worker's snapshot (length
+// first), then, when the node has a watermark, the clock: the tag
+// "clk1", a byte (1: per source), the watermark, the highest event time,
+// the age of the last row, the number of sources and for each its id,
+// highest event time and age (varints). The clock is optional: a part
+// without it (written before it existed) restores with the clock started
+// afresh, and a reader that predates it ignores it, so it does not
+// change the layout identifier.
 
 // keyedRound is barrier k going through a keyed node's workers.
 type keyedRound struct {
@@ -33,6 +49,7 @@ type keyedRound struct {
 	n       int32
 	arrived atomic.Int32
 	all     chan struct{} // closed once the barrier has gone through
+	clock   *clockSnap    // the input clock as the barrier reached the node
 }
 
 // Checkpointed returns the node's state as one part of a checkpoint:
@@ -45,18 +62,19 @@ func (k *Keyed[In, Out]) Checkpointed() Snapshotter { return &keyedState[In, Out
 // keyedState is a keyed node's Snapshotter.
 type keyedState[In, Out any] struct{ k *Keyed[In, Out] }
 
-// capture records worker i's snapshot for checkpoint cp.
-func (k *Keyed[In, Out]) capture(cp uint64, i int) error {
-	write, err := k.ops[i].SnapshotState(cp)
+// capture records worker i's snapshot for round r, and the round's
+// input clock.
+func (k *Keyed[In, Out]) capture(r *keyedRound, i int) error {
+	write, err := k.ops[i].SnapshotState(r.k)
 	if err != nil {
 		return err
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.captured == nil || k.capturedAt != cp {
-		k.captured, k.capturedAt = make([]func(io.Writer) error, k.workers), cp
+	if k.captured == nil || k.capturedAt != r.k {
+		k.captured, k.capturedAt = make([]func(io.Writer) error, k.workers), r.k
 	}
-	k.captured[i] = write
+	k.captured[i], k.capturedClock = write, r.clock
 	return nil
 }
 
@@ -64,12 +82,16 @@ func (s *keyedState[In, Out]) SnapshotState(cp uint64) (func(io.Writer) error, e
 	k := s.k
 	k.mu.Lock()
 	var writes []func(io.Writer) error
+	var clk *clockSnap
 	if cp != 0 {
 		if k.capturedAt != cp || k.captured == nil {
 			k.mu.Unlock()
 			return nil, fmt.Errorf("keyed %s: no capture for checkpoint %d", k.st.name, cp)
 		}
 		writes, k.captured = k.captured, nil
+		clk, k.capturedClock = k.capturedClock, nil
+	} else {
+		clk = k.finalClock
 	}
 	ops := k.ops
 	k.mu.Unlock()
@@ -110,8 +132,76 @@ func (s *keyedState[In, Out]) SnapshotState(cp uint64) (func(io.Writer) error, e
 				return err
 			}
 		}
-		return nil
+		if clk == nil {
+			return nil
+		}
+		_, err := w.Write(clk.append(nil))
+		return err
 	}, nil
+}
+
+// clockTag begins the clock in a keyed node's part.
+const clockTag = "clk1"
+
+// append appends the encoding of s to b.
+func (s *clockSnap) append(b []byte) []byte {
+	b = append(b, clockTag...)
+	if s.sources {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	b = binary.AppendVarint(b, s.wm)
+	b = binary.AppendVarint(b, s.maxAny)
+	b = binary.AppendVarint(b, s.ageAny)
+	b = binary.AppendUvarint(b, uint64(len(s.srcs)))
+	for _, src := range s.srcs {
+		b = binary.AppendVarint(b, src.id)
+		b = binary.AppendVarint(b, src.max)
+		b = binary.AppendVarint(b, src.age)
+	}
+	return b
+}
+
+// parseClock decodes a clock written by append; it must fill data.
+func parseClock(data []byte) (*clockSnap, error) {
+	bad := errors.Join(ErrLayout, errors.New("bad input clock in keyed node snapshot"))
+	if len(data) < len(clockTag)+1 || string(data[:len(clockTag)]) != clockTag || data[len(clockTag)] > 1 {
+		return nil, bad
+	}
+	s := &clockSnap{sources: data[len(clockTag)] == 1}
+	data = data[len(clockTag)+1:]
+	varint := func() int64 {
+		v, l := binary.Varint(data)
+		if l <= 0 {
+			data = nil
+			return 0
+		}
+		data = data[l:]
+		return v
+	}
+	ok := func() bool { return data != nil }
+	s.wm, s.maxAny, s.ageAny = varint(), varint(), varint()
+	if !ok() {
+		return nil, bad
+	}
+	n, l := binary.Uvarint(data)
+	if l <= 0 || n > uint64(len(data)) || (!s.sources && n != 1) {
+		return nil, bad
+	}
+	data = data[l:]
+	s.srcs = make([]srcSnap, 0, n)
+	for range n {
+		src := srcSnap{id: varint(), max: varint(), age: varint()}
+		if !ok() {
+			return nil, bad
+		}
+		s.srcs = append(s.srcs, src)
+	}
+	if len(data) != 0 {
+		return nil, bad
+	}
+	return s, nil
 }
 
 func (s *keyedState[In, Out]) RestoreState(r io.Reader) error {
@@ -133,7 +223,19 @@ func (s *keyedState[In, Out]) RestoreState(r io.Reader) error {
 		states = append(states, data[l:l+int(m)])
 		data = data[l+int(m):]
 	}
-	return s.k.Restore(states)
+	var clk *clockSnap
+	if len(data) > 0 {
+		if clk, err = parseClock(data); err != nil {
+			return err
+		}
+	}
+	if err := s.k.Restore(states); err != nil {
+		return err
+	}
+	s.k.mu.Lock()
+	s.k.restoreClock = clk
+	s.k.mu.Unlock()
+	return nil
 }
 
 func (s *keyedState[In, Out]) Layout() string {
@@ -160,7 +262,7 @@ func (s *keyedState[In, Out]) Restorable() error {
 // captures its operator's state; the last worker to take one lets the
 // barrier through, the others wait for it.
 func (kw *keyedWorker[In, Out]) passKeyed(ctx context.Context, r *keyedRound) error {
-	if err := kw.k.capture(r.k, kw.i); err != nil {
+	if err := kw.k.capture(r, kw.i); err != nil {
 		return &Error{Flow: kw.w.env.Flow, Stage: kw.k.st.name, Err: fmt.Errorf("snapshot for checkpoint %d: %w", r.k, err)}
 	}
 	if r.arrived.Add(1) < r.n {
