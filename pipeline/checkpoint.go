@@ -248,6 +248,11 @@ func (p *Pipeline) newCoordinator(ctx context.Context) (*coordinator, error) {
 		if err := p.safe("restore "+n.name, func() { err = n.cpState.RestoreState(bytes.NewReader(data)) }); err != nil {
 			return nil, err
 		}
+		if errors.Is(err, engine.ErrLayout) {
+			// The stage's own state refused the snapshot: the same cause,
+			// to callers, as a layout the checkpoint's metadata refused.
+			return nil, fmt.Errorf("pipeline %s: stage %s: %w (checkpoint %d): %w", p.name, n.name, checkpoint.ErrLayout, id, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("pipeline %s: stage %s: restore checkpoint %d: %w", p.name, n.name, id, err)
 		}

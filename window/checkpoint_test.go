@@ -566,3 +566,54 @@ func TestCheckpointLateMerged(t *testing.T) {
 		})
 	}
 }
+
+// damagedStore is a checkpoint store whose window part reads damaged: cut
+// short, or with bytes after the input clock.
+type damagedStore struct {
+	checkpoint.Store
+	damage func([]byte) []byte
+}
+
+func (s damagedStore) Get(ctx context.Context, id uint64, part string) ([]byte, error) {
+	data, err := s.Store.Get(ctx, id, part)
+	if err != nil || part != "win" {
+		return data, err
+	}
+	return s.damage(append([]byte(nil), data...)), nil
+}
+
+// TestCheckpointDamagedPart: a window part that does not decode is refused
+// at Start with an error that wraps checkpoint.ErrLayout and names the
+// stage, as a changed layout is.
+func TestCheckpointDamagedPart(t *testing.T) {
+	ctx := context.Background()
+	sc := newScenario(2)
+	sc.sources = true
+	store := &checkpoint.Memory{}
+	r := newCPRun(sc, store)
+	if err := r.p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.submit(t, ctx, sc.rows[:10])
+	if _, err := r.p.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.in.Close()
+	if err := r.p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for name, damage := range map[string]func([]byte) []byte{
+		"cut short":      func(b []byte) []byte { return b[:len(b)-3] },
+		"trailing bytes": func(b []byte) []byte { return append(b, 1, 2, 3) },
+	} {
+		r2 := newCPRun(sc, damagedStore{store, damage})
+		err := r2.p.Start(ctx)
+		if !errors.Is(err, checkpoint.ErrLayout) || !strings.Contains(err.Error(), "win") {
+			t.Errorf("%s: Start = %v, want checkpoint.ErrLayout naming stage win", name, err)
+		}
+		if err == nil {
+			r2.in.Close()
+			_ = r2.p.Wait()
+		}
+	}
+}
