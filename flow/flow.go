@@ -74,7 +74,7 @@ type Flow struct {
 	swapOnce sync.Once
 	swapSem  chan struct{} // held by the swap in progress (see lockSwap)
 
-	// spare keeps the held-rows slice ([]In) of a run whose rows went in,
+	// spare keeps the held-rows slice (a *[]In) of a run whose rows went in,
 	// for the next run to hold its rows in without growing a slice again.
 	spare sync.Pool
 }

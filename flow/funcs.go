@@ -308,8 +308,9 @@ type typedInput[In any] struct {
 	must     []string
 	mustAt   []mustSpan // where must's fields lie in In (see mustSpans)
 	held     []In       // guarded by the run's lock while it is idle
-	spare    *sync.Pool
-	bad      int // rows hold refused as bad, guarded likewise
+	spare    *sync.Pool // of *[]In (see getSpare)
+	heldBox  *[]In      // the pool's box of held, if it came from the pool
+	bad      int        // rows hold refused as bad, guarded likewise
 	badErr   error
 }
 
@@ -361,9 +362,7 @@ func (t *typedInput[In]) holdBatch(rows []any, max int) (int, error) {
 // reuse takes a spare slice for the held rows if none is held yet.
 func (t *typedInput[In]) reuse() {
 	if t.held == nil {
-		if s, ok := t.spare.Get().([]In); ok {
-			t.held = s
-		}
+		t.held, t.heldBox = t.getSpare()
 	}
 }
 
@@ -385,8 +384,28 @@ func (t *typedInput[In]) flush(ctx context.Context) any {
 	}
 	// SubmitBatch copied the rows: keep the slice for the next run's.
 	clear(held)
-	t.spare.Put(held[:0])
+	t.putSpare(held, t.heldBox)
+	t.heldBox = nil
 	return nil
+}
+
+// getSpare returns a spare slice of rows (empty; nil if there is none)
+// and the box it was kept in, for putSpare.
+func (t *typedInput[In]) getSpare() ([]In, *[]In) {
+	if p, ok := t.spare.Get().(*[]In); ok {
+		return (*p)[:0], p
+	}
+	return nil, nil
+}
+
+// putSpare keeps s, cleared, for a later getSpare, in box p (or a new box
+// if p is nil): the pool holds pointers, which it takes without allocating.
+func (t *typedInput[In]) putSpare(s []In, p *[]In) {
+	if p == nil {
+		p = new([]In)
+	}
+	*p = s[:0]
+	t.spare.Put(p)
 }
 
 func (t *typedInput[In]) adopt(rows []any) error {
@@ -430,12 +449,12 @@ func (t *typedInput[In]) submit(ctx context.Context, row any) error {
 }
 
 func (t *typedInput[In]) submitBatch(ctx context.Context, rows []any) (int, error) {
-	buf, _ := t.spare.Get().([]In)
-	buf = slices.Grow(buf[:0], len(rows))[:len(rows)]
+	buf, box := t.getSpare()
+	buf = slices.Grow(buf, len(rows))[:len(rows)]
 	clear(buf) // rows decode into zeroed memory (see decode)
 	defer func() {
 		clear(buf)
-		t.spare.Put(buf[:0])
+		t.putSpare(buf, box)
 	}()
 	good, bad := t.rowsInto(rows, buf)
 	n, err := t.in.SubmitBatch(ctx, buf[:good]) // SubmitBatch copies the rows

@@ -82,9 +82,9 @@ type spanRow struct {
 	Name    string
 	Score   float64 `json:"score,omitempty"`
 	Skip    int     `json:"-"`
-	lower   int
-	Exact   int `json:"exact"`
-	Shadow  int `json:"EXACT"`
+	lower   int     // unexported: no key decodes into it
+	Exact   int     `json:"exact"`
+	Shadow  int     `json:"EXACT"`
 	Pointer *int
 }
 
@@ -108,6 +108,7 @@ func TestMustSpans(t *testing.T) {
 	if !reflect.DeepEqual(spans, want) {
 		t.Errorf("mustSpans = %v, want %v (tags, names without regard to case, the exact spelling first)", spans, want)
 	}
+	_ = spanRow{}.lower
 	for _, must := range [][]string{{"Skip"}, {"lower"}, {"nope"}, nil} {
 		if s := mustSpans[spanRow](must); s != nil {
 			t.Errorf("mustSpans(%q) = %v, want nil: not a field a key decodes into", must, s)

@@ -652,7 +652,6 @@ type keyedWorker[In, Out any] struct {
 	clock *clock[In] // set when the worker reads the input itself
 	em    Emitter[In, Out]
 	wm    int64
-	ended bool
 	// noHold says the pipeline checkpoints: state holds no trackers.
 	noHold bool
 }
