@@ -44,22 +44,25 @@ func main() {
 // functions, types, variables and constants, and methods of exported types.
 func list(dir string) ([]string, error) {
 	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, dir, func(fi os.FileInfo) bool {
-		return !strings.HasSuffix(fi.Name(), "_test.go")
-	}, parser.SkipObjectResolution)
+	names, err := filepath.Glob(filepath.Join(dir, "*.go"))
 	if err != nil {
 		return nil, err
 	}
+	path := "pkg " + filepath.ToSlash(filepath.Clean(dir))
 	var lines []string
-	for _, pkg := range pkgs {
-		if pkg.Name == "main" {
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
 			continue
 		}
-		path := "pkg " + filepath.ToSlash(filepath.Clean(dir))
-		for _, f := range pkg.Files {
-			for _, d := range f.Decls {
-				lines = append(lines, decl(fset, path, d)...)
-			}
+		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return nil, err
+		}
+		if f.Name.Name == "main" {
+			continue
+		}
+		for _, d := range f.Decls {
+			lines = append(lines, decl(fset, path, d)...)
 		}
 	}
 	sort.Strings(lines)
