@@ -192,10 +192,10 @@ func (f *Flow) Name() string { return f.name }
 
 // CommitRowBatch commits rows in order, as CommitRow does for each, and
 // returns how many it committed: all of them, or those before the first
-// error. Rows given together are decoded in parallel, over GOMAXPROCS
-// goroutines for a large batch, whether they are held for the next run or
-// go to a running one: commit JSON text in batches to decode it on every
-// core.
+// error. A batch of JSON text of 4,096 rows or more is decoded over
+// GOMAXPROCS goroutines, whether its rows are held for the next run or go
+// to a running one: commit JSON text in large batches to decode it on
+// every core. The answer is the one committing the rows one by one gives.
 func (f *Flow) CommitRowBatch(ctx context.Context, rows ...any) (int, error) {
 	return f.commit(ctx, len(rows),
 		func(in committer, from int) (int, error) { return in.holdBatch(rows[from:], f.reg.maxHeld) },
