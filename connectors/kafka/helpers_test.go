@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
@@ -95,12 +97,16 @@ func admin(tb testing.TB, addrs string) *kadm.Client {
 }
 
 // committed returns the offsets the broker holds for group on topic, by
-// partition; a partition without a committed offset is absent.
+// partition; a partition without a committed offset, or of a group the
+// broker does not know yet, is absent.
 func committed(tb testing.TB, adm *kadm.Client, group, topic string) map[int32]int64 {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resp, err := adm.FetchOffsets(ctx, group)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		return map[int32]int64{}
+	}
 	require.NoError(tb, err)
 	require.NoError(tb, resp.Error())
 	out := make(map[int32]int64)
@@ -128,6 +134,25 @@ func endOffsets(tb testing.TB, adm *kadm.Client, topic string) map[int32]int64 {
 		}
 	}
 	return out
+}
+
+// endMark is the value of the record markEnds appends to each partition.
+const endMark = "end"
+
+// markEnds appends a record endMark, outside any transaction, to each of
+// the partitions of topic. Once every transaction on topic has ended, a
+// reader that has seen the mark of every partition has read every record
+// before them.
+func markEnds(tb testing.TB, addrs, topic string, partitions int32) {
+	tb.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(addrs, ",")...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	require.NoError(tb, err)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for p := range partitions {
+		require.NoError(tb, cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: p, Value: []byte(endMark)}).FirstErr())
+	}
 }
 
 // Order is the row type of the tests.
@@ -176,7 +201,14 @@ func (t *tally) add(worker string, id int) {
 // waitFor fails the test unless cond holds before the deadline.
 func (t *tally) waitFor(tb testing.TB, what string, cond func(seen map[int]int, by map[string]map[int]int) bool) {
 	tb.Helper()
-	timeout := time.After(deadline)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	t.waitUntil(ctx, tb, what, cond)
+}
+
+// waitUntil fails the test unless cond holds before ctx ends.
+func (t *tally) waitUntil(ctx context.Context, tb testing.TB, what string, cond func(seen map[int]int, by map[string]map[int]int) bool) {
+	tb.Helper()
 	for {
 		t.mu.Lock()
 		ok := cond(t.seen, t.by)
@@ -187,8 +219,8 @@ func (t *tally) waitFor(tb testing.TB, what string, cond func(seen map[int]int, 
 		}
 		select {
 		case <-t.changed:
-		case <-timeout:
-			tb.Fatalf("%s: not before the deadline (%d of %d rows seen)", what, n, t.want)
+		case <-ctx.Done():
+			tb.Fatalf("%s: not before the deadline (%d of %d rows seen): %v", what, n, t.want, context.Cause(ctx))
 		}
 	}
 }

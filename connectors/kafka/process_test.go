@@ -102,14 +102,7 @@ func TestWorkerKilledAndJoining(t *testing.T) {
 
 	tl := newTally(n)
 	start := func(name string) *testcheck.Child {
-		env := []string{workerEnv + "=" + name, addrsEnv + "=" + addrs}
-		return testcheck.StartChild(t, "TestWorkerProcess", env, func(line string) {
-			if id, ok := strings.CutPrefix(line, "handled "); ok {
-				if v, err := strconv.Atoi(id); err == nil {
-					tl.add(name, v)
-				}
-			}
-		})
+		return startTallied(t, "TestWorkerProcess", []string{workerEnv + "=" + name, addrsEnv + "=" + addrs}, name, "handled ", tl)
 	}
 	handled := func(worker string, from, to int) func(map[int]int, map[string]map[int]int) bool {
 		return func(_ map[int]int, by map[string]map[int]int) bool {
@@ -148,10 +141,7 @@ func TestWorkerKilledAndJoining(t *testing.T) {
 	tl.waitFor(t, "the second worker handles rows", handled("second", 0, n))
 	write(next, n)
 	tl.waitFor(t, "the first worker handles the last rows", handled("first", next, n))
-	require.NoError(t, first.Cmd.Process.Signal(syscall.SIGKILL)) // mid-stream
-	<-first.Read()
-	err := first.Cmd.Wait()
-	require.Error(t, err, "killed")
+	kill(t, first) // mid-stream
 
 	// Every row is handled, and once the group hands the killed worker's
 	// partitions to the second worker (after the session timeout), it
@@ -162,13 +152,9 @@ func TestWorkerKilledAndJoining(t *testing.T) {
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		assert.Equal(c, ends, committed(t, adm, "billing", "orders"))
 	}, deadline, 20*time.Millisecond)
-	require.NoError(t, second.Stdin.Close())
-	select {
-	case <-second.Read():
-	case <-time.After(deadline):
-		t.Fatal("the second worker did not stop")
-	}
-	require.NoError(t, second.Cmd.Wait(), "worker failed:\n%s", second.Stderr())
+	ctx, cancel := context.WithTimeout(t.Context(), deadline)
+	defer cancel()
+	stop(ctx, t, second, "the second worker")
 
 	seen, by := tl.snapshot()
 	require.Len(t, seen, n, "no row lost")
@@ -186,4 +172,47 @@ func countOver(seen map[int]int, times int) int {
 		}
 	}
 	return k
+}
+
+// startTallied starts a child process running test with env added to its
+// environment: a worker that prints a line "<prefix><id>" for every row
+// it handles, which is counted in tl under name. If the test fails, the
+// child's standard error is logged.
+func startTallied(t *testing.T, test string, env []string, name, prefix string, tl *tally) *testcheck.Child {
+	t.Helper()
+	c := testcheck.StartChild(t, test, env, func(line string) {
+		if id, ok := strings.CutPrefix(line, prefix); ok {
+			if v, err := strconv.Atoi(id); err == nil {
+				tl.add(name, v)
+			}
+		}
+	})
+	t.Cleanup(func() {
+		if t.Failed() && c.Stderr() != "" {
+			t.Logf("the standard error of %s:\n%s", name, c.Stderr())
+		}
+	})
+	return c
+}
+
+// kill kills the child c with SIGKILL and waits for it to end.
+func kill(t *testing.T, c *testcheck.Child) {
+	t.Helper()
+	require.NoError(t, c.Cmd.Process.Signal(syscall.SIGKILL))
+	<-c.Read()
+	require.Error(t, c.Cmd.Wait(), "killed")
+}
+
+// stop asks the child c, named what, to stop by closing its standard
+// input, and fails the test unless it ends without an error before ctx
+// ends.
+func stop(ctx context.Context, t *testing.T, c *testcheck.Child, what string) {
+	t.Helper()
+	require.NoError(t, c.Stdin.Close())
+	select {
+	case <-c.Read():
+	case <-ctx.Done():
+		t.Fatalf("%s did not stop: %v", what, context.Cause(ctx))
+	}
+	require.NoError(t, c.Cmd.Wait(), "%s failed:\n%s", what, c.Stderr())
 }

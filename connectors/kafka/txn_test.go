@@ -4,14 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kisflow/kisflow/connectors"
 	"github.com/kisflow/kisflow/connectors/stream"
@@ -115,12 +113,7 @@ func TestExactlyOnceTransform(t *testing.T) {
 
 	// A sentinel after the last transaction in every partition of "out"
 	// tells the reader it has read everything.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(addrs, ",")...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	require.NoError(t, err)
-	defer cl.Close()
-	for p := range int32(4) {
-		require.NoError(t, cl.ProduceSync(t.Context(), &kgo.Record{Topic: "out", Partition: p, Value: []byte("end")}).FirstErr())
-	}
+	markEnds(t, addrs, "out", 4)
 	check := newConnector(t, "check", addrs, "", nil)
 	r := newReader(t, check, "out", connectors.ReadOptions{FromStart: true})
 	seen := map[int]int{}
@@ -128,7 +121,7 @@ func TestExactlyOnceTransform(t *testing.T) {
 		ds, err := r.Read(t.Context(), 256)
 		require.NoError(t, err)
 		for _, d := range ds {
-			if string(d.Data) == "end" {
+			if string(d.Data) == endMark {
 				ends++
 				continue
 			}
