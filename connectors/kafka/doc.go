@@ -121,6 +121,17 @@
 // In a flow, give the Load function and the Save functions that write
 // what it reads one conn with exactly_once set.
 //
+// Two things to size and choose with it. A commit waits for every record
+// in flight, so the rows the pipeline holds between the Load and the Save
+// (its batch size and buffers) must drain well within revoke_wait: with a
+// slow transform and large buffers, every commit could reach revoke_wait
+// and abort. And keep the Save stage's default error policy (fail the
+// run): under Skip or DeadLetter a failed Write still acknowledges its
+// input, whose offset then commits without its output. The test that
+// SIGKILLs an exactly-once worker twice mid-transaction
+// (TestExactlyOnceWorkerKilled) checks that the committed output holds
+// every input record exactly once.
+//
 // A broker never ends: Read returns records, ctx's error or an error,
 // never [connectors.ErrEnded]. Stop a Load pipeline with Stop or by
 // cancelling its context.

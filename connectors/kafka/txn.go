@@ -95,7 +95,6 @@ func (c *connector) newTxnReader(key string, opts connectors.ReadOptions, kopts 
 		kgo.ConsumerGroup(r.group),
 		kgo.Balancers(c.o.groupBalancer()),
 		kgo.TransactionalID(c.transactionalID()),
-		kgo.RequireStableFetchOffsets(),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
 	)
