@@ -230,8 +230,10 @@ func (f *Flow) funcMeta(name string) *Meta {
 // or JSON text (string, []byte or json.RawMessage) that is decoded into it.
 // While no run takes rows it is held (see Flow); during a run CommitRow
 // blocks while the flow pushes back. A row that does not decode, or lacks a
-// field of the first function's source.must, returns an error wrapping
-// ErrBadRow and is counted as failed; the rows around it are not affected.
+// field of the first function's source.must (no top-level key matching it
+// without regard to case has a value other than null), returns an error
+// wrapping ErrBadRow and is counted as failed; the rows around it are not
+// affected.
 // It honours ctx while it blocks.
 func (f *Flow) CommitRow(ctx context.Context, row any) error {
 	one := func(err error) (int, error) {
