@@ -2,7 +2,6 @@ package flow
 
 import (
 	"context"
-
 	"errors"
 	"fmt"
 	"reflect"
