@@ -29,6 +29,26 @@ type cpRun struct {
 	acked int
 }
 
+// checkpointThenCancel starts r, submits rows, takes a checkpoint and
+// cancels the run: the first half of a restart.
+func (r *cpRun) checkpointThenCancel(t *testing.T, rows []row) {
+	t.Helper()
+	ctx := context.Background()
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := r.p.Start(rctx); err != nil {
+		t.Fatal(err)
+	}
+	r.submit(t, ctx, rows)
+	if _, err := r.p.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := r.p.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+}
+
 func newCPRun(sc scenario, store checkpoint.Store) *cpRun {
 	return newCPRunEvery(sc, store, 0)
 }
@@ -212,19 +232,7 @@ func TestCheckpointRestartSources(t *testing.T) {
 
 				store := &checkpoint.Memory{}
 				first := newCPRunWith(sc, store, 0, more...)
-				rctx, cancel := context.WithCancel(ctx)
-				defer cancel()
-				if err := first.p.Start(rctx); err != nil {
-					t.Fatal(err)
-				}
-				first.submit(t, ctx, rows[:cut])
-				if _, err := first.p.Checkpoint(ctx); err != nil {
-					t.Fatal(err)
-				}
-				cancel()
-				if err := first.p.Wait(); err != nil && !errors.Is(err, context.Canceled) {
-					t.Fatal(err)
-				}
+				first.checkpointThenCancel(t, rows[:cut])
 				got, _ := first.results()
 				late := first.p.Stats().Late
 
@@ -288,20 +296,7 @@ func TestCheckpointRestartNoClock(t *testing.T) {
 	ctx := context.Background()
 	checkpointed := func() *checkpoint.Memory {
 		store := &checkpoint.Memory{}
-		first := newCPRun(sc, store)
-		rctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		if err := first.p.Start(rctx); err != nil {
-			t.Fatal(err)
-		}
-		first.submit(t, ctx, rows[:cut])
-		if _, err := first.p.Checkpoint(ctx); err != nil {
-			t.Fatal(err)
-		}
-		cancel()
-		if err := first.p.Wait(); err != nil && !errors.Is(err, context.Canceled) {
-			t.Fatal(err)
-		}
+		newCPRun(sc, store).checkpointThenCancel(t, rows[:cut])
 		return store
 	}
 	for _, tc := range []struct {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -65,14 +64,9 @@ func TestWorkerProcess(t *testing.T) {
 		return out.Flush()
 	}))
 	require.NoError(t, p.Start(t.Context()))
-	stdinDone := make(chan struct{})
-	go func() {
-		defer close(stdinDone)
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		p.Stop()
-	}()
+	stopped := testcheck.StopOnStdinEOF(p.Stop)
 	require.NoError(t, p.Wait())
-	<-stdinDone
+	<-stopped
 }
 
 // TestWorkerKilledAndJoining runs the workers of one group in processes

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -91,14 +90,9 @@ func TestExactlyOnceWorkerProcess(t *testing.T) {
 	}, stage.Buffer(backpressure.Buffer{Capacity: 1})))
 	pipeline.To(doubled, stream.Save("save", w, orderCodec, func(o Order) string { return strconv.Itoa(o.ID) }))
 	require.NoError(t, p.Start(t.Context()))
-	stdinDone := make(chan struct{})
-	go func() {
-		defer close(stdinDone)
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		p.Stop()
-	}()
+	stopped := testcheck.StopOnStdinEOF(p.Stop)
 	require.NoError(t, p.Wait())
-	<-stdinDone
+	<-stopped
 }
 
 // TestExactlyOnceWorkerKilled runs the consume-transform-produce worker of

@@ -89,3 +89,17 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// StopOnStdinEOF calls stop, from a goroutine of its own, once the
+// process's standard input ends: a child's way to stop when its parent
+// closes Child.Stdin (or dies). The channel it returns is closed after
+// stop returns.
+func StopOnStdinEOF(stop func()) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		stop()
+	}()
+	return done
+}
