@@ -248,6 +248,20 @@ func (o *options) clientOpts() []kgo.Opt {
 	return opts
 }
 
+// groupOpts returns the options of a client reading in consumer group
+// group: the balancer, and the session timeout and heartbeat interval
+// when the params set them.
+func (o *options) groupOpts(group string) []kgo.Opt {
+	opts := []kgo.Opt{kgo.ConsumerGroup(group), kgo.Balancers(o.groupBalancer())}
+	if o.sessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(o.sessionTimeout))
+	}
+	if o.heartbeat > 0 {
+		opts = append(opts, kgo.HeartbeatInterval(o.heartbeat))
+	}
+	return opts
+}
+
 // mechanism returns the SASL mechanism the params ask for, or nil.
 func (o *options) mechanism() sasl.Mechanism {
 	switch o.saslMechanism {

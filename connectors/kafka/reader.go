@@ -53,20 +53,13 @@ func (c *connector) Reader(ctx context.Context, key string, opts connectors.Read
 		return c.newTxnReader(key, opts, kopts)
 	}
 	if r.group != "" {
+		kopts = append(kopts, c.o.groupOpts(r.group)...)
 		kopts = append(kopts,
-			kgo.ConsumerGroup(r.group),
-			kgo.Balancers(c.o.groupBalancer()),
 			kgo.DisableAutoCommit(),
 			kgo.BlockRebalanceOnPoll(),
 			kgo.OnPartitionsRevoked(r.revoked),
 			kgo.OnPartitionsLost(r.lost),
 		)
-		if c.o.sessionTimeout > 0 {
-			kopts = append(kopts, kgo.SessionTimeout(c.o.sessionTimeout))
-		}
-		if c.o.heartbeat > 0 {
-			kopts = append(kopts, kgo.HeartbeatInterval(c.o.heartbeat))
-		}
 	}
 	cl, err := kgo.NewClient(kopts...)
 	if err != nil {

@@ -91,19 +91,12 @@ func (c *connector) newTxnReader(key string, opts connectors.ReadOptions, kopts 
 		return nil, c.errorf(key, "reader: param exactly_once needs a group (the transaction commits the group's offsets): %w", connectors.ErrConfig)
 	}
 	r := &txnReader{c: c, key: key, group: opts.Group, changed: make(chan struct{}), stop: make(chan struct{})}
+	kopts = append(kopts, c.o.groupOpts(r.group)...)
 	kopts = append(kopts,
-		kgo.ConsumerGroup(r.group),
-		kgo.Balancers(c.o.groupBalancer()),
 		kgo.TransactionalID(c.transactionalID()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
 	)
-	if c.o.sessionTimeout > 0 {
-		kopts = append(kopts, kgo.SessionTimeout(c.o.sessionTimeout))
-	}
-	if c.o.heartbeat > 0 {
-		kopts = append(kopts, kgo.HeartbeatInterval(c.o.heartbeat))
-	}
 	sess, err := kgo.NewGroupTransactSession(kopts...)
 	if err != nil {
 		return nil, c.errorf(key, "reader: %w: %w", connectors.ErrConfig, err)
