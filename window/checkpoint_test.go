@@ -29,6 +29,20 @@ type cpRun struct {
 	acked int
 }
 
+// runAll runs r over rows to the end.
+func (r *cpRun) runAll(t *testing.T, rows []row) {
+	t.Helper()
+	ctx := context.Background()
+	if err := r.p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.submit(t, ctx, rows)
+	r.in.Close()
+	if err := r.p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // checkpointThenCancel starts r, submits rows, takes a checkpoint and
 // cancels the run: the first half of a restart.
 func (r *cpRun) checkpointThenCancel(t *testing.T, rows []row) {
@@ -127,14 +141,7 @@ func TestCheckpointRestart(t *testing.T) {
 			t.Run(fmt.Sprintf("workers=%d/%s", workers, sc), func(t *testing.T) {
 				ctx := context.Background()
 				whole := newCPRun(sc, nil)
-				if err := whole.p.Start(ctx); err != nil {
-					t.Fatal(err)
-				}
-				whole.submit(t, ctx, sc.rows)
-				whole.in.Close()
-				if err := whole.p.Wait(); err != nil {
-					t.Fatal(err)
-				}
+				whole.runAll(t, sc.rows)
 				want, _ := whole.results()
 
 				store := &checkpoint.Memory{}
@@ -165,14 +172,7 @@ func TestCheckpointRestart(t *testing.T) {
 				got, _ := first.results()
 
 				second := newCPRun(sc, store)
-				if err := second.p.Start(ctx); err != nil {
-					t.Fatal(err)
-				}
-				second.submit(t, ctx, sc.rows[cut:])
-				second.in.Close()
-				if err := second.p.Wait(); err != nil {
-					t.Fatal(err)
-				}
+				second.runAll(t, sc.rows[cut:])
 				conserved(t, second.p.Stats())
 				rest, acked := second.results()
 				if acked != len(sc.rows)-cut {
@@ -214,16 +214,8 @@ func TestCheckpointRestartSources(t *testing.T) {
 				if idle > 0 {
 					more = append(more, window.Idle(idle))
 				}
-				ctx := context.Background()
 				whole := newCPRunWith(sc, nil, 0, more...)
-				if err := whole.p.Start(ctx); err != nil {
-					t.Fatal(err)
-				}
-				whole.submit(t, ctx, rows)
-				whole.in.Close()
-				if err := whole.p.Wait(); err != nil {
-					t.Fatal(err)
-				}
+				whole.runAll(t, rows)
 				want, _ := whole.results()
 				wantLate := whole.p.Stats().Late
 				if wantLate != 1 {
@@ -237,14 +229,7 @@ func TestCheckpointRestartSources(t *testing.T) {
 				late := first.p.Stats().Late
 
 				second := newCPRunWith(sc, store, 0, more...)
-				if err := second.p.Start(ctx); err != nil {
-					t.Fatal(err)
-				}
-				second.submit(t, ctx, rows[cut:])
-				second.in.Close()
-				if err := second.p.Wait(); err != nil {
-					t.Fatal(err)
-				}
+				second.runAll(t, rows[cut:])
 				conserved(t, second.p.Stats())
 				rest, _ := second.results()
 				late += second.p.Stats().Late
@@ -366,14 +351,7 @@ func TestCheckpointCrashMidStream(t *testing.T) {
 			t.Run(fmt.Sprintf("workers=%d/%s", workers, sc), func(t *testing.T) {
 				ctx := context.Background()
 				whole := newCPRun(sc, nil)
-				if err := whole.p.Start(ctx); err != nil {
-					t.Fatal(err)
-				}
-				whole.submit(t, ctx, sc.rows)
-				whole.in.Close()
-				if err := whole.p.Wait(); err != nil {
-					t.Fatal(err)
-				}
+				whole.runAll(t, sc.rows)
 				want, _ := whole.results()
 
 				store := &checkpoint.Memory{}
